@@ -1,0 +1,51 @@
+# enginev2d — the two commands a newcomer needs are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PG_BIN := /usr/lib/postgresql/15/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test test-unit test-integration test-acceptance lint format demo bench clean system-deps
+
+install: $(STAMP) system-deps
+
+# Editable install with the dev extra; redone when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+# PostgreSQL 15 server (tests and the demo run a private cluster) and Chromium (browser test).
+system-deps:
+	@scripts/ensure-system-deps.sh
+
+test: install
+	$(BIN)/pytest tests
+
+test-unit: install
+	$(BIN)/pytest tests/unit
+
+test-integration: install
+	$(BIN)/pytest tests/integration
+
+test-acceptance: install
+	$(BIN)/pytest tests/acceptance
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+demo: install
+	$(BIN)/enginev2d demo $(if $(PROMPT),"$(PROMPT)",)
+
+bench: install
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

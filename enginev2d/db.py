@@ -1,0 +1,72 @@
+"""Database access: connection parameters, the pool, dedicated connections.
+
+All engine_v2 names are schema-qualified in SQL, so no search_path is set. Each
+connection carries the design's statement timeout (section 12) and an
+idle-in-transaction timeout so a stuck client can never hold row locks for long.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from .config import Config
+
+
+def connect_kwargs(cfg: Config, *, application_name: str = "enginev2d") -> dict[str, Any]:
+    db = cfg.database
+    options = (
+        f"-c statement_timeout={db.statement_timeout_ms} "
+        f"-c idle_in_transaction_session_timeout={db.idle_in_transaction_timeout_ms}"
+    )
+    kwargs: dict[str, Any] = {
+        "options": options,
+        "application_name": application_name,
+        "connect_timeout": max(1, round(db.connect_timeout_s)),
+    }
+    if not db.ssl:
+        kwargs["sslmode"] = "disable"
+    elif "sslmode" not in db.url:
+        kwargs["sslmode"] = "require"  # design 12: ssl without certificate verification
+    return kwargs
+
+
+def connect(
+    cfg: Config, *, autocommit: bool = True, application_name: str = "enginev2d"
+) -> psycopg.Connection[dict[str, Any]]:
+    """A dedicated connection (LISTEN, migrations, session advisory locks)."""
+    return psycopg.connect(
+        cfg.database.url,
+        autocommit=autocommit,
+        row_factory=dict_row,
+        **connect_kwargs(cfg, application_name=application_name),
+    )
+
+
+def make_pool(
+    cfg: Config,
+    *,
+    min_size: int = 1,
+    max_size: int | None = None,
+    name: str = "enginev2d",
+) -> ConnectionPool:
+    """An opened pool of autocommit dict-row connections, checked before hand-out."""
+    pool = ConnectionPool(
+        cfg.database.url,
+        min_size=min_size,
+        max_size=max_size or cfg.database.pool_max,
+        kwargs={
+            "autocommit": True,
+            "row_factory": dict_row,
+            **connect_kwargs(cfg, application_name=name),
+        },
+        check=ConnectionPool.check_connection,
+        name=name,
+        open=False,
+        timeout=cfg.database.connect_timeout_s * 2,
+    )
+    pool.open(wait=True, timeout=cfg.database.connect_timeout_s * 2)
+    return pool

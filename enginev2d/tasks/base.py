@@ -1,0 +1,154 @@
+"""The contract between the DAG engine and the seven task bodies.
+
+The engine (``worker.py``) claims a task, builds a :class:`TaskContext` and calls
+:func:`enginev2d.tasks.execute`. Task modules never touch the scheduler's tables: they
+return an output dict (section 7.3 shape), record usage and artifacts on the context,
+and raise :class:`~enginev2d.errors.EngineError` subclasses on failure. The engine then
+stores output, usage, artifacts and events in the transaction that completes the task.
+
+A task module provides::
+
+    KEY: str
+    def build_input(ctx: TaskContext) -> dict          # section 7.3 input, stored on the task
+    def run(ctx: TaskContext, input: dict) -> Any       # the external call(s): raw output
+    def validate(ctx: TaskContext, output: Any) -> dict # schema check, raises OutputInvalid
+    def apply(ctx: TaskContext, output: dict) -> None   # staging writes + artifacts
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..errors import Canceled
+
+if TYPE_CHECKING:
+    from psycopg_pool import ConnectionPool
+
+    from ..config import Config
+    from ..staging import Staging
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """The run as submitted through ``engine_v2.submit_job``."""
+
+    job_id: str
+    user_id: str | None
+    project_id: str | None
+    message: str
+    mode: str = "live"  # live | shadow
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> JobInfo:
+        return cls(
+            job_id=str(row["job_id"]),
+            user_id=str(row["user_id"]) if row.get("user_id") else None,
+            project_id=row.get("project_id"),
+            message=row.get("message") or "",
+            mode=row.get("mode") or "live",
+            options=row.get("options") or {},
+        )
+
+
+@dataclass
+class Usage:
+    """Tokens, images and cost of one attempt; several model calls add up."""
+
+    tokens_in: int = 0
+    tokens_out: int = 0
+    images: int = 0
+    cost_usd: float = 0.0
+    models: list[str] = field(default_factory=list)
+
+    @property
+    def model(self) -> str | None:
+        """The model that produced the accepted answer (the last one called)."""
+        return self.models[-1] if self.models else None
+
+
+@dataclass
+class Artifact:
+    kind: str  # code | image | plan | review | publish | shadow_result | ...
+    uri: str | None = None
+    content: Any = None  # JSON-serializable
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class Provider(Protocol):
+    name: str
+
+
+@dataclass
+class TaskContext:
+    job: JobInfo
+    task_id: str
+    task_key: str
+    attempt: int  # 1-based; the fencing token of this attempt
+    config: Config
+    staging: Staging
+    upstream: Mapping[str, Mapping[str, Any]]  # outputs of finished tasks, by task_key
+    repair_hint: str | None = None  # why the previous attempt's output was rejected
+    pool: ConnectionPool | None = None  # only for publish's advisory-lock transaction
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    stop_reason: Callable[[], BaseException | None] = lambda: None
+    usage: Usage = field(default_factory=Usage)
+    artifacts: list[Artifact] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # free-form, e.g. which model answered
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def inject(self) -> Mapping[str, Any]:
+        """``options.inject.<task_key>`` when ``testing.allow_inject`` is on, else ``{}``."""
+        if not self.config.testing.allow_inject:
+            return {}
+        return (self.job.options.get("inject") or {}).get(self.task_key) or {}
+
+    def check(self) -> None:
+        """Raise if the job was canceled, timed out or the daemon is stopping hard."""
+        if self.stop_event.is_set():
+            reason = self.stop_reason()
+            raise reason if reason is not None else Canceled("job stopped")
+
+    def wait(self, seconds: float) -> None:
+        """Sleep that ends early (raising) when the attempt must stop."""
+        if self.stop_event.wait(seconds):
+            self.check()
+
+    def record_usage(
+        self, model: str, tokens_in: int = 0, tokens_out: int = 0, images: int = 0
+    ) -> None:
+        price = self.config.pricing.get(model)
+        self.usage.tokens_in += tokens_in
+        self.usage.tokens_out += tokens_out
+        self.usage.images += images
+        self.usage.models.append(model)
+        if price is not None:
+            self.usage.cost_usd += (
+                tokens_in * price.input_per_mtok / 1e6
+                + tokens_out * price.output_per_mtok / 1e6
+                + images * price.per_image
+            )
+
+    def add_artifact(
+        self,
+        kind: str,
+        *,
+        uri: str | None = None,
+        content: Any = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self.artifacts.append(Artifact(kind, uri, content, metadata or {}))
+
+
+@dataclass
+class TaskOutcome:
+    """What a successful attempt hands back to the engine."""
+
+    output: dict[str, Any]
+    usage: Usage
+    artifacts: list[Artifact]
+    input: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,28 @@
+"""Placeholder for the intent task body (replaced by the tasks issue)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import OutputInvalid, TaskFailed
+from .base import TaskContext
+
+KEY = "intent"
+
+
+def build_input(ctx: TaskContext) -> dict[str, Any]:
+    return {}
+
+
+def run(ctx: TaskContext, task_input: dict[str, Any]) -> Any:
+    raise TaskFailed("intent: not implemented yet")
+
+
+def validate(ctx: TaskContext, output: Any) -> dict[str, Any]:
+    if not isinstance(output, dict):
+        raise OutputInvalid("intent: output must be an object")
+    return output
+
+
+def apply(ctx: TaskContext, output: dict[str, Any]) -> None:
+    return None

@@ -1,0 +1,28 @@
+"""Placeholder for the publish_prep task body (replaced by the tasks issue)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import OutputInvalid, TaskFailed
+from .base import TaskContext
+
+KEY = "publish_prep"
+
+
+def build_input(ctx: TaskContext) -> dict[str, Any]:
+    return {}
+
+
+def run(ctx: TaskContext, task_input: dict[str, Any]) -> Any:
+    raise TaskFailed("publish_prep: not implemented yet")
+
+
+def validate(ctx: TaskContext, output: Any) -> dict[str, Any]:
+    if not isinstance(output, dict):
+        raise OutputInvalid("publish_prep: output must be an object")
+    return output
+
+
+def apply(ctx: TaskContext, output: dict[str, Any]) -> None:
+    return None
