@@ -1,18 +1,124 @@
-"""Per-job staging directory (design 10.1). Interface stub: the publish issue hardens it
-(path checks, limits, seeding with git history)."""
+"""Per-job staging directory (design 10.1).
+
+Each job works only in ``{paths.staging_root}/{job_id}/``, seeded from the user's
+production project (``{paths.projects_root}/{user_id}/projects/{project_id}/``) including
+its ``.git`` history. Production is only read here; ``publish.py`` swaps the staging tree
+into place.
+
+Every path a model supplies goes through :func:`check_relpath` before anything is
+written: relative, normalized, inside staging, no ``..``, no absolute paths, no
+``.git`` component, no NUL or control characters, no symlink anywhere on the way (a
+symlink inside staging may point anywhere, so writing through one is refused whatever
+its target). A batch is checked in full, limits included, before its first byte is
+written: a violation writes nothing.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
+import os
 import shutil
-from pathlib import Path
+import stat
+import uuid
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
+
+from . import gitrepo
+from .errors import OutputTooLarge, PathEscape, StagingError
 
 if TYPE_CHECKING:
     from .config import Config
     from .tasks.base import JobInfo
 
+logger = logging.getLogger(__name__)
+
+MAX_COMPONENT_BYTES = 255
+MAX_PATH_BYTES = 1024
+_FORBIDDEN_CHARS = {chr(c) for c in range(0x20)} | {"\x7f", "\\"}
+
+
+# --------------------------------------------------------------------------- path checks
+
+
+def normalize_relpath(rel: Any) -> str:
+    """The normalized form of a model-supplied relative path, or :class:`PathEscape`.
+
+    Pure (no filesystem access). ``.`` components and repeated slashes are dropped
+    (``./index.html`` is ``index.html``); anything that could leave the directory or
+    touch git's data is refused: absolute paths, ``..``, a ``.git`` component in any
+    letter case, backslashes, NUL and other control characters, empty paths, overlong
+    names.
+    """
+    if not isinstance(rel, str):
+        raise PathEscape(f"path must be a string, got {type(rel).__name__}")
+    bad = sorted({c for c in rel if c in _FORBIDDEN_CHARS})
+    if bad:
+        raise PathEscape(f"path {rel!r} contains forbidden characters {bad!r}")
+    if rel.startswith("/"):
+        raise PathEscape(f"path {rel!r} is absolute")
+    parts = [p for p in rel.split("/") if p not in ("", ".")]
+    if not parts:
+        raise PathEscape(f"path {rel!r} names no file")
+    for part in parts:
+        if part == "..":
+            raise PathEscape(f"path {rel!r} contains '..'")
+        if part.lower() == ".git":
+            raise PathEscape(f"path {rel!r} targets .git")
+        if len(part.encode("utf-8", "surrogatepass")) > MAX_COMPONENT_BYTES:
+            raise PathEscape(f"path {rel!r} has a component over {MAX_COMPONENT_BYTES} bytes")
+    norm = "/".join(parts)
+    if len(norm.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
+        raise PathEscape(f"path {rel!r} is over {MAX_PATH_BYTES} bytes")
+    try:
+        norm.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PathEscape(f"path {rel!r} is not valid UTF-8") from None
+    return norm
+
+
+def check_relpath(staging_root: str | os.PathLike[str], rel: Any) -> Path:
+    """The absolute target inside ``staging_root`` for ``rel``, or :class:`PathEscape`.
+
+    On top of :func:`normalize_relpath`: no existing component on the way (the final one
+    included) may be a symlink, an intermediate component must be a directory if it
+    exists, the target must not be an existing directory, and the resolved path must
+    stay inside the resolved staging root.
+    """
+    norm = normalize_relpath(rel)
+    root = Path(staging_root)
+    parts = PurePosixPath(norm).parts
+    current = root
+    for i, part in enumerate(parts):
+        current = current / part
+        try:
+            st = os.lstat(current)
+        except FileNotFoundError:
+            break
+        except NotADirectoryError:
+            raise PathEscape(f"path {rel!r}: a parent is not a directory") from None
+        if stat.S_ISLNK(st.st_mode):
+            raise PathEscape(f"path {rel!r} goes through a symlink ({'/'.join(parts[: i + 1])})")
+        last = i == len(parts) - 1
+        if not last and not stat.S_ISDIR(st.st_mode):
+            raise PathEscape(f"path {rel!r}: {'/'.join(parts[: i + 1])} is not a directory")
+        if last and not stat.S_ISREG(st.st_mode):
+            raise PathEscape(f"path {rel!r} exists and is not a regular file")
+    target = root / norm
+    real_root = os.path.realpath(root)
+    real_target = os.path.realpath(target)
+    if os.path.commonpath([real_root, real_target]) != real_root or real_target == real_root:
+        raise PathEscape(f"path {rel!r} resolves outside staging")
+    return target
+
+
+# --------------------------------------------------------------------------- staging
+
 
 class Staging:
+    """One job's staging work tree. See the module docstring for the guarantees."""
+
     def __init__(self, cfg: Config, job: JobInfo) -> None:
         self.cfg = cfg
         self.job = job
@@ -20,29 +126,196 @@ class Staging:
         self.prod_dir = (
             Path(cfg.paths.projects_root) / str(job.user_id) / "projects" / str(job.project_id)
         )
+        # Outside the tree so it is never published: what production looked like at seed.
+        self.seed_path = Path(cfg.paths.staging_root) / f".{job.job_id}.seed.json"
 
+    # ------------------------------------------------------------------ lifecycle
     def prepare(self, *, fresh: bool = False) -> None:
-        if fresh and self.root.exists():
-            shutil.rmtree(self.root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        """Create the staging tree, seeded from production (with ``.git``) when it exists.
 
-    def existing_files(self) -> dict[str, str]:
-        return {}
+        Without ``fresh`` an existing, completely seeded staging tree is kept (a restarted
+        attempt continues where it was). With ``fresh`` (takeover) leftovers are discarded
+        and the tree rebuilt. Seeding copies into a temporary sibling and renames it into
+        place, so a crash mid-copy never leaves a half seed that looks complete.
+        """
+        if fresh:
+            self.remove()
+        if self.root.exists() and self.seed_path.exists():
+            return
+        self.remove()
+        staging_root = Path(self.cfg.paths.staging_root)
+        staging_root.mkdir(parents=True, exist_ok=True)
+        tmp = staging_root / f".{self.job.job_id}.seeding-{uuid.uuid4().hex[:8]}"
+        try:
+            prod_exists = self.prod_dir.is_dir()
+            if prod_exists:
+                shutil.copytree(self.prod_dir, tmp, symlinks=True)
+            else:
+                tmp.mkdir()
+            base = gitrepo.head(tmp) if prod_exists else None
+            os.rename(tmp, self.root)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise StagingError(f"staging: cannot seed {self.root}: {exc}") from exc
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self._write_seed({"prod_existed": prod_exists, "base": base})
+        logger.info(
+            "staging prepared",
+            extra={
+                "action": "staging_prepare",
+                "job_id": self.job.job_id,
+                "seeded": prod_exists,
+                "base": base,
+            },
+        )
 
-    def write_files(self, files: list[dict[str, Any]]) -> list[str]:
-        written = []
-        for f in files:
-            target = self.root / f["path"]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(f["content"], encoding="utf-8")
-            written.append(f["path"])
-        return written
+    def _write_seed(self, data: dict[str, Any]) -> None:
+        tmp = self.seed_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(tmp, self.seed_path)
 
-    def write_bytes(self, rel: str, data: bytes) -> str:
-        target = self.root / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        return rel
+    def seed_info(self) -> dict[str, Any]:
+        """``{"prod_existed": bool, "base": commit or None}`` recorded at seed time."""
+        try:
+            return json.loads(self.seed_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise StagingError(f"staging for job {self.job.job_id} was never prepared") from None
 
     def remove(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
+        """Delete the staging tree and its bookkeeping (called at job end, any outcome)."""
+        _rmtree(self.root)
+        with contextlib.suppress(FileNotFoundError):
+            self.seed_path.unlink()
+        for leftover in Path(self.cfg.paths.staging_root).glob(f".{self.job.job_id}.seeding-*"):
+            _rmtree(leftover)
+
+    # ------------------------------------------------------------------ reading
+    def _walk_files(self) -> list[tuple[str, Path, os.stat_result]]:
+        """(relpath, path, lstat) of every regular file, ``.git`` excluded, no symlinks."""
+        out: list[tuple[str, Path, os.stat_result]] = []
+        if not self.root.is_dir():
+            return out
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            if Path(dirpath) == self.root:
+                dirnames[:] = [d for d in dirnames if d.lower() != ".git"]
+            dirnames.sort()
+            for name in sorted(filenames):
+                path = Path(dirpath) / name
+                st = os.lstat(path)
+                if stat.S_ISREG(st.st_mode):
+                    out.append((path.relative_to(self.root).as_posix(), path, st))
+        return out
+
+    def existing_files(self) -> dict[str, str]:
+        """Text files currently in staging (the seeded project plus any writes so far),
+        ``.git`` excluded. Binary files (not UTF-8, or with NUL), symlinks and files over
+        ``limits.max_file_bytes`` are left out."""
+        files: dict[str, str] = {}
+        for rel, path, st in self._walk_files():
+            if st.st_size > self.cfg.limits.max_file_bytes:
+                continue
+            data = path.read_bytes()
+            if b"\0" in data:
+                continue
+            try:
+                files[rel] = data.decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+        return files
+
+    def read_files(self) -> dict[str, bytes]:
+        """Every regular file in staging as bytes (``.git`` excluded)."""
+        return {rel: path.read_bytes() for rel, path, _ in self._walk_files()}
+
+    # ------------------------------------------------------------------ writing
+    def write_files(self, files: list[dict[str, Any]]) -> list[str]:
+        """Write ``[{"path", "content"}]`` (text, UTF-8). All paths and limits are checked
+        first; on any violation nothing is written. Returns the normalized paths."""
+        if not isinstance(files, list):
+            raise PathEscape("files must be a list of {path, content}")
+        batch: dict[str, bytes] = {}
+        for f in files:
+            if not isinstance(f, dict) or not isinstance(f.get("content"), str):
+                raise PathEscape("each file must be an object with string path and content")
+            batch[normalize_relpath(f.get("path"))] = f["content"].encode("utf-8")
+        return self._write_batch(batch)
+
+    def write_bytes(self, rel: str, data: bytes) -> str:
+        """Write one binary file (images) under the same checks. Returns the normalized path."""
+        if not isinstance(data, bytes | bytearray):
+            raise PathEscape("write_bytes needs bytes")
+        return self._write_batch({normalize_relpath(rel): bytes(data)})[0]
+
+    def _write_batch(self, batch: dict[str, bytes]) -> list[str]:
+        if not self.root.is_dir():
+            raise StagingError(f"staging for job {self.job.job_id} was never prepared")
+        targets = {rel: check_relpath(self.root, rel) for rel in batch}
+        parents = {str(p) for rel in batch for p in PurePosixPath(rel).parents}
+        clash = sorted(set(batch) & parents)
+        if clash:
+            raise PathEscape(f"path {clash[0]!r} is both a file and a directory in one batch")
+        self._check_limits(batch)
+        written = []
+        for rel, data in batch.items():
+            _atomic_write(self.root, targets[rel], data)
+            written.append(rel)
+        return written
+
+    def _check_limits(self, batch: dict[str, bytes]) -> None:
+        limits = self.cfg.limits
+        for rel, data in batch.items():
+            if len(data) > limits.max_file_bytes:
+                raise OutputTooLarge(
+                    f"{rel}: {len(data)} bytes over the per-file limit of {limits.max_file_bytes}",
+                    detail={"path": rel, "bytes": len(data), "limit": limits.max_file_bytes},
+                )
+        sizes = {rel: st.st_size for rel, _, st in self._walk_files()}
+        sizes.update({rel: len(data) for rel, data in batch.items()})
+        if len(sizes) > limits.max_files:
+            raise OutputTooLarge(
+                f"{len(sizes)} files over the limit of {limits.max_files}",
+                detail={"files": len(sizes), "limit": limits.max_files},
+            )
+        total = sum(sizes.values())
+        if total > limits.max_total_bytes:
+            raise OutputTooLarge(
+                f"{total} bytes in all over the limit of {limits.max_total_bytes}",
+                detail={"bytes": total, "limit": limits.max_total_bytes},
+            )
+
+
+def _atomic_write(root: Path, target: Path, data: bytes) -> None:
+    """Create parents (never through symlinks: checked just before), write a temporary
+    file next to the target with O_NOFOLLOW|O_EXCL and rename it over the target."""
+    rel_parent = target.parent.relative_to(root)
+    current = root
+    for part in rel_parent.parts:
+        current = current / part
+        try:
+            os.mkdir(current)
+        except FileExistsError:
+            if os.path.islink(current) or not current.is_dir():
+                raise PathEscape(f"{current} changed under us") from None
+    tmp = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _rmtree(path: Path) -> None:
+    """Remove a tree or a symlink (never following it)."""
+    try:
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        else:
+            shutil.rmtree(path)
+    except FileNotFoundError:
+        pass

@@ -1,28 +1,209 @@
-"""Placeholder for the publish_prep task body (replaced by the tasks issue)."""
+"""publish_prep (design 7.3, 9, 10, 14): commit the job's result and publish it.
+
+``build_input``: ``{files, images, summary}`` from upstream outputs: fix's files override
+codegen's per path, images from asset, the summary from codegen (fix's when codegen has
+none). ``restore: true`` is added when intent said ``restore``.
+
+``run`` (the external effect, replaced by an injected output):
+
+* live mode, production history already carries ``Engine-Job: <job_id>``: a retry after
+  a crash after the swap; that commit is returned and nothing is written (exactly-once).
+* restore: the tree of the parent of production's HEAD is checked out into staging and
+  committed as ``Restore to <hash>`` on top of HEAD (history is never rewritten), then
+  published like any result. A project with no previous version fails with
+  :class:`~enginev2d.errors.TaskFailed` (``v2_task_failed``, not retryable, detail
+  ``reason: no_previous_version``): nothing is wrong with the output, there is simply
+  nothing to go back to, and v1 answers the user.
+* otherwise: the result must pass :func:`~enginev2d.fallback.validate_output` (else
+  ``v2_output_invalid``, before anything is written or published); files are written to
+  staging (again: a takeover reseeds staging), committed with the summary as message
+  and ``Engine-Job``/``Engine-Models``/``Engine-Cost-USD`` trailers.
+* live: the staging tree is swapped into production under the project lock
+  (``publish.publish_staging``). shadow: production is never touched.
+
+``apply`` only records artifacts: ``publish`` (live) or ``shadow_result`` (shadow), and
+for a restore the restored files as ``code`` artifacts (the v1 response of the job).
+With an injected output nothing is committed or swapped (``run`` is not called).
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from ..errors import OutputInvalid, TaskFailed
+from .. import gitrepo, publish
+from ..errors import OutputInvalid, PathEscape, SchedulerError, TaskFailed
+from ..fallback import validate_output
+from ..sql import load_queries
+from ..staging import normalize_relpath
 from .base import TaskContext
 
 KEY = "publish_prep"
+logger = logging.getLogger(__name__)
 
 
 def build_input(ctx: TaskContext) -> dict[str, Any]:
-    return {}
+    up = ctx.upstream
+    codegen = up.get("codegen") or {}
+    fix = up.get("fix") or {}
+    files: dict[str, dict[str, Any]] = {}
+    for source in (codegen, fix):  # later sources win per path
+        for f in source.get("files") or []:
+            if not isinstance(f, dict):
+                continue
+            try:
+                key = normalize_relpath(f.get("path"))
+            except PathEscape:
+                key = repr(f.get("path"))  # kept as is: validation rejects it later
+            files[key] = {"path": f.get("path"), "content": f.get("content")}
+    task_input: dict[str, Any] = {
+        "files": list(files.values()),
+        "images": list((up.get("asset") or {}).get("images") or []),
+        "summary": codegen.get("summary") or fix.get("summary"),
+    }
+    if (up.get("intent") or {}).get("intent") == "restore":
+        task_input["restore"] = True
+    ctx.extra["publish_input"] = task_input
+    return task_input
 
 
 def run(ctx: TaskContext, task_input: dict[str, Any]) -> Any:
-    raise TaskFailed("publish_prep: not implemented yet")
+    job = ctx.job
+    staging = ctx.staging
+    live = job.mode == "live"
+    if live and staging.prod_dir.is_dir():
+        done = gitrepo.find_job_commit(staging.prod_dir, job.job_id)
+        if done:
+            ctx.extra["publish"] = {"swapped": False, "idempotent": True}
+            return {"commit_hash": done, "published": True, "mode": job.mode}
+    ctx.check()
+    output: dict[str, Any] = {"mode": job.mode}
+    if task_input.get("restore"):
+        sha, previous = _commit_restore(ctx)
+        output["restored_from"] = previous
+        output["summary"] = f"Restored to version {previous[:12]}"
+        ctx.extra["restored_files"] = staging.existing_files()
+    else:
+        if not validate_output(task_input):
+            raise OutputInvalid(
+                "publish_prep: the result is not a valid v1 response (files with "
+                "index.html and a summary are required)",
+                retryable=False,
+            )
+        staging.write_files(task_input["files"])
+        sha = _commit(ctx, task_input["summary"])
+    output["commit_hash"] = sha
+    ctx.check()  # cancellation point between commit and swap
+    if not live:
+        output["published"] = False
+        return output
+    if ctx.pool is None:
+        raise SchedulerError("publish_prep: live mode needs a connection pool for the lock")
+    result = publish.publish_staging(ctx.config, ctx.pool, staging, commit_hash=sha)
+    ctx.extra["publish"] = {
+        "swapped": result.swapped,
+        "strategy": result.report.strategy if result.report else None,
+        "swap_ms": round(result.report.swap_s * 1000, 3) if result.report else None,
+    }
+    output["commit_hash"] = result.commit_hash
+    output["published"] = True
+    return output
+
+
+def _trailers(ctx: TaskContext) -> list[tuple[str, str]]:
+    trailers = [(gitrepo.JOB_TRAILER, ctx.job.job_id)]
+    if ctx.pool is not None:
+        with ctx.pool.connection() as conn:
+            row = conn.execute(
+                load_queries("publish")["job_usage"], {"job_id": ctx.job.job_id}
+            ).fetchone()
+        usage = row if isinstance(row, dict) else {"cost_usd": row[0], "models": row[1]}
+        if usage["models"]:
+            trailers.append(("Engine-Models", ", ".join(sorted(usage["models"]))))
+        trailers.append(("Engine-Cost-USD", f"{float(usage['cost_usd'] or 0):.4f}"))
+    return trailers
+
+
+def _author(ctx: TaskContext) -> tuple[str, str]:
+    return ctx.config.publish.git_author_name, ctx.config.publish.git_author_email
+
+
+def _own_head(ctx: TaskContext) -> str | None:
+    """Staging HEAD when it is this job's commit and nothing changed since (a retry
+    after a crash between commit and swap): commit again would publish twice."""
+    root = ctx.staging.root
+    sha = gitrepo.head(root)
+    if sha and ctx.job.job_id in gitrepo.commit_job_trailer(root, sha) and gitrepo.is_clean(root):
+        return sha
+    return None
+
+
+def _commit(ctx: TaskContext, summary: str) -> str:
+    sha = _own_head(ctx)
+    if sha:
+        return sha
+    message = gitrepo.build_message(summary, _trailers(ctx))
+    return gitrepo.commit_all(ctx.staging.root, message, author=_author(ctx))
+
+
+def _commit_restore(ctx: TaskContext) -> tuple[str, str]:
+    root = ctx.staging.root
+    own = _own_head(ctx)
+    if own:
+        previous = gitrepo.parent(root, own)
+        restored = [v for v in _restored_from(root, own) if v]
+        return own, restored[0] if restored else (previous or "")
+    current = gitrepo.head(root)
+    previous = gitrepo.parent(root, current) if current else None
+    if previous is None:
+        raise TaskFailed(
+            "restore: the project has no previous version to restore",
+            retryable=False,
+            detail={"reason": "no_previous_version", "head": current},
+        )
+    gitrepo.checkout_tree(root, previous)
+    trailers = [*_trailers(ctx), ("Engine-Restored-From", previous)]
+    message = gitrepo.build_message(f"Restore to {previous}", trailers)
+    return gitrepo.commit_all(root, message, author=_author(ctx)), previous
+
+
+def _restored_from(root: Any, sha: str) -> list[str]:
+    proc = gitrepo.git(
+        root, "log", "-1", "--format=%(trailers:key=Engine-Restored-From,valueonly)", sha
+    )
+    return [line.strip() for line in proc.stdout.splitlines()]
 
 
 def validate(ctx: TaskContext, output: Any) -> dict[str, Any]:
     if not isinstance(output, dict):
         raise OutputInvalid("publish_prep: output must be an object")
+    sha = output.get("commit_hash")
+    if not isinstance(sha, str) or not sha:
+        raise OutputInvalid("publish_prep: output.commit_hash must be a non-empty string")
     return output
 
 
 def apply(ctx: TaskContext, output: dict[str, Any]) -> None:
-    return None
+    """Record artifacts only; the commit and the swap happened in ``run``."""
+    shadow = ctx.job.mode == "shadow"
+    injected = bool(ctx.extra.get("injected_output"))
+    for rel, text in sorted((ctx.extra.get("restored_files") or {}).items()):
+        ctx.add_artifact("code", uri=rel, content={"path": rel, "content": text})
+    if shadow:
+        task_input = ctx.extra.get("publish_input") or {}
+        ctx.add_artifact(
+            "shadow_result",
+            content={
+                "commit_hash": output["commit_hash"],
+                "files": task_input.get("files", []),
+                "images": task_input.get("images", []),
+                "summary": output.get("summary") or task_input.get("summary"),
+            },
+            metadata={"mode": "shadow", "injected": injected},
+        )
+        return
+    ctx.add_artifact(
+        "publish",
+        content={"commit_hash": output["commit_hash"], **(ctx.extra.get("publish") or {})},
+        metadata={"injected": injected},
+    )

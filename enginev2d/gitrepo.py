@@ -1,0 +1,200 @@
+"""The project's git repository, driven through the ``git`` binary.
+
+Every call runs with a neutral environment: no system or global config, hooks disabled,
+``core.fsmonitor`` off (a repository's own config could otherwise make git run
+arbitrary commands), no pager, no prompts. A project repository belongs to the user, so
+nothing in it is trusted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import StagingError
+
+logger = logging.getLogger(__name__)
+
+JOB_TRAILER = "Engine-Job"
+GIT_TIMEOUT_S = 60.0
+
+_SAFE_CONFIG = (
+    "-c",
+    "core.hooksPath=/dev/null",
+    "-c",
+    "core.fsmonitor=false",
+    "-c",
+    "safe.directory=*",
+    "-c",
+    "commit.gpgsign=false",
+    "-c",
+    "init.defaultBranch=main",
+    "-c",
+    "core.autocrlf=false",
+    "-c",
+    "gc.auto=0",
+)
+
+
+def _env(author: tuple[str, str] | None = None) -> dict[str, str]:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": "/nonexistent",
+        "LANG": "C",
+        "LC_ALL": "C",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": "/dev/null",
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_PAGER": "cat",
+    }
+    if author:
+        name, email = author
+        env.update(
+            GIT_AUTHOR_NAME=name,
+            GIT_AUTHOR_EMAIL=email,
+            GIT_COMMITTER_NAME=name,
+            GIT_COMMITTER_EMAIL=email,
+        )
+    return env
+
+
+def git(
+    repo: Path,
+    *args: str,
+    input: str | None = None,
+    author: tuple[str, str] | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``git -C repo ARGS``; a failure raises :class:`StagingError` with git's stderr."""
+    cmd = ["git", "-C", str(repo), *_SAFE_CONFIG, *args]
+    try:
+        proc = subprocess.run(
+            cmd,
+            input=input,
+            capture_output=True,
+            text=True,
+            env=_env(author),
+            timeout=GIT_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise StagingError(f"git {args[0]} failed: {exc}") from exc
+    if check and proc.returncode != 0:
+        raise StagingError(
+            f"git {args[0]} failed ({proc.returncode}): {proc.stderr.strip()[:500]}",
+            detail={"git": list(args[:2])},
+        )
+    return proc
+
+
+def is_repo(path: Path) -> bool:
+    return (path / ".git").is_dir()
+
+
+def head(repo: Path) -> str | None:
+    """The commit HEAD points at, or None (no repository, or no commit yet)."""
+    if not is_repo(repo):
+        return None
+    proc = git(repo, "rev-parse", "--verify", "-q", "HEAD^{commit}", check=False)
+    return proc.stdout.strip() or None if proc.returncode == 0 else None
+
+
+def parent(repo: Path, rev: str = "HEAD") -> str | None:
+    """First parent of ``rev``, or None for a root commit."""
+    proc = git(repo, "rev-parse", "--verify", "-q", f"{rev}^1^{{commit}}", check=False)
+    return proc.stdout.strip() or None if proc.returncode == 0 else None
+
+
+def init(repo: Path) -> None:
+    git(repo, "init", "-q")
+
+
+def job_trailer(job_id: str) -> str:
+    return f"{JOB_TRAILER}: {job_id}"
+
+
+def commit_job_trailer(repo: Path, rev: str) -> list[str]:
+    """The ``Engine-Job`` trailer values of one commit."""
+    proc = git(
+        repo,
+        "log",
+        "-1",
+        f"--format=%(trailers:key={JOB_TRAILER},valueonly,separator=%x00)",
+        rev,
+    )
+    return [v.strip() for v in proc.stdout.strip().split("\0") if v.strip()]
+
+
+def find_job_commit(repo: Path, job_id: str) -> str | None:
+    """The commit in HEAD's history carrying ``Engine-Job: <job_id>``, if any.
+
+    The whole history is searched, not only HEAD: when another job published after
+    ours, a retry of ours must still see that it already published.
+    """
+    if head(repo) is None:
+        return None
+    proc = git(repo, "log", "--format=%H", "-F", f"--grep={job_trailer(job_id)}", "HEAD")
+    for sha in proc.stdout.split():
+        if job_id in commit_job_trailer(repo, sha):
+            return sha
+    return None
+
+
+def commit_all(
+    repo: Path,
+    message: str,
+    *,
+    author: tuple[str, str],
+) -> str:
+    """Stage everything in the work tree and commit it (empty commits allowed, so every
+    publish leaves a commit carrying its job trailer). Returns the new commit hash."""
+    if not is_repo(repo):
+        init(repo)
+    git(repo, "add", "-A")
+    git(
+        repo,
+        "commit",
+        "-q",
+        "--allow-empty",
+        "--no-verify",
+        "-F",
+        "-",
+        input=message,
+        author=author,
+    )
+    sha = head(repo)
+    if sha is None:  # pragma: no cover - git said it committed
+        raise StagingError("git commit produced no HEAD")
+    return sha
+
+
+def is_clean(repo: Path) -> bool:
+    proc = git(repo, "status", "--porcelain", "--untracked-files=all")
+    return proc.stdout.strip() == ""
+
+
+def checkout_tree(repo: Path, rev: str) -> None:
+    """Make index and work tree exactly the tree of ``rev`` (HEAD stays where it is):
+    files added since are deleted, changed ones restored, untracked ones removed."""
+    git(repo, "read-tree", "--reset", "-u", rev)
+    git(repo, "clean", "-f", "-d", "-q")
+
+
+def build_message(summary: str, trailers: Sequence[tuple[str, str]]) -> str:
+    """Subject from the summary's first line (<= 72 chars), full summary as body,
+    trailers last (``git interpret-trailers`` format)."""
+    text = (summary or "").strip() or "Update project"
+    first, _, rest = text.partition("\n")
+    subject = first.strip()
+    body = rest.strip()
+    if len(subject) > 72:
+        body = text
+        subject = subject[:69].rstrip() + "..."
+    parts = [subject]
+    if body:
+        parts.append(body)
+    parts.append("\n".join(f"{k}: {v}" for k, v in trailers))
+    return "\n\n".join(parts) + "\n"
