@@ -1,0 +1,227 @@
+"""Model providers and per-task routing.
+
+``provider_for(cfg, task_key)`` names the provider configured for a task
+(``providers.route.<task>`` or ``providers.default``); ``get_text_model`` /
+``get_image_model`` return a shared instance for a network provider, and
+``offline_provider()`` the deterministic offline one (called directly by the tasks).
+
+Instances are cached per (provider, its config section, the secrets it reads), so
+connections are reused across attempts and a changed key or config builds a new client.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ProviderError, ProviderNotConfigured
+from .base import ImageModel, ImageReply, TextModel, TextReply, usage_of
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+__all__ = [
+    "IMAGE_PROVIDERS",
+    "TEXT_PROVIDERS",
+    "ImageModel",
+    "ImageReply",
+    "TextModel",
+    "TextReply",
+    "call_image",
+    "call_text",
+    "get_image_model",
+    "get_text_model",
+    "offline_provider",
+    "provider_for",
+    "reset_cache",
+]
+
+TEXT_PROVIDERS = ("anthropic", "google", "modal")
+IMAGE_PROVIDERS = ("google",)
+_ENV_KEYS = (
+    "ANTHROPIC_API_KEY",
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "MODAL_TOKEN_ID",
+    "MODAL_TOKEN_SECRET",
+    "MODAL_AUTH_TOKEN",
+)
+
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_cache: dict[Any, Any] = {}
+_offline: Any = None
+
+
+def provider_for(cfg: Config, task_key: str) -> str:
+    return cfg.providers.for_task(task_key)
+
+
+def _section(cfg: Config, name: str) -> Any:
+    return getattr(cfg.providers, name)
+
+
+def _build(cfg: Config, name: str) -> Any:
+    if name == "anthropic":
+        from .anthropic import AnthropicProvider
+
+        return AnthropicProvider(cfg.providers.anthropic)
+    if name == "google":
+        from .google import GoogleProvider
+
+        return GoogleProvider(cfg.providers.google)
+    if name == "modal":
+        from .modal import ModalProvider
+
+        return ModalProvider(cfg.providers.modal)
+    raise ProviderNotConfigured(f"unknown provider {name!r}", provider=name)
+
+
+def _cached(cfg: Config, name: str) -> Any:
+    # The key holds hashes of the secrets, never the secrets themselves.
+    key = (name, _section(cfg, name), tuple(hash(os.environ.get(k, "")) for k in _ENV_KEYS))
+    with _lock:
+        inst = _cache.get(key)
+        if inst is None:
+            inst = _cache[key] = _build(cfg, name)
+        return inst
+
+
+def get_text_model(cfg: Config, name: str) -> TextModel:
+    if name not in TEXT_PROVIDERS:
+        raise ProviderNotConfigured(
+            f"provider {name!r} has no text model (one of {', '.join(TEXT_PROVIDERS)})",
+            provider=name,
+        )
+    return _cached(cfg, name)
+
+
+def get_image_model(cfg: Config, name: str) -> ImageModel:
+    if name not in IMAGE_PROVIDERS:
+        raise ProviderNotConfigured(
+            f"provider {name!r} cannot generate images; route asset to google or offline",
+            provider=name,
+        )
+    return _cached(cfg, name)
+
+
+def offline_provider() -> Any:
+    """The shared OfflineProvider (imported lazily: it is a separate package)."""
+    global _offline
+    with _lock:
+        if _offline is None:
+            from .offline import OfflineProvider
+
+            _offline = OfflineProvider()
+        return _offline
+
+
+def reset_cache() -> None:
+    """Forget cached provider instances (tests, or after a config reload)."""
+    global _offline
+    with _lock:
+        _cache.clear()
+        _offline = None
+
+
+# --------------------------------------------------------------------------- task helpers
+
+
+def call_text(
+    ctx: Any,
+    name: str,
+    *,
+    system: str,
+    prompt: str,
+    model: str | None = None,
+    max_tokens: int | None = None,
+    json_mode: bool = True,
+) -> TextReply:
+    """One text call for a task: usage recorded on ``ctx`` (failed calls included when the
+    provider reports tokens), a stopped job surfaces as the job's own stop reason."""
+    provider = get_text_model(ctx.config, name)
+    ctx.check()
+    started = time.monotonic()
+    try:
+        reply = provider.generate(
+            system=system,
+            prompt=prompt,
+            model=model,
+            max_tokens=max_tokens,
+            json_mode=json_mode,
+            should_stop=ctx.stop_event.is_set,
+            task_key=ctx.task_key,
+        )
+    except ProviderError as exc:
+        used = usage_of(exc)
+        if used is not None:
+            ctx.record_usage(used[0], used[1], used[2])
+        _log_call(ctx, name, used[0] if used else model, started, error=exc)
+        ctx.check()
+        raise
+    ctx.record_usage(reply.model, reply.tokens_in, reply.tokens_out)
+    _log_call(ctx, name, reply.model, started, tokens=(reply.tokens_in, reply.tokens_out))
+    return reply
+
+
+def call_image(
+    ctx: Any,
+    name: str,
+    *,
+    prompt: str,
+    width: int,
+    height: int,
+    model: str | None = None,
+) -> ImageReply:
+    provider = get_image_model(ctx.config, name)
+    ctx.check()
+    started = time.monotonic()
+    try:
+        reply = provider.generate_image(
+            prompt=prompt,
+            model=model,
+            width=width,
+            height=height,
+            should_stop=ctx.stop_event.is_set,
+        )
+    except ProviderError as exc:
+        used = usage_of(exc)
+        if used is not None:
+            ctx.record_usage(used[0], used[1], used[2])
+        _log_call(ctx, name, used[0] if used else model, started, error=exc)
+        ctx.check()
+        raise
+    ctx.record_usage(reply.model, reply.tokens_in, reply.tokens_out, images=1)
+    _log_call(ctx, name, reply.model, started, tokens=(reply.tokens_in, reply.tokens_out))
+    return reply
+
+
+def _log_call(
+    ctx: Any,
+    provider: str,
+    model: str | None,
+    started: float,
+    *,
+    tokens: tuple[int, int] | None = None,
+    error: ProviderError | None = None,
+) -> None:
+    extra = {
+        "action": "model_call",
+        "job_id": ctx.job.job_id,
+        "task_key": ctx.task_key,
+        "attempt": ctx.attempt,
+        "provider": provider,
+        "model": model,
+        "latency_ms": int((time.monotonic() - started) * 1000),
+    }
+    if tokens:
+        extra["tokens_in"], extra["tokens_out"] = tokens
+    if error is not None:
+        extra["error_code"] = type(error).__name__
+        log.warning("%s call failed: %s", provider, error.message, extra=extra)
+    else:
+        log.info("%s call ok", provider, extra=extra)

@@ -1,28 +1,65 @@
-"""Placeholder for the fix task body (replaced by the tasks issue)."""
+"""fix: apply qa_review's findings to the generated files (design 7.3).
+
+Runs only when ``issues > 0`` (the engine skips it otherwise). The answer lists the
+changed files with their full content; ``apply`` writes those whose content differs
+from codegen's and records them as ``code`` artifacts.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..errors import OutputInvalid, TaskFailed
+from .. import providers
 from .base import TaskContext
+from .prompts import fix as fix_prompt
+from .schemas import parse_json, require_object, validate_files
 
 KEY = "fix"
 
 
 def build_input(ctx: TaskContext) -> dict[str, Any]:
-    return {}
+    codegen = ctx.upstream.get("codegen") or {}
+    review = ctx.upstream.get("qa_review") or {}
+    return {
+        "files": list(codegen.get("files") or []),
+        "findings": list(review.get("findings") or []),
+    }
 
 
 def run(ctx: TaskContext, task_input: dict[str, Any]) -> Any:
-    raise TaskFailed("fix: not implemented yet")
+    name = providers.provider_for(ctx.config, KEY)
+    if name == "offline":
+        out = providers.offline_provider().fix(task_input["files"], task_input["findings"])
+        ctx.record_usage("offline")
+        ctx.extra.update(model="offline", provider="offline")
+        return out
+    system, prompt = fix_prompt(
+        task_input["files"], task_input["findings"], repair_hint=ctx.repair_hint
+    )
+    reply = providers.call_text(ctx, name, system=system, prompt=prompt)
+    ctx.extra.update(model=reply.model, provider=name)
+    return parse_json(KEY, reply.text, truncated=reply.stop_reason in ("max_tokens", "MAX_TOKENS"))
 
 
 def validate(ctx: TaskContext, output: Any) -> dict[str, Any]:
-    if not isinstance(output, dict):
-        raise OutputInvalid("fix: output must be an object")
-    return output
+    obj = require_object(KEY, output)
+    return {"files": validate_files(KEY, obj, ctx.config.limits, min_items=0)}
 
 
 def apply(ctx: TaskContext, output: dict[str, Any]) -> None:
-    return None
+    before = {
+        f["path"]: f["content"] for f in (ctx.upstream.get("codegen") or {}).get("files") or []
+    }
+    changed = [f for f in output["files"] if before.get(f["path"]) != f["content"]]
+    if not changed:
+        return
+    written = set(ctx.staging.write_files(changed))
+    model = ctx.extra.get("model") or ("injected" if ctx.extra.get("injected_output") else None)
+    for f in changed:
+        if f["path"] in written:
+            ctx.add_artifact(
+                "code",
+                uri=f["path"],
+                content={"path": f["path"], "content": f["content"]},
+                metadata={"model": model, "task": KEY, "bytes": len(f["content"].encode())},
+            )

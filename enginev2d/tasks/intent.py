@@ -1,27 +1,42 @@
-"""Placeholder for the intent task body (replaced by the tasks issue)."""
+"""intent: classify the request as chat, edit or restore (design 7.3, 7.4).
+
+``chat`` makes the engine skip every later task; ``restore`` rolls the project back to
+its previous published version through the normal staging/publish path (the engine skips
+codegen, asset, qa_review and fix; publish_prep does the rollback commit).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..errors import OutputInvalid, TaskFailed
+from .. import providers
 from .base import TaskContext
+from .prompts import intent as intent_prompt
+from .schemas import INTENTS, parse_json, require_enum, require_object
 
 KEY = "intent"
 
 
 def build_input(ctx: TaskContext) -> dict[str, Any]:
-    return {}
+    return {"message": ctx.job.message}
 
 
 def run(ctx: TaskContext, task_input: dict[str, Any]) -> Any:
-    raise TaskFailed("intent: not implemented yet")
+    has_project = bool(ctx.staging.existing_files())
+    name = providers.provider_for(ctx.config, KEY)
+    if name == "offline":
+        ctx.record_usage("offline")
+        return providers.offline_provider().intent(task_input["message"], has_project=has_project)
+    system, prompt = intent_prompt(
+        task_input["message"], has_project=has_project, repair_hint=ctx.repair_hint
+    )
+    reply = providers.call_text(ctx, name, system=system, prompt=prompt, max_tokens=64)
+    return parse_json(KEY, reply.text, truncated=reply.stop_reason == "max_tokens")
 
 
 def validate(ctx: TaskContext, output: Any) -> dict[str, Any]:
-    if not isinstance(output, dict):
-        raise OutputInvalid("intent: output must be an object")
-    return output
+    obj = require_object(KEY, output)
+    return {"intent": require_enum(KEY, obj, "intent", INTENTS)}
 
 
 def apply(ctx: TaskContext, output: dict[str, Any]) -> None:

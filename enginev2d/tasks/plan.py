@@ -1,28 +1,139 @@
-"""Placeholder for the plan task body (replaced by the tasks issue)."""
+"""plan: dimension, skills, template, image count and codegen strategy (design 7.3).
+
+Edits see the current project's files (read-only, ``ctx.staging.existing_files()``).
+The output also carries ``image_specs`` (derived as ``assets/image_<i>.png`` when the
+model gives fewer than ``image_count``) so codegen and asset agree on image names, and
+any extra keys the provider adds (title, palette...) for codegen to use.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from ..errors import OutputInvalid, TaskFailed
+from .. import providers
 from .base import TaskContext
+from .prompts import CODE_BUDGET
+from .prompts import plan as plan_prompt
+from .schemas import (
+    DIMENSIONS,
+    MAX_IMAGES,
+    MAX_SKILL_LEN,
+    MAX_SKILLS,
+    TEMPLATE_ID,
+    invalid,
+    parse_json,
+    require_enum,
+    require_int,
+    require_list,
+    require_object,
+    validate_image_specs,
+)
 
 KEY = "plan"
+STRATEGIES = ("template", "scratch", "edit")
+STRATEGY_ALIASES = {
+    "customize": "template",
+    "customize_template": "template",
+    "from_template": "template",
+    "from_scratch": "scratch",
+    "new": "scratch",
+    "generate": "scratch",
+    "modify": "edit",
+    "patch": "edit",
+    "update": "edit",
+}
+MAX_EXTRA_BYTES = 16 * 1024
+CORE_KEYS = ("dimension", "skills", "template_id", "image_count", "codegen_strategy")
+
+
+def capped_code(files: dict[str, str], budget: int = CODE_BUDGET) -> dict[str, str]:
+    """The project's files for the stored input, cut to ``budget`` characters in total."""
+    out: dict[str, str] = {}
+    used = 0
+    for path in sorted(files):
+        body = files[path][: max(0, budget - used)]
+        out[path] = body
+        used += len(body)
+    return out
 
 
 def build_input(ctx: TaskContext) -> dict[str, Any]:
-    return {}
+    intent = (ctx.upstream.get("intent") or {}).get("intent") or "edit"
+    return {
+        "message": ctx.job.message,
+        "intent": intent,
+        "existing_code": capped_code(ctx.staging.existing_files()),
+    }
 
 
 def run(ctx: TaskContext, task_input: dict[str, Any]) -> Any:
-    raise TaskFailed("plan: not implemented yet")
+    existing = ctx.staging.existing_files()
+    name = providers.provider_for(ctx.config, KEY)
+    if name == "offline":
+        out = providers.offline_provider().plan(
+            task_input["message"], task_input["intent"], existing
+        )
+        ctx.record_usage("offline")
+        return out
+    system, prompt = plan_prompt(
+        task_input["message"], task_input["intent"], existing, repair_hint=ctx.repair_hint
+    )
+    reply = providers.call_text(ctx, name, system=system, prompt=prompt, max_tokens=2048)
+    return parse_json(KEY, reply.text, truncated=reply.stop_reason == "max_tokens")
+
+
+def _strategy(obj: dict[str, Any]) -> str:
+    raw = obj.get("codegen_strategy")
+    if isinstance(raw, str):
+        norm = raw.strip().lower().replace("-", "_").replace(" ", "_")
+        obj = {**obj, "codegen_strategy": STRATEGY_ALIASES.get(norm, norm)}
+    return require_enum(KEY, obj, "codegen_strategy", STRATEGIES)
 
 
 def validate(ctx: TaskContext, output: Any) -> dict[str, Any]:
-    if not isinstance(output, dict):
-        raise OutputInvalid("plan: output must be an object")
-    return output
+    obj = dict(require_object(KEY, output))
+    dimension = require_enum(KEY, obj, "dimension", DIMENSIONS)
+    raw_skills = require_list(KEY, obj, "skills", max_items=MAX_SKILLS)
+    skills: list[str] = []
+    for s in raw_skills:
+        if not isinstance(s, str) or not s.strip() or len(s) > MAX_SKILL_LEN:
+            raise invalid(KEY, f"skills must be short non-empty strings, got {s!r}")
+        if s.strip() not in skills:
+            skills.append(s.strip())
+    template_id = obj.get("template_id")
+    if template_id == "":
+        template_id = None
+    if template_id is not None and (
+        not isinstance(template_id, str) or not TEMPLATE_ID.match(template_id)
+    ):
+        raise invalid(
+            KEY,
+            f"template_id must be null or a short lowercase id, got {template_id!r}",
+            "Set template_id to null or to one id like 'snake'.",
+        )
+    image_count = require_int(KEY, obj, "image_count", lo=0, hi=MAX_IMAGES)
+    strategy = _strategy(obj)
+    specs = validate_image_specs(
+        KEY, obj.get("image_specs"), image_count, default_prompt=ctx.job.message[:500]
+    )
+    extra = {k: v for k, v in obj.items() if k not in (*CORE_KEYS, "image_specs")}
+    try:
+        size = len(json.dumps(extra))
+    except (TypeError, ValueError):
+        raise invalid(KEY, "plan contains values that are not JSON") from None
+    if size > MAX_EXTRA_BYTES:
+        raise invalid(KEY, "plan is too large", "Keep the plan short: only the listed keys.")
+    return {
+        **extra,
+        "dimension": dimension,
+        "skills": skills,
+        "template_id": template_id,
+        "image_count": image_count,
+        "codegen_strategy": strategy,
+        "image_specs": specs,
+    }
 
 
 def apply(ctx: TaskContext, output: dict[str, Any]) -> None:
-    return None
+    ctx.add_artifact("plan", content=output)

@@ -1,28 +1,75 @@
-"""Placeholder for the qa_review task body (replaced by the tasks issue)."""
+"""qa_review: review the generated files against the plan (design 7.3).
+
+``issues`` is the number of findings (normalized to ``len(findings)`` when the model's
+count disagrees); the engine skips fix when it is 0 (design 7.4).
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from ..errors import OutputInvalid, TaskFailed
+from .. import providers
 from .base import TaskContext
+from .prompts import qa_review as qa_prompt
+from .schemas import (
+    MAX_FINDINGS,
+    MAX_TEXT,
+    normalize_severity,
+    parse_json,
+    require_int,
+    require_list,
+    require_object,
+    require_str,
+)
 
 KEY = "qa_review"
+log = logging.getLogger(__name__)
 
 
 def build_input(ctx: TaskContext) -> dict[str, Any]:
-    return {}
+    codegen = ctx.upstream.get("codegen") or {}
+    return {"files": list(codegen.get("files") or []), "plan": dict(ctx.upstream.get("plan") or {})}
 
 
 def run(ctx: TaskContext, task_input: dict[str, Any]) -> Any:
-    raise TaskFailed("qa_review: not implemented yet")
+    name = providers.provider_for(ctx.config, KEY)
+    if name == "offline":
+        out = providers.offline_provider().qa_review(task_input["files"], task_input["plan"])
+        ctx.record_usage("offline")
+        return out
+    system, prompt = qa_prompt(task_input["files"], task_input["plan"], repair_hint=ctx.repair_hint)
+    reply = providers.call_text(ctx, name, system=system, prompt=prompt, max_tokens=4096)
+    return parse_json(KEY, reply.text, truncated=reply.stop_reason == "max_tokens")
 
 
 def validate(ctx: TaskContext, output: Any) -> dict[str, Any]:
-    if not isinstance(output, dict):
-        raise OutputInvalid("qa_review: output must be an object")
-    return output
+    obj = require_object(KEY, output)
+    issues = require_int(KEY, obj, "issues", lo=0)
+    raw = require_list(KEY, obj, "findings", max_items=MAX_FINDINGS)
+    findings = []
+    for i, item in enumerate(raw):
+        where = f"findings[{i}]."
+        f = require_object(KEY, item, f"findings[{i}]")
+        findings.append(
+            {
+                "severity": normalize_severity(KEY, f.get("severity"), f"findings[{i}]"),
+                "description": require_str(KEY, f, "description", where=where),
+                "fix_hint": require_str(
+                    KEY, f, "fix_hint", max_len=MAX_TEXT, allow_empty=True, where=where
+                ),
+            }
+        )
+    if issues != len(findings):
+        log.info(
+            "qa_review: issues=%d but %d findings; using the findings count",
+            issues,
+            len(findings),
+            extra={"action": "qa_issues_normalized", "job_id": ctx.job.job_id},
+        )
+        issues = len(findings)
+    return {"issues": issues, "findings": findings}
 
 
 def apply(ctx: TaskContext, output: dict[str, Any]) -> None:
-    return None
+    ctx.add_artifact("review", content=output)

@@ -1,0 +1,96 @@
+"""Bounded retries inside one provider call.
+
+The SDKs' own retries are switched off (``max_retries=0`` for anthropic, no
+``HttpRetryOptions`` for google-genai, plain ``requests``), so this loop is the only
+one: retryable :class:`~enginev2d.errors.ProviderError` s are retried up to
+``max_retries`` times with exponential backoff and jitter; ``Retry-After`` is honoured
+but capped at :attr:`Backoff.MAX_RETRY_AFTER` (a server asking for more fails the call
+and leaves the decision to the engine's attempt-level retry).
+
+The wait constants are class attributes in the style of ``psycopg_pool``'s
+``AttemptWithBackoff``, and the sleep itself is :meth:`Backoff.sleep`, so tests patch
+them instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from ..errors import ProviderError, ProviderUnavailable
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Backoff:
+    INITIAL_DELAY = 1.0
+    DELAY_MULTIPLIER = 2.0
+    DELAY_JITTER = 0.1
+    MAX_DELAY = 20.0
+    MAX_RETRY_AFTER = 60.0
+    SLEEP_SLICE = 0.25  # how often a waiting retry looks at should_stop
+
+    def __init__(self, max_retries: int) -> None:
+        self.max_retries = max(0, int(max_retries))
+
+    def delay(self, retry: int, retry_after: float | None = None) -> float:
+        """Seconds before retry number ``retry`` (1-based)."""
+        if retry_after is not None:
+            return min(max(0.0, retry_after), self.MAX_RETRY_AFTER)
+        base = self.INITIAL_DELAY * self.DELAY_MULTIPLIER ** (retry - 1)
+        base *= 1.0 + random.uniform(-self.DELAY_JITTER, self.DELAY_JITTER)
+        return min(max(0.0, base), self.MAX_DELAY)
+
+    def sleep(self, seconds: float, should_stop: Callable[[], bool] | None = None) -> bool:
+        """Wait ``seconds``; False if ``should_stop`` said stop first."""
+        deadline = time.monotonic() + seconds
+        while True:
+            if should_stop is not None and should_stop():
+                return False
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return True
+            time.sleep(min(left, self.SLEEP_SLICE))
+
+    def run(
+        self,
+        call: Callable[[], T],
+        *,
+        provider: str,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> T:
+        retry = 0
+        while True:
+            try:
+                return call()
+            except ProviderError as exc:
+                if not exc.retryable or retry >= self.max_retries:
+                    raise
+                if exc.retry_after_s is not None and exc.retry_after_s > self.MAX_RETRY_AFTER:
+                    raise
+                retry += 1
+                wait = self.delay(retry, exc.retry_after_s)
+                log.warning(
+                    "%s call failed (%s), retry %d/%d in %.2fs",
+                    provider,
+                    type(exc).__name__,
+                    retry,
+                    self.max_retries,
+                    wait,
+                    extra={
+                        "action": "provider_retry",
+                        "provider": provider,
+                        "status": exc.status,
+                        "retry": retry,
+                        "delay_s": round(wait, 3),
+                    },
+                )
+                if not self.sleep(wait, should_stop):
+                    raise ProviderUnavailable(
+                        f"{provider}: stopped while waiting to retry", provider=provider
+                    ) from exc

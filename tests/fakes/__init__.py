@@ -1,0 +1,35 @@
+"""Local fake HTTP servers that speak the model providers' real wire formats.
+
+Reusable by any test: see :mod:`tests.fakes.server` (the server) and
+:mod:`tests.fakes.wire` (reply bodies for Anthropic, Gemini, Vertex Imagen and Modal).
+"""
+
+from .server import FakeServer, Recorded, Reply
+from .wire import (
+    anthropic_error,
+    anthropic_message,
+    gemini_blocked,
+    gemini_error,
+    gemini_image,
+    gemini_text,
+    imagen_predict,
+    modal_error,
+    modal_text,
+    tiny_png,
+)
+
+__all__ = [
+    "FakeServer",
+    "Recorded",
+    "Reply",
+    "anthropic_error",
+    "anthropic_message",
+    "gemini_blocked",
+    "gemini_error",
+    "gemini_image",
+    "gemini_text",
+    "imagen_predict",
+    "modal_error",
+    "modal_text",
+    "tiny_png",
+]
