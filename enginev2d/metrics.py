@@ -409,6 +409,8 @@ class SloRefresher:
         self.collector = collector
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._done = threading.Condition()
+        self.refreshes = 0  # refreshes finished (succeeded or not)
 
     def connect_kwargs(self) -> dict[str, Any]:
         from .db import connect_kwargs
@@ -423,6 +425,19 @@ class SloRefresher:
 
     def refresh_once(self) -> bool:
         """One refresh, synchronously; True when it succeeded. Never raises."""
+        try:
+            return self._refresh()
+        finally:
+            with self._done:
+                self.refreshes += 1
+                self._done.notify_all()
+
+    def wait_refreshes(self, count: int, timeout: float) -> bool:
+        """Block until ``count`` refreshes have finished (tests, start-up checks)."""
+        with self._done:
+            return self._done.wait_for(lambda: self.refreshes >= count, timeout)
+
+    def _refresh(self) -> bool:
         import psycopg
         from psycopg.rows import dict_row
 
@@ -528,12 +543,17 @@ class MetricsServer:
 
 
 def start_http_server(
-    cfg: Config, *, metrics: Metrics | None = None, slo: bool = True
+    cfg: Config,
+    *,
+    metrics: Metrics | None = None,
+    slo: bool = True,
+    refresh_in_background: bool = True,
 ) -> MetricsServer:
     """Serve ``/metrics`` on ``cfg.metrics.host:port`` (port 0 picks a free one).
 
     Configures the model label from ``cfg.pricing``, registers the SLO collector and
-    starts its background refresher (``slo=False`` leaves both out).
+    starts its background refresher (``slo=False`` leaves both out;
+    ``refresh_in_background=False`` leaves refreshing to ``server.refresher.refresh_once``).
     """
     from prometheus_client import start_http_server as prom_start
 
@@ -541,7 +561,7 @@ def start_http_server(
     m.configure(cfg)
     refresher = install_slo(cfg, m) if slo else None
     server, thread = prom_start(cfg.metrics.port, addr=cfg.metrics.host, registry=m.registry)
-    if refresher is not None:
+    if refresher is not None and refresh_in_background:
         refresher.start()
     result = MetricsServer(server, thread, refresher, m)
     logger.info(

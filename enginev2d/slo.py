@@ -168,9 +168,9 @@ def compute(conn: psycopg.Connection[Any], window_s: float, *, v1_query: str = "
     if v1_query.strip():
         try:
             v1 = v1_figures(conn, v1_query, window_s)
-        except psycopg.OperationalError:
-            raise
         except psycopg.Error as exc:
+            if conn.closed or conn.broken:
+                raise  # the connection is gone: the whole refresh failed
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             v1_error = f"v1 baseline query failed: {first}"
     rows = []
