@@ -99,7 +99,7 @@ BEGIN
   IF p_job_id IS NULL THEN
     RAISE EXCEPTION 'engine_v2.submit_job: p_job_id is required' USING ERRCODE = '22023';
   END IF;
-  IF p_message IS NULL OR length(btrim(p_message)) = 0 THEN
+  IF p_message IS NULL OR p_message !~ '[^[:space:]]' THEN  -- blank: any whitespace
     RAISE EXCEPTION 'engine_v2.submit_job: p_message is required' USING ERRCODE = '22023';
   END IF;
   IF jsonb_typeof(v_options) <> 'object' THEN
