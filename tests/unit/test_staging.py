@@ -1,0 +1,420 @@
+"""Staging: path checks, limits, seeding from production with git history, removal."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from enginev2d.config import Config, load_config
+from enginev2d.errors import OutputTooLarge, PathEscape, StagingError
+from enginev2d.staging import Staging, check_relpath, normalize_relpath
+from enginev2d.tasks.base import JobInfo
+
+
+def make_cfg(tmp_path: Path, **limits: int) -> Config:
+    return load_config(
+        env={},
+        require_database=False,
+        overrides={
+            "paths": {
+                "projects_root": str(tmp_path / "projects"),
+                "staging_root": str(tmp_path / "staging"),
+            },
+            "limits": limits,
+        },
+    )
+
+
+def make_job(project_id: str = "p1") -> JobInfo:
+    return JobInfo(str(uuid.uuid4()), str(uuid.uuid4()), project_id, "msg")
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Every entry under root (symlinks as their target, files as a hash), recursively."""
+    out: dict[str, str] = {}
+    if not root.exists() and not root.is_symlink():
+        return out
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            rel = p.relative_to(root).as_posix()
+            if p.is_symlink():
+                out[rel] = "link:" + os.readlink(p)
+            elif p.is_file():
+                out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+            else:
+                out[rel] = "dir"
+    return out
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(repo),
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }
+    return subprocess.run(
+        ["git", "-C", str(repo), "-c", "init.defaultBranch=main", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    ).stdout.strip()
+
+
+# --------------------------------------------------------------------------- normalize
+
+
+@pytest.mark.parametrize(
+    ("rel", "norm"),
+    [
+        ("index.html", "index.html"),
+        ("./index.html", "index.html"),
+        ("js//game.js", "js/game.js"),
+        ("a/./b/c.txt", "a/b/c.txt"),
+        ("assets/img/hero.png", "assets/img/hero.png"),
+        (".gitignore", ".gitignore"),
+        ("sub/.github/x.yml", "sub/.github/x.yml"),
+        ("日本語/ファイル.js", "日本語/ファイル.js"),
+        ("dir/", "dir"),
+    ],
+)
+def test_normalize_accepts(rel, norm):
+    assert normalize_relpath(rel) == norm
+
+
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "",
+        ".",
+        "./",
+        "/",
+        "/etc/passwd",
+        "//etc/passwd",
+        "..",
+        "../x",
+        "a/../../x",
+        "a/..",
+        "a/b/../c",
+        ".git",
+        ".git/config",
+        ".GIT/hooks/pre-commit",
+        "sub/.git/config",
+        "a/.Git",
+        "a\x00b",
+        "index.html\x00.png",
+        "a\nb",
+        "a\\..\\b",
+        "C:\\windows",
+        "x" * 256,
+        "/".join(["d" * 200] * 6),
+        None,
+        42,
+        ["index.html"],
+        "\udcff.js",
+    ],
+)
+def test_normalize_rejects(rel):
+    with pytest.raises(PathEscape):
+        normalize_relpath(rel)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["a", "b", ".", "..", "", ".git", ".GiT", "x.js", "\x00", "\\", "/"]),
+        max_size=8,
+    ).map("/".join)
+    | st.text(max_size=40)
+)
+def test_normalize_property_never_escapes(rel):
+    """Whatever the input: either PathEscape, or a clean relative path that stays inside
+    any root when joined lexically."""
+    try:
+        norm = normalize_relpath(rel)
+    except PathEscape:
+        return
+    parts = norm.split("/")
+    assert norm and not norm.startswith("/")
+    assert all(p not in ("", ".", "..") and p.lower() != ".git" for p in parts)
+    assert "\x00" not in norm and "\\" not in norm
+    root = "/srv/root"
+    assert os.path.normpath(os.path.join(root, norm)).startswith(root + "/")
+    assert normalize_relpath(norm) == norm  # idempotent
+
+
+# --------------------------------------------------------------------------- check_relpath
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    """A staging root with symlinks pointing out, and an outside directory to protect."""
+    root = tmp_path / "stage"
+    outside = tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (outside / "secret.txt").write_text("secret")
+    (root / "dir").mkdir()
+    (root / "file.txt").write_text("x")
+    (root / "link_out").symlink_to(outside)
+    (root / "link_file").symlink_to(outside / "secret.txt")
+    (root / "dir" / "link_rel").symlink_to("../../outside")
+    (root / "link_in").symlink_to("dir")  # points inside: refused all the same
+    (root / "dangling").symlink_to(tmp_path / "nowhere" / "x")
+    return root, outside
+
+
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "link_out/secret.txt",
+        "link_out/new.txt",
+        "link_file",
+        "dir/link_rel/pwn.txt",
+        "link_in/x.txt",
+        "dangling",
+        "file.txt/below",
+        "dir",
+    ],
+)
+def test_check_relpath_refuses_symlinks_and_non_files(sandbox, rel):
+    root, _ = sandbox
+    with pytest.raises(PathEscape):
+        check_relpath(root, rel)
+
+
+def test_check_relpath_accepts_plain_targets(sandbox):
+    root, _ = sandbox
+    assert check_relpath(root, "dir/new/deep.js") == root / "dir" / "new" / "deep.js"
+    assert check_relpath(root, "file.txt") == root / "file.txt"
+
+
+def test_check_relpath_refuses_a_symlinked_staging_root_target(tmp_path):
+    """Even the root itself being reached through a symlink cannot make a path resolve
+    outside the real root (belt and braces on top of the component walk)."""
+    real = tmp_path / "real"
+    real.mkdir()
+    link_root = tmp_path / "linkroot"
+    link_root.symlink_to(real)
+    assert check_relpath(link_root, "a.txt") == link_root / "a.txt"
+
+
+# --------------------------------------------------------------------------- Staging
+
+
+@pytest.fixture
+def prod_project(tmp_path):
+    """A production project with two commits, a nested dir, a binary and a symlink out."""
+    cfg = make_cfg(tmp_path)
+    job = make_job()
+    st_ = Staging(cfg, job)
+    prod = st_.prod_dir
+    prod.mkdir(parents=True)
+    (prod / "index.html").write_text("<html>v1</html>")
+    git(prod, "init", "-q")
+    git(prod, "add", "-A")
+    git(prod, "commit", "-q", "-m", "v1")
+    (prod / "index.html").write_text("<html>v2</html>")
+    (prod / "js").mkdir()
+    (prod / "js" / "game.js").write_text("let x = 1;")
+    (prod / "img.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    git(prod, "add", "-A")
+    git(prod, "commit", "-q", "-m", "v2")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("secret")
+    (prod / "shared").symlink_to(outside)
+    return cfg, job, st_, prod, outside
+
+
+def test_prepare_seeds_from_production_with_history(prod_project):
+    _, _, st_, prod, outside = prod_project
+    before = tree_digest(prod)
+    st_.prepare()
+    assert (st_.root / ".git").is_dir()
+    assert git(st_.root, "rev-parse", "HEAD") == git(prod, "rev-parse", "HEAD")
+    assert git(st_.root, "rev-list", "--count", "HEAD") == "2"
+    assert (st_.root / "shared").is_symlink()  # copied as a link, never followed
+    assert os.readlink(st_.root / "shared") == str(outside)
+    assert st_.seed_info() == {"prod_existed": True, "base": git(prod, "rev-parse", "HEAD")}
+    assert st_.existing_files() == {"index.html": "<html>v2</html>", "js/game.js": "let x = 1;"}
+    st_.write_files([{"path": "index.html", "content": "<html>v3</html>"}])
+    assert tree_digest(prod) == before  # production is never written
+    assert (prod / "index.html").read_text() == "<html>v2</html>"
+
+
+def test_prepare_without_production_starts_empty(tmp_path):
+    st_ = Staging(make_cfg(tmp_path), make_job())
+    st_.prepare()
+    assert st_.root.is_dir() and list(st_.root.iterdir()) == []
+    assert st_.seed_info() == {"prod_existed": False, "base": None}
+    assert not st_.prod_dir.exists()
+
+
+def test_prepare_keeps_or_discards_leftovers(prod_project):
+    _, _, st_, _, _ = prod_project
+    st_.prepare()
+    st_.write_files([{"path": "new.js", "content": "1"}])
+    st_.prepare()  # same attempt continuing: leftovers kept
+    assert (st_.root / "new.js").exists()
+    st_.prepare(fresh=True)  # takeover: rebuilt from production
+    assert not (st_.root / "new.js").exists()
+    assert (st_.root / "index.html").read_text() == "<html>v2</html>"
+
+
+def test_prepare_reseeds_a_half_seeded_tree(prod_project):
+    """A staging tree without its seed record (crash mid-prepare) is not trusted."""
+    _, _, st_, _, _ = prod_project
+    st_.root.mkdir(parents=True)
+    (st_.root / "junk").write_text("half")
+    st_.prepare()
+    assert not (st_.root / "junk").exists()
+    assert (st_.root / "index.html").exists()
+
+
+def test_remove_deletes_tree_and_record(prod_project):
+    _, _, st_, prod, outside = prod_project
+    st_.prepare()
+    st_.remove()
+    assert not st_.root.exists() and not st_.seed_path.exists()
+    assert (outside / "secret.txt").read_text() == "secret"  # symlink not followed
+    assert (prod / "index.html").exists()
+    st_.remove()  # idempotent
+
+
+def test_write_files_and_bytes(tmp_path):
+    st_ = Staging(make_cfg(tmp_path), make_job())
+    st_.prepare()
+    assert st_.write_files(
+        [
+            {"path": "./index.html", "content": "<html>é</html>"},
+            {"path": "js/a/b.js", "content": "x"},
+        ]
+    ) == ["index.html", "js/a/b.js"]
+    assert (st_.root / "index.html").read_text(encoding="utf-8") == "<html>é</html>"
+    assert st_.write_bytes("img/a.png", b"\x00\x01") == "img/a.png"
+    assert st_.read_files()["img/a.png"] == b"\x00\x01"
+    assert "img/a.png" not in st_.existing_files()  # binary left out
+    assert not [p for p in st_.root.rglob("*.tmp")]
+
+
+def test_write_before_prepare_is_a_staging_error(tmp_path):
+    st_ = Staging(make_cfg(tmp_path), make_job())
+    with pytest.raises(StagingError):
+        st_.write_files([{"path": "index.html", "content": "x"}])
+
+
+ESCAPES = [
+    "../escape.txt",
+    "../../outside/secret.txt",
+    "a/../../escape.txt",
+    "/tmp/abs.txt",
+    "OUTSIDE_ABS",  # replaced by the absolute path of the outside dir
+    ".git/config",
+    ".git/hooks/post-commit",
+    "sub/.git/HEAD",
+    "a\x00.txt",
+    "shared/secret.txt",  # through the seeded symlink to outside
+    "shared/new.txt",
+    "shared",
+    "index.html/x",
+    "js",
+]
+
+
+@pytest.mark.parametrize("bad", ESCAPES)
+def test_escape_attempts_write_nothing_anywhere(prod_project, tmp_path, bad):
+    _, _, st_, prod, outside = prod_project
+    if bad == "OUTSIDE_ABS":
+        bad = str(outside / "abs.txt")
+    st_.prepare()
+    snap_stage, snap_prod = tree_digest(st_.root), tree_digest(prod)
+    snap_outside, snap_tmp = tree_digest(outside), sorted(os.listdir(tmp_path))
+    batch = [
+        {"path": "good-first.js", "content": "1"},
+        {"path": bad, "content": "pwned"},
+        {"path": "good-last.js", "content": "2"},
+    ]
+    with pytest.raises(PathEscape) as exc:
+        st_.write_files(batch)
+    assert exc.value.code == "v2_staging_error"
+    with pytest.raises(PathEscape):
+        st_.write_bytes(bad, b"pwned")
+    assert tree_digest(st_.root) == snap_stage  # nothing written, not even good-first.js
+    assert tree_digest(prod) == snap_prod
+    assert tree_digest(outside) == snap_outside
+    assert sorted(os.listdir(tmp_path)) == snap_tmp
+    assert not Path("/tmp/abs.txt").exists()
+
+
+def test_batch_with_file_and_dir_of_same_name_writes_nothing(tmp_path):
+    st_ = Staging(make_cfg(tmp_path), make_job())
+    st_.prepare()
+    with pytest.raises(PathEscape):
+        st_.write_files([{"path": "a", "content": "1"}, {"path": "a/b", "content": "2"}])
+    assert list(st_.root.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "bad_entry", [{"path": "a.js"}, {"path": "a.js", "content": b"x"}, "a.js", {"content": "x"}]
+)
+def test_malformed_entries_write_nothing(tmp_path, bad_entry):
+    st_ = Staging(make_cfg(tmp_path), make_job())
+    st_.prepare()
+    with pytest.raises(PathEscape):
+        st_.write_files([{"path": "ok.js", "content": "1"}, bad_entry])
+    assert list(st_.root.iterdir()) == []
+
+
+def test_limit_file_count_counts_what_is_already_there(tmp_path):
+    st_ = Staging(make_cfg(tmp_path, max_files=3), make_job())
+    st_.prepare()
+    st_.write_files([{"path": "a", "content": "1"}, {"path": "b", "content": "1"}])
+    st_.write_files([{"path": "a", "content": "overwrite is not a new file"}])
+    with pytest.raises(OutputTooLarge) as exc:
+        st_.write_files([{"path": "c", "content": "1"}, {"path": "d", "content": "1"}])
+    assert exc.value.code == "v2_staging_error"
+    assert sorted(os.listdir(st_.root)) == ["a", "b"]
+    st_.write_files([{"path": "c", "content": "1"}])  # exactly at the limit
+    with pytest.raises(OutputTooLarge):
+        st_.write_bytes("img.png", b"x")
+    assert sorted(os.listdir(st_.root)) == ["a", "b", "c"]
+
+
+def test_limit_per_file_and_total(tmp_path):
+    st_ = Staging(make_cfg(tmp_path, max_file_bytes=10, max_total_bytes=25), make_job())
+    st_.prepare()
+    with pytest.raises(OutputTooLarge):
+        st_.write_files([{"path": "ok", "content": "1"}, {"path": "big", "content": "x" * 11}])
+    with pytest.raises(OutputTooLarge):
+        st_.write_files([{"path": "é", "content": "é" * 6}])  # 12 bytes in UTF-8
+    with pytest.raises(OutputTooLarge):
+        st_.write_bytes("big.png", b"x" * 11)
+    assert list(st_.root.iterdir()) == []
+    st_.write_files([{"path": "a", "content": "x" * 10}, {"path": "b", "content": "x" * 10}])
+    with pytest.raises(OutputTooLarge):
+        st_.write_files([{"path": "c", "content": "x" * 6}])  # 26 > 25 with what is there
+    st_.write_files([{"path": "b", "content": "x" * 5}, {"path": "c", "content": "x" * 10}])
+    assert sorted(os.listdir(st_.root)) == ["a", "b", "c"]
+
+
+def test_seeded_git_history_is_not_counted_in_limits(prod_project):
+    _, job, _, _, _ = prod_project
+    cfg = make_cfg(Path(prod_project[0].paths.projects_root).parent, max_files=4)
+    st_ = Staging(cfg, job)
+    st_.prepare()  # 3 project files + many .git files
+    st_.write_files([{"path": "new.js", "content": "1"}])
+    with pytest.raises(OutputTooLarge):
+        st_.write_files([{"path": "new2.js", "content": "1"}])
