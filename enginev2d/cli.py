@@ -144,6 +144,274 @@ def demo(prompt: str | None) -> None:
     click.echo("enginev2d demo: not yet (lands with the demo issue)")
 
 
+# --------------------------------------------------------------------------- admin
+# Thin wrappers over enginev2d.admin / slo / doctor (observability issue).
+
+
+def _admin_conn(cfg: Config) -> Any:
+    from .db import connect
+
+    return connect(cfg, application_name="enginev2d-admin")
+
+
+def _fmt_s(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.1f}s"
+
+
+@cli.command("submit")
+@click.argument("message")
+@click.option("--user", "user_id", required=True, help="JWT-verified user id (UUID).")
+@click.option("--project", "project_id", required=True, help="Project id.")
+@click.option(
+    "--mode",
+    type=click.Choice(["live", "shadow"]),
+    default="live",
+    show_default=True,
+    help="live publishes; shadow runs the DAG in staging only.",
+)
+@click.option("--job-id", default=None, help="id of the host's existing public.jobs row.")
+@click.option(
+    "--create-host-row",
+    is_flag=True,
+    help="Insert the public.jobs stand-in row first (demo/test setups only).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_config
+@fail_cleanly
+def submit_cmd(
+    cfg: Config,
+    message: str,
+    user_id: str,
+    project_id: str,
+    mode: str,
+    job_id: str | None,
+    create_host_row: bool,
+    as_json: bool,
+) -> None:
+    """Submit MESSAGE as a v2 job through engine_v2.submit_job (as the Node server does).
+
+    The public.jobs row belongs to the host: pass its id with --job-id, or let
+    --create-host-row insert a stand-in row (demo and test setups only).
+    """
+    from . import admin
+
+    with _admin_conn(cfg) as conn:
+        result = admin.submit(
+            conn,
+            message,
+            user_id=user_id,
+            project_id=project_id,
+            mode=mode,
+            job_id=job_id,
+            create_host_row=create_host_row,
+        )
+    if as_json:
+        emit_json(result)
+    else:
+        word = "submitted" if result["created"] else "already submitted"
+        click.echo(f"{word} {result['job_id']}")
+
+
+@cli.command("status")
+@click.argument("job")
+@click.option("--json", "as_json", is_flag=True, help="Print the run and its tasks as JSON.")
+@pass_config
+@fail_cleanly
+def status_cmd(cfg: Config, job: str, as_json: bool) -> None:
+    """Show one job's v2 run and its tasks: status, attempts, cost, durations."""
+    from . import admin
+
+    with _admin_conn(cfg) as conn:
+        data = admin.job_status(conn, job)
+    if as_json:
+        emit_json(data)
+        return
+    click.echo(
+        f"job {data['job_id']}  {data['status']}  mode={data['mode']}  "
+        f"progress={data['progress']}%  error={data['error_code'] or '-'}  "
+        f"duration={_fmt_s(data['duration_s'])}  attempts={data['attempts']}  "
+        f"cost=${data['cost_usd']:.4f}"
+    )
+    click.echo(f"  {'task':<13} {'status':<10} {'att':>3} {'cost':>9} {'dur':>8}  error")
+    for t in data["tasks"]:
+        click.echo(
+            f"  {t['task_key']:<13} {t['status']:<10} {t['attempts']:>3} "
+            f"${t['cost_usd']:>8.4f} {_fmt_s(t['duration_s']):>8}  {t['error_code'] or ''}"
+        )
+
+
+@cli.command("events")
+@click.argument("job")
+@click.option("--after", type=click.IntRange(min=0), default=0, help="Only events with seq > N.")
+@click.option(
+    "--follow", "-f", is_flag=True, help="Wait for new events (LISTEN) until the job ends."
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="With --follow: give up after this many seconds.",
+)
+@pass_config
+@fail_cleanly
+def events_cmd(cfg: Config, job: str, after: int, follow: bool, timeout: float | None) -> None:
+    """Print a job's events, one JSON object per line, as the Node server relays them.
+
+    --follow keeps listening (LISTEN engine_v2_events) and exits after jobCompleted,
+    jobFailed or jobCanceled.
+    """
+    from . import admin
+
+    def out(event: dict[str, Any]) -> None:
+        click.echo(json.dumps(event, default=str, ensure_ascii=False))
+        sys.stdout.flush()
+
+    if follow:
+        for event in admin.follow(lambda: _admin_conn(cfg), job, after=after, timeout_s=timeout):
+            out(event)
+        return
+    with _admin_conn(cfg) as conn:
+        for event in admin.events(conn, job, after=after):
+            out(event)
+
+
+@cli.command("jobs")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice(["running", "succeeded", "failed", "canceled"]),
+    help="Only runs in this status (repeatable).",
+)
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
+@pass_config
+@fail_cleanly
+def jobs_cmd(cfg: Config, statuses: tuple[str, ...], limit: int, as_json: bool) -> None:
+    """List recent v2 runs, newest first."""
+    from . import admin
+
+    with _admin_conn(cfg) as conn:
+        rows = admin.jobs(conn, statuses=statuses, limit=limit)
+    if as_json:
+        emit_json(rows)
+        return
+    for r in rows:
+        click.echo(
+            f"{r['job_id']}  {r['status']:<9} {r['mode']:<6} {r['progress']:>3}%  "
+            f"{_fmt_s(r['duration_s']):>8}  {r['created_at']:%Y-%m-%d %H:%M:%S}  "
+            f"{r['error_code'] or ''}"
+        )
+
+
+@cli.command("cancel")
+@click.argument("job")
+@click.option("--reason", default="canceled by operator", show_default=True)
+@pass_config
+@fail_cleanly
+def cancel_cmd(cfg: Config, job: str, reason: str) -> None:
+    """Cancel a running job; its running tasks stop at their next check."""
+    from . import admin
+
+    with _admin_conn(cfg) as conn:
+        result = admin.cancel(conn, job, reason=reason)
+    click.echo(f"cancel requested for {result['job_id']} (now {result['status']})")
+
+
+@cli.command("retry")
+@click.argument("job")
+@pass_config
+@fail_cleanly
+def retry_cmd(cfg: Config, job: str) -> None:
+    """Re-run a failed job from its failed tasks."""
+    from . import admin
+
+    with _admin_conn(cfg) as conn:
+        result = admin.retry(conn, job)
+    click.echo(f"retry scheduled for {result['job_id']} (now {result['status']})")
+
+
+@cli.command("slo")
+@click.option(
+    "--since", default=None, help="Window, e.g. 30m, 24h, 7d [default: metrics.slo_window_s]."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
+@pass_config
+@fail_cleanly
+def slo_cmd(cfg: Config, since: str | None, as_json: bool) -> None:
+    """The design's SLO table (section 18): v1 baseline, v2 value, target, pass/fail."""
+    from . import slo
+
+    window = slo.parse_duration(since) if since is not None else cfg.metrics.slo_window_s
+    with _admin_conn(cfg) as conn:
+        report = slo.compute(conn, window, v1_query=cfg.metrics.v1_baseline_query)
+    if as_json:
+        emit_json(report.to_json())
+        return
+
+    def num(v: float | None) -> str:
+        return "-" if v is None else f"{v:.4g}"
+
+    click.echo(
+        f"window {window:g}s: {report.counts['jobs_finished']} finished v2 jobs"
+        + ("" if report.v1 is not None else " (no v1 baseline query configured)")
+    )
+    click.echo(f"{'metric':<22} {'v1 baseline':>12} {'v2':>12}  {'target':<14} result")
+    for row in report.rows:
+        verdict = {True: "pass", False: "FAIL", None: "n/a"}[row["pass"]]
+        click.echo(
+            f"{row['key']:<22} {num(row['v1']):>12} {num(row['v2']):>12}  "
+            f"{row['target']:<14} {verdict}"
+        )
+    if report.v1_error:
+        click.echo(report.v1_error, err=True)
+
+
+@cli.command("rollback-check")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_config
+@fail_cleanly
+def rollback_check_cmd(cfg: Config, as_json: bool) -> None:
+    """Design 16 step 3: exit 1, listing them, while any v2 run is still running."""
+    from . import admin
+
+    with _admin_conn(cfg) as conn:
+        result = admin.rollback_check(conn)
+    running = result["running"]
+    if as_json:
+        emit_json(result)
+    elif not result["schema_present"]:
+        click.echo("schema engine_v2 is absent: no v2 run can be running")
+    elif not running:
+        click.echo("0 v2 runs running: safe to proceed")
+    else:
+        for r in running:
+            click.echo(f"{r['job_id']}  running {r['age_s']:.0f}s  owner={r['owner'] or '-'}")
+    if running:
+        click.echo(f"{len(running)} v2 run(s) still running", err=True)
+        sys.exit(1)
+
+
+@cli.command("doctor")
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@click.pass_context
+def doctor_cmd(ctx: click.Context, as_json: bool) -> None:
+    """Check config, database, schema, providers' keys (by name), paths and clock."""
+    from . import doctor
+
+    state: State = ctx.ensure_object(State)
+    checks = doctor.run_checks(state.config_path)
+    if as_json:
+        emit_json(doctor.as_json(checks))
+    else:
+        for c in checks:
+            click.echo(f"{c.status:<4}  {c.name:<20} {c.detail}")
+    failed = [c.name for c in checks if c.failed]
+    if failed:
+        click.echo(f"doctor: failed: {', '.join(failed)}", err=True)
+        sys.exit(1)
+
+
 def main() -> None:
     cli(prog_name="enginev2d")
 
