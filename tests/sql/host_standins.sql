@@ -17,15 +17,15 @@ $$;
 
 CREATE SCHEMA IF NOT EXISTS auth;
 
--- Supabase's auth.uid(): the JWT's sub claim from request.jwt.claims.
+-- Supabase's auth.uid(), as Supabase defines it: the JWT's sub claim from
+-- request.jwt.claim.sub (legacy) or request.jwt.claims. Once a session has used
+-- SET LOCAL on a placeholder setting, current_setting() returns '' (not NULL) after
+-- that transaction, hence the nullif() around both before the jsonb cast.
 CREATE OR REPLACE FUNCTION auth.uid() RETURNS uuid
 LANGUAGE sql STABLE AS $$
-  SELECT nullif(
-    coalesce(
-      current_setting('request.jwt.claim.sub', true),
-      current_setting('request.jwt.claims', true)::jsonb ->> 'sub'
-    ),
-    ''
+  SELECT coalesce(
+    nullif(current_setting('request.jwt.claim.sub', true), ''),
+    nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub'
   )::uuid
 $$;
 
