@@ -1,0 +1,1 @@
+"""Benchmarks of the v2 engine: `make bench` (python -m bench.run)."""

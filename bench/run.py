@@ -1,0 +1,731 @@
+"""`make bench`: the v2 engine's performance on its own durable PostgreSQL.
+
+Measures, through the real daemon (`enginev2d run`) and the real SQL contract
+(`engine_v2.submit_job`, tasks completed by injected outputs):
+
+1. single-job latency (50 sequential jobs): DB (finished_at - created_at) and client
+   (submit commit -> jobCompleted announced on engine_v2_events);
+2. throughput (500 jobs submitted in one transaction, max_concurrent_jobs = 32): jobs/s,
+   tasks/s, CPU of daemon + PostgreSQL per 1,000 tasks;
+3. pickup latency (submit commit -> job_runs.claimed_at) with NOTIFY and polling only;
+4. one job with the design's model latencies scaled to ms, against its critical path;
+5. the same on a faithful port of the design's naive loop (bench/naive.py).
+
+Prints a table and writes it into bench/README.md. `--quick` for a smaller run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from . import naive as naive_mod
+from .common import (
+    SCALED_LATENCY_MS,
+    BenchError,
+    CpuMeter,
+    Deadline,
+    critical_path_ms,
+    inject_options,
+    loadavg,
+    machine_info,
+    postmaster_pid,
+    summarize,
+)
+from .daemonproc import Daemon, daemon_config_keys, has_run_command
+from .pg import (
+    Client,
+    create_daemon_db,
+    create_naive_db,
+    server_version,
+    start_cluster,
+)
+
+BENCH_DIR = Path(__file__).resolve().parent
+README = BENCH_DIR / "README.md"
+RESULTS_DIR = BENCH_DIR / "results"
+MARK_START = "<!-- results:start -->"
+MARK_END = "<!-- results:end -->"
+
+MAX_CONCURRENT_JOBS = 32
+POLL_ONLY_INTERVAL_S = 0.2
+
+
+@dataclass(frozen=True)
+class Sizes:
+    single: int
+    throughput: int
+    scaled: int
+    pickup_poll: int
+    naive_single: int
+    naive_throughput: int
+    warmup: int
+
+
+FULL = Sizes(50, 500, 5, 20, 50, 500, 5)
+QUICK = Sizes(10, 100, 2, 6, 5, 100, 2)
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def ms(delta: Any) -> float:
+    return delta.total_seconds() * 1000.0
+
+
+# =========================================================================== daemon
+
+
+class Profiler:
+    """py-spy record on a pid (optional, --profile)."""
+
+    def __init__(self, pid: int, out: Path) -> None:
+        exe = Path(sys.executable).with_name("py-spy")
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.out = out
+        if not exe.exists():
+            log("py-spy not installed in the venv: no profile")
+            return
+        self.proc = subprocess.Popen(
+            [
+                str(exe),
+                "record",
+                "--pid",
+                str(pid),
+                "--rate",
+                "250",
+                "--subprocesses",
+                "--format",
+                "speedscope" if out.suffix == ".json" else "flamegraph",
+                "--output",
+                str(out),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(1.0)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        log(f"profile written to {self.out}")
+
+
+def run_sequential(
+    client: Client,
+    daemon: Daemon,
+    options: dict[str, Any],
+    n: int,
+    what: str,
+    gap_s: float = 0.0,
+) -> tuple[list[str], dict[str, float], list[int]]:
+    """Submit n jobs one after another, each after the previous one completed.
+    Returns (job ids, client-observed ms by job id, commit->claimed pickup ms)."""
+    ids: list[str] = []
+    client_ms: dict[str, float] = {}
+    xids: dict[str, int] = {}
+    for _ in range(n):
+        sub = client.submit(options)
+        got, etype = client.wait_completed(
+            sub.job_id, Deadline(60, f"waiting for {what}"), daemon.alive
+        )
+        if etype != "jobCompleted":
+            raise BenchError(f"{what}: job ended with {etype}\n{client.job_debug(sub.job_id)}")
+        ids.append(sub.job_id)
+        xids[sub.job_id] = sub.xid
+        client_ms[sub.job_id] = (got - sub.committed) * 1000.0
+        if gap_s:
+            time.sleep(random.uniform(0, gap_s))
+    return ids, client_ms, [xids[j] for j in ids]
+
+
+def db_latencies(client: Client, ids: list[str], xids: list[int]) -> dict[str, list[float]]:
+    runs = {r["job_id"]: r for r in client.runs(ids)}
+    out: dict[str, list[float]] = {"db": [], "pickup": [], "engine": [], "commit_to_done": []}
+    for jid, xid in zip(ids, xids, strict=True):
+        r = runs[jid]
+        if r["status"] != "succeeded":
+            raise BenchError(f"job {jid} is {r['status']} ({r['error_code']})")
+        committed = client.commit_ts(xid)
+        out["db"].append(ms(r["finished_at"] - r["created_at"]))
+        out["commit_to_done"].append(ms(r["finished_at"] - committed))
+        if r["claimed_at"] is not None:
+            out["pickup"].append(ms(r["claimed_at"] - committed))
+            out["engine"].append(ms(r["finished_at"] - r["claimed_at"]))
+    return out
+
+
+def bench_daemon(cluster: Any, state: Path, sizes: Sizes, profile: bool) -> dict[str, Any]:
+    res: dict[str, Any] = {}
+    if not has_run_command():
+        raise BenchError("`enginev2d run` does not exist yet (the daemon issue has not landed)")
+    url = create_daemon_db(cluster)
+    opts = inject_options()
+    keys = daemon_config_keys()
+    common = {"max_concurrent_jobs": MAX_CONCURRENT_JOBS, "job_timeout_s": 120.0}
+    res["daemon_config"] = common
+
+    # ------------------------------------------------------------ with NOTIFY
+    daemon = Daemon(state, "daemon-notify", url, dict(common))
+    client = Client(url)
+    try:
+        daemon.start()
+        log(f"daemon started (pid {daemon.pid}), config {daemon.config_path}")
+        if not daemon.wait_listening(client.conn, Deadline(30, "waiting for the listener")):
+            log("warning: no backend LISTENs on engine_v2_jobs after 30 s")
+        run_sequential(client, daemon, opts, sizes.warmup, "warm-up job")
+
+        log(f"1. single-job latency: {sizes.single} sequential jobs")
+        ids, cms, xids = run_sequential(client, daemon, opts, sizes.single, "single job")
+        lat = db_latencies(client, ids, xids)
+        res["single"] = {
+            "db_ms": summarize(lat["db"]),
+            "client_ms": summarize(list(cms.values())),
+            "engine_ms": summarize(lat["engine"]),
+        }
+        res["pickup_notify_ms"] = summarize(lat["pickup"])
+
+        log(f"4. scaled latencies: {sizes.scaled} sequential jobs")
+        scaled_opts = inject_options(SCALED_LATENCY_MS)
+        ids, cms, xids = run_sequential(client, daemon, scaled_opts, sizes.scaled, "scaled job")
+        lat = db_latencies(client, ids, xids)
+        cp = critical_path_ms(SCALED_LATENCY_MS)
+        wall = summarize(lat["commit_to_done"])
+        res["scaled"] = {
+            "critical_path_ms": cp,
+            "wall_ms": wall,
+            "engine_ms": summarize(lat["engine"]),
+            "client_ms": summarize(list(cms.values())),
+            "overhead_ms": wall["p50"] - cp,
+            "overhead_pct": (wall["p50"] - cp) / cp * 100.0,
+        }
+
+        log(f"2. throughput: {sizes.throughput} jobs in one transaction")
+        res["throughput"] = throughput_daemon(cluster, client, daemon, opts, sizes, profile, state)
+    finally:
+        rc = daemon.stop()
+        client.close()
+    log(f"daemon stopped (exit code {rc})")
+    if rc not in (0, None, -signal.SIGTERM):
+        res["daemon_exit_code"] = rc
+
+    # ------------------------------------------------------------ polling only
+    poll_cfg = dict(common, poll_interval_s=POLL_ONLY_INTERVAL_S)
+    if "listen" in keys:
+        poll_cfg["listen"] = False
+    else:
+        res["pickup_poll_ms"] = {"n": 0, "note": "needs a daemon.listen flag"}
+        return res
+    log(
+        f"3. pickup, polling only (poll_interval_s={POLL_ONLY_INTERVAL_S}): "
+        f"{sizes.pickup_poll} jobs"
+    )
+    daemon = Daemon(state, "daemon-poll", url, poll_cfg)
+    client = Client(url)
+    try:
+        daemon.start()
+        time.sleep(1.0)
+        daemon.alive()
+        ids, _cms, xids = run_sequential(
+            client, daemon, opts, sizes.pickup_poll, "polling-only job", gap_s=0.05
+        )
+        lat = db_latencies(client, ids, xids)
+        res["pickup_poll_ms"] = summarize(lat["pickup"])
+        res["pickup_poll_ms"]["poll_interval_s"] = POLL_ONLY_INTERVAL_S
+    finally:
+        daemon.stop()
+        client.close()
+    return res
+
+
+def throughput_daemon(
+    cluster: Any,
+    client: Client,
+    daemon: Daemon,
+    opts: dict[str, Any],
+    sizes: Sizes,
+    profile: bool,
+    state: Path,
+) -> dict[str, Any]:
+    pm = postmaster_pid(cluster.data_dir)
+    meter = CpuMeter({"daemon": daemon.pid, "postgres": pm}, client.backend_pids(), "postgres")
+    prof = Profiler(daemon.pid, state / "profile-throughput.svg") if profile else None
+    a = meter.snapshot()
+    t0 = time.perf_counter()
+    ids, xid, _ = client.submit_batch(opts, sizes.throughput)
+    deadline = Deadline(240, f"waiting for {sizes.throughput} jobs")
+    while True:
+        row = client.conn.execute(
+            "SELECT count(*) FILTER (WHERE status <> 'running') FROM engine_v2.job_runs"
+            " WHERE job_id = ANY(%s::uuid[])",
+            (ids,),
+        ).fetchone()
+        done = int(row[0]) if row else 0
+        if done >= len(ids):
+            break
+        daemon.alive()
+        deadline.check()
+        time.sleep(0.05)
+    wall = time.perf_counter() - t0
+    b = meter.snapshot()
+    if prof:
+        prof.stop()
+    cpu = meter.delta(a, b)
+    return throughput_result(client.conn, ids, xid, cpu, wall, engine_name="daemon")
+
+
+def throughput_result(
+    conn: psycopg.Connection[Any],
+    ids: list[str],
+    xid: int,
+    cpu: dict[str, float],
+    wall_s: float,
+    engine_name: str,
+    allow_failed: bool = False,
+) -> dict[str, Any]:
+    row = conn.execute(
+        "SELECT pg_xact_commit_timestamp((%s %% 4294967296)::text::xid),"
+        " max(finished_at), min(created_at),"
+        " count(*) FILTER (WHERE status = 'succeeded'), count(*)"
+        " FROM engine_v2.job_runs WHERE job_id = ANY(%s::uuid[])",
+        (xid, ids),
+    ).fetchone()
+    assert row is not None
+    committed, last, _first, ok, total = row
+    tasks = conn.execute(
+        "SELECT status, count(*) FROM engine_v2.job_tasks WHERE job_id = ANY(%s::uuid[])"
+        " GROUP BY status",
+        (ids,),
+    ).fetchall()
+    by_status = {s: int(n) for s, n in tasks}
+    executed = by_status.get("succeeded", 0) + by_status.get("failed", 0)
+    terminal = executed + by_status.get("skipped", 0) + by_status.get("canceled", 0)
+    if ok != total and not allow_failed:
+        raise BenchError(f"throughput: {total - ok} of {total} jobs did not succeed ({by_status})")
+    dur = (last - committed).total_seconds()
+    cpu_total = cpu[engine_name] + cpu["postgres"]
+    return {
+        "jobs": int(total),
+        "jobs_failed": int(total - ok),
+        "tasks": terminal,
+        "tasks_by_status": by_status,
+        "duration_s": dur,
+        "client_wall_s": wall_s,
+        "jobs_per_s": total / dur,
+        "tasks_per_s": terminal / dur,
+        "cpu_s": {
+            engine_name: cpu[engine_name],
+            "postgres": cpu["postgres"],
+            "client_backends_excluded": cpu["excluded"],
+        },
+        "cpu_s_per_1000_tasks": cpu_total / terminal * 1000.0,
+        "cpu_ms_per_task": cpu_total / terminal * 1000.0,
+        "cpu_utilisation_cores": cpu_total / dur,
+    }
+
+
+# =========================================================================== naive
+
+
+def bench_naive(cluster: Any, state: Path, sizes: Sizes) -> dict[str, Any]:
+    url = create_naive_db(cluster)
+    errors: list[str] = []
+    engine = naive_mod.NaiveEngine(
+        url, on_error=lambda j, e: errors.append(f"{j}: {type(e).__name__}: {e}")
+    )
+    conn = psycopg.connect(url, autocommit=True)
+    res: dict[str, Any] = {"pool_size": 5, "workers_per_job": 3, "wait_ms": 300}
+    try:
+
+        def one() -> tuple[str, int, float]:
+            jid = str(uuid.uuid4())
+            xid = naive_mod.submit(conn, [(jid, str(uuid.uuid4()))])
+            t0 = time.perf_counter()
+            engine.run_job(jid)  # a false deadlock is counted in `errors`
+            return jid, xid, (time.perf_counter() - t0) * 1000.0
+
+        for _ in range(sizes.warmup):
+            one()
+        log(f"5a. naive single-job latency: {sizes.naive_single} sequential jobs")
+        ids, client_ms = [], []
+        for _ in range(sizes.naive_single):
+            jid, _xid, cms = one()
+            ids.append(jid)
+            client_ms.append(cms)
+        rows = conn.execute(
+            "SELECT finished_at - created_at FROM engine_v2.job_runs"
+            " WHERE job_id = ANY(%s::uuid[])",
+            (ids,),
+        ).fetchall()
+        res["single"] = {
+            "db_ms": summarize([ms(r[0]) for r in rows]),
+            "client_ms": summarize(client_ms),
+            "false_deadlocks": len(errors),
+        }
+
+        log(f"5b. naive throughput: {sizes.naive_throughput} jobs, {MAX_CONCURRENT_JOBS} at once")
+        res["throughput"] = throughput_naive(cluster, conn, engine, sizes, errors)
+    finally:
+        engine.close()
+        conn.close()
+    return res
+
+
+def throughput_naive(
+    cluster: Any,
+    conn: psycopg.Connection[Any],
+    engine: naive_mod.NaiveEngine,
+    sizes: Sizes,
+    errors: list[str],
+) -> dict[str, Any]:
+    pm = postmaster_pid(cluster.data_dir)
+    row = conn.execute("SELECT pg_backend_pid()").fetchone()
+    assert row is not None
+    meter = CpuMeter({"naive": os.getpid(), "postgres": pm}, [int(row[0])], "postgres")
+    pairs = [(str(uuid.uuid4()), str(uuid.uuid4())) for _ in range(sizes.naive_throughput)]
+    ids = [j for j, _ in pairs]
+    todo: queue.Queue[str] = queue.Queue()
+    finished = threading.Semaphore(0)
+
+    def runner() -> None:
+        while True:
+            try:
+                jid = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                engine.run_job(jid)
+            finally:
+                finished.release()
+
+    errors_before = len(errors)
+    a = meter.snapshot()
+    t0 = time.perf_counter()
+    xid = naive_mod.submit(conn, pairs)
+    for j in ids:
+        todo.put(j)
+    for i in range(MAX_CONCURRENT_JOBS):
+        threading.Thread(target=runner, name=f"naive-runner-{i}", daemon=True).start()
+    deadline = Deadline(240, f"waiting for {len(ids)} naive jobs")
+    for _ in ids:
+        if not finished.acquire(timeout=max(0.01, deadline.remaining)):
+            deadline.check()
+    wall = time.perf_counter() - t0
+    b = meter.snapshot()
+    # The design's loop raises DagDeadlockError when a sibling claimed the last ready
+    # task between its promote and its retry claim (a false v2_dag_deadlock): those jobs
+    # still ran every task (the siblings finish them) but are marked failed. Counted.
+    out = throughput_result(
+        conn, ids, xid, meter.delta(a, b), wall, engine_name="naive", allow_failed=True
+    )
+    out["false_deadlocks"] = len(errors) - errors_before
+    out["first_error"] = errors[errors_before] if len(errors) > errors_before else None
+    return out
+
+
+# =========================================================================== report
+
+
+def fmt(v: Any, digits: int = 1) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        if v != v:  # nan
+            return "n/a"
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def get(d: dict[str, Any], *path: str) -> Any:
+    for p in path:
+        if not isinstance(d, dict) or p not in d:
+            return None
+        d = d[p]
+    return d
+
+
+def verdict(value: Any, limit: float, higher_is_better: bool = False) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "not measured"
+    ok = value >= limit if higher_is_better else value <= limit
+    return "met" if ok else "NOT met"
+
+
+def render(results: dict[str, Any]) -> str:
+    d = results.get("daemon") or {}
+    n = results.get("naive") or {}
+    cp = critical_path_ms(SCALED_LATENCY_MS)
+
+    def ratio(a: Any, b: Any) -> str:
+        if a is None or b is None or not b:
+            return ""
+        return f"{a / b:.1f}x"
+
+    rows: list[tuple[str, str, str, str, str, str]] = []
+
+    def row(
+        metric: str, target: str, dv: Any, nv: Any, ver: str, rat: str = "", digits: int = 1
+    ) -> None:
+        rows.append((metric, target, fmt(dv, digits), fmt(nv, digits), rat, ver))
+
+    s_p50 = get(d, "single", "db_ms", "p50")
+    s_p99 = get(d, "single", "db_ms", "p99")
+    ns_p50 = get(n, "single", "db_ms", "p50")
+    ns_p99 = get(n, "single", "db_ms", "p99")
+    row(
+        "1. single job p50, DB finished_at - created_at (ms)",
+        "<= 10",
+        s_p50,
+        ns_p50,
+        verdict(s_p50, 10),
+        ratio(ns_p50, s_p50),
+    )
+    row(
+        "1. single job p99, DB (ms)",
+        "<= 30",
+        s_p99,
+        ns_p99,
+        verdict(s_p99, 30),
+        ratio(ns_p99, s_p99),
+    )
+    c50 = get(d, "single", "client_ms", "p50")
+    c99 = get(d, "single", "client_ms", "p99")
+    nc50 = get(n, "single", "client_ms", "p50")
+    nc99 = get(n, "single", "client_ms", "p99")
+    row(
+        "1. single job p50, client: commit -> jobCompleted NOTIFY (ms)",
+        "<= 10",
+        c50,
+        nc50,
+        verdict(c50, 10),
+        ratio(nc50, c50),
+    )
+    row("1. single job p99, client (ms)", "<= 30", c99, nc99, verdict(c99, 30), ratio(nc99, c99))
+    tj = get(d, "throughput", "jobs_per_s")
+    ntj = get(n, "throughput", "jobs_per_s")
+    row("2. throughput, jobs/s (500 jobs, 32 concurrent)", "", tj, ntj, "", ratio(tj, ntj))
+    tt = get(d, "throughput", "tasks_per_s")
+    ntt = get(n, "throughput", "tasks_per_s")
+    row(
+        "2. throughput, tasks/s",
+        ">= 1500",
+        tt,
+        ntt,
+        verdict(tt, 1500, True),
+        ratio(tt, ntt),
+        digits=0,
+    )
+    cpu = get(d, "throughput", "cpu_s_per_1000_tasks")
+    ncpu = get(n, "throughput", "cpu_s_per_1000_tasks")
+    row(
+        "2. CPU s per 1,000 tasks (engine + PostgreSQL)",
+        "<= 1.0",
+        cpu,
+        ncpu,
+        verdict(cpu, 1.0),
+        ratio(ncpu, cpu),
+        digits=2,
+    )
+    p50 = get(d, "pickup_notify_ms", "p50")
+    p99 = get(d, "pickup_notify_ms", "p99")
+    row("3. pickup p50 with NOTIFY, commit -> claimed_at (ms)", "", p50, None, "", digits=2)
+    row("3. pickup p99 with NOTIFY (ms)", "<= 5", p99, None, verdict(p99, 5), digits=2)
+    pp50 = get(d, "pickup_poll_ms", "p50")
+    pp99 = get(d, "pickup_poll_ms", "p99")
+    note = get(d, "pickup_poll_ms", "note")
+    row(
+        f"3. pickup p50, polling only (poll {POLL_ONLY_INTERVAL_S} s) (ms)",
+        "",
+        pp50,
+        None,
+        note or "",
+    )
+    row(
+        "3. pickup p99, polling only (ms)",
+        f"<= {POLL_ONLY_INTERVAL_S * 1000:.0f}",
+        pp99,
+        None,
+        note or verdict(pp99, POLL_ONLY_INTERVAL_S * 1000),
+    )
+    wall = get(d, "scaled", "wall_ms", "p50")
+    row(
+        f"4. scaled job wall p50, commit -> finished (critical path {cp} ms)",
+        f"<= {cp * 1.02:.1f}",
+        wall,
+        None,
+        verdict(wall, cp * 1.02),
+    )
+    over = get(d, "scaled", "overhead_ms")
+    pct = get(d, "scaled", "overhead_pct")
+    rows.append(
+        (
+            "4. scaled job overhead over critical path",
+            "<= 2 %",
+            f"{fmt(over)} ms ({fmt(pct)} %)" if over is not None else "n/a",
+            "",
+            "",
+            verdict(pct, 2.0),
+        )
+    )
+
+    head = ("metric", "target", "enginev2d", "naive design loop", "ratio", "verdict")
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def render_details(results: dict[str, Any]) -> str:
+    out = []
+    m = results["machine"]
+    out.append(
+        f"Machine: {m['nproc']} cores ({m['cpu']}), {m['ram']} RAM, PostgreSQL {m['postgresql']} "
+        f"(durable: fsync on, synchronous_commit on), Python {m['python']}, "
+        f"kernel {m['kernel']}; run {m['date']}; load average before the run "
+        f"{results['loadavg_before']}, after {results.get('loadavg_after', '?')}."
+    )
+    mode = "quick" if results["quick"] else "full"
+    out.append(f"Mode: {mode}; sizes {results['sizes']}.")
+    d = results.get("daemon") or {}
+    if results.get("daemon_error"):
+        out.append(f"Daemon benchmark error: {results['daemon_error']}")
+    if results.get("naive_error"):
+        out.append(f"Naive benchmark error: {results['naive_error']}")
+    for label, res in (("enginev2d", d), ("naive", results.get("naive") or {})):
+        tp = res.get("throughput")
+        if tp:
+            out.append(
+                f"{label} throughput: {tp['jobs']} jobs, {tp['tasks']} tasks "
+                f"{tp['tasks_by_status']} in {tp['duration_s']:.2f} s (commit -> last finished); "
+                f"CPU s {json.dumps({k: round(v, 2) for k, v in tp['cpu_s'].items()})}, "
+                f"{tp['cpu_utilisation_cores']:.2f} cores busy; jobs failed: {tp['jobs_failed']}"
+                + (
+                    f" (false v2_dag_deadlock of the design's loop: {tp['false_deadlocks']})"
+                    if "false_deadlocks" in tp
+                    else ""
+                )
+                + "."
+            )
+    if d.get("single"):
+        out.append(
+            "enginev2d single job: engine part (claimed_at -> finished_at) "
+            f"p50 {fmt(get(d, 'single', 'engine_ms', 'p50'), 2)} ms, "
+            f"p99 {fmt(get(d, 'single', 'engine_ms', 'p99'), 2)} ms."
+        )
+    return "\n\n".join(out)
+
+
+def write_readme(table: str, details: str) -> None:
+    text = README.read_text() if README.exists() else f"# Benchmarks\n\n{MARK_START}\n{MARK_END}\n"
+    block = f"{MARK_START}\n{table}\n\n{details}\n{MARK_END}"
+    if MARK_START in text and MARK_END in text:
+        pre = text.split(MARK_START)[0]
+        post = text.split(MARK_END, 1)[1]
+        text = pre + block + post
+    else:
+        text += "\n" + block + "\n"
+    README.write_text(text)
+
+
+# =========================================================================== main
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="a smaller, faster run")
+    ap.add_argument("--state-dir", type=Path, default=BENCH_DIR / ".state")
+    ap.add_argument("--skip-daemon", action="store_true", help="only the naive loop")
+    ap.add_argument("--skip-naive", action="store_true", help="only the daemon")
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy the daemon during the throughput run (state dir)",
+    )
+    ap.add_argument(
+        "--no-readme",
+        action="store_true",
+        help="do not write bench/README.md (default: written on full runs)",
+    )
+    args = ap.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    state: Path = args.state_dir.resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    os.chmod(state, 0o755)
+    results: dict[str, Any] = {
+        "quick": args.quick,
+        "sizes": sizes.__dict__,
+        "loadavg_before": loadavg(),
+    }
+    failed = False
+    started = time.monotonic()
+    log(f"starting durable PostgreSQL under {state / 'pg'}")
+    cluster = start_cluster(state)
+    try:
+        results["machine"] = machine_info(server_version(cluster.dsn()))
+        if not args.skip_daemon:
+            try:
+                results["daemon"] = bench_daemon(cluster, state, sizes, args.profile)
+            except BenchError as exc:
+                failed = True
+                results["daemon_error"] = str(exc)
+                log(f"DAEMON BENCHMARK FAILED: {exc}")
+        if not args.skip_naive:
+            try:
+                results["naive"] = bench_naive(cluster, state, sizes)
+            except BenchError as exc:
+                failed = True
+                results["naive_error"] = str(exc)
+                log(f"NAIVE BENCHMARK FAILED: {exc}")
+    except Exception:
+        failed = True
+        traceback.print_exc()
+    finally:
+        log("stopping PostgreSQL")
+        try:
+            cluster.stop()
+        except Exception as exc:
+            log(f"could not stop PostgreSQL: {exc}")
+    results["loadavg_after"] = loadavg()
+    results["elapsed_s"] = time.monotonic() - started
+    if "machine" not in results:
+        return 1
+    table = render(results)
+    details = render_details(results)
+    print()
+    print(table)
+    print()
+    print(details)
+    RESULTS_DIR.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    name = f"{stamp}{'-quick' if args.quick else ''}.json"
+    (RESULTS_DIR / name).write_text(json.dumps(results, indent=2, default=str) + "\n")
+    log(f"results in {RESULTS_DIR / name}; took {results['elapsed_s']:.0f} s")
+    if not args.quick and not args.no_readme and not (args.skip_daemon or args.skip_naive):
+        write_readme(table, details)
+        log(f"table written to {README}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
