@@ -50,14 +50,15 @@ def run_command() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "enginev2d.cli"]
 
 
-def has_run_command() -> bool:
+def run_help() -> str | None:
+    """`enginev2d run --help`, or None when there is no `run` command yet."""
     try:
         res = subprocess.run(
             [*run_command(), "run", "--help"], capture_output=True, text=True, timeout=60
         )
     except (OSError, subprocess.TimeoutExpired):
-        return False
-    return res.returncode == 0
+        return None
+    return res.stdout if res.returncode == 0 else None
 
 
 def make_config(
@@ -92,8 +93,10 @@ class Daemon:
         url: str,
         daemon: dict[str, Any],
         extra: dict[str, Any] | None = None,
+        args: tuple[str, ...] = (),
     ) -> None:
         self.name = name
+        self.args = args
         self.config_path = state_dir / f"{name}.toml"
         self.log_path = state_dir / f"{name}.log"
         self.config = make_config(state_dir, name, url, daemon, extra)
@@ -116,7 +119,7 @@ class Daemon:
         env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [*run_command(), "--config", str(self.config_path), "run"],
+            [*run_command(), "--config", str(self.config_path), "run", *self.args],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

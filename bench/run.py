@@ -47,7 +47,7 @@ from .common import (
     postmaster_pid,
     summarize,
 )
-from .daemonproc import Daemon, daemon_config_keys, has_run_command
+from .daemonproc import Daemon, daemon_config_keys, run_help
 from .pg import (
     Client,
     create_daemon_db,
@@ -179,7 +179,8 @@ def db_latencies(client: Client, ids: list[str], xids: list[int]) -> dict[str, l
 
 def bench_daemon(cluster: Any, state: Path, sizes: Sizes, profile: bool) -> dict[str, Any]:
     res: dict[str, Any] = {}
-    if not has_run_command():
+    help_text = run_help()
+    if help_text is None:
         raise BenchError("`enginev2d run` does not exist yet (the daemon issue has not landed)")
     url = create_daemon_db(cluster)
     opts = inject_options()
@@ -233,16 +234,19 @@ def bench_daemon(cluster: Any, state: Path, sizes: Sizes, profile: bool) -> dict
 
     # ------------------------------------------------------------ polling only
     poll_cfg = dict(common, poll_interval_s=POLL_ONLY_INTERVAL_S)
-    if "listen" in keys:
+    poll_args: tuple[str, ...] = ()
+    if "--no-listen" in help_text:
+        poll_args = ("--no-listen",)
+    elif "listen" in keys:
         poll_cfg["listen"] = False
     else:
-        res["pickup_poll_ms"] = {"n": 0, "note": "needs a daemon.listen flag"}
+        res["pickup_poll_ms"] = {"n": 0, "note": "needs `run --no-listen` or daemon.listen"}
         return res
     log(
         f"3. pickup, polling only (poll_interval_s={POLL_ONLY_INTERVAL_S}): "
         f"{sizes.pickup_poll} jobs"
     )
-    daemon = Daemon(state, "daemon-poll", url, poll_cfg)
+    daemon = Daemon(state, "daemon-poll", url, poll_cfg, args=poll_args)
     client = Client(url)
     try:
         daemon.start()
