@@ -168,7 +168,7 @@ class Client:
         ).fetchall()
         for seq, etype in rows:
             self.last_seq[job_id] = max(self.last_seq.get(job_id, 0), int(seq))
-            if etype in ("jobCompleted", "jobFailed"):
+            if etype in ("jobCompleted", "jobFailed", "jobCanceled"):
                 return str(etype)
         return None
 

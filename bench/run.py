@@ -720,11 +720,13 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     print()
     print(details)
-    RESULTS_DIR.mkdir(exist_ok=True)
+    # Full runs are kept in bench/results/; quick runs only in the state directory.
+    out_dir = state / "results" if args.quick else RESULTS_DIR
+    out_dir.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     name = f"{stamp}{'-quick' if args.quick else ''}.json"
-    (RESULTS_DIR / name).write_text(json.dumps(results, indent=2, default=str) + "\n")
-    log(f"results in {RESULTS_DIR / name}; took {results['elapsed_s']:.0f} s")
+    (out_dir / name).write_text(json.dumps(results, indent=2, default=str) + "\n")
+    log(f"results in {out_dir / name}; took {results['elapsed_s']:.0f} s")
     if not args.quick and not args.no_readme and not (args.skip_daemon or args.skip_naive):
         write_readme(table, details)
         log(f"table written to {README}")
