@@ -12,13 +12,16 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
 from .errors import EngineError
 from .sql import load_queries
+
+if TYPE_CHECKING:
+    from .config import Config
 
 QUERIES = load_queries("admin")
 logger = logging.getLogger(__name__)
@@ -246,17 +249,25 @@ def _require_run(conn: Conn, job: str) -> str:
     return str(row["status"])
 
 
-def cancel(conn: Conn, job_id: str, *, reason: str = "canceled by operator") -> dict[str, Any]:
+def cancel(
+    conn: Conn,
+    job_id: str,
+    *,
+    reason: str = "canceled by operator",
+    cfg: Config | None = None,
+) -> dict[str, Any]:
+    """Operator cancel through ``scheduler.cancel_job`` (events, fallback signal, ...)."""
     job = parse_job_id(job_id)
     before = _require_run(conn, job)
     if before != "running":
         raise AdminError(f"job {job} is {before}, not running: nothing to cancel")
-    result = _scheduler_fn("cancel_job")(conn, job, reason=reason)
+    result = _scheduler_fn("cancel_job")(conn, job, reason=reason, cfg=cfg)
     logger.info("job cancel requested", extra={"action": "admin_cancel", "job_id": job})
     return {"job_id": job, "result": result, "status": _require_run(conn, job)}
 
 
 def retry(conn: Conn, job_id: str) -> dict[str, Any]:
+    """Re-run a failed (or canceled) job from its failed tasks (``scheduler.retry_job``)."""
     job = parse_job_id(job_id)
     before = _require_run(conn, job)
     if before in ("running", "succeeded"):

@@ -314,7 +314,7 @@ def cancel_cmd(cfg: Config, job: str, reason: str) -> None:
     from . import admin
 
     with _admin_conn(cfg) as conn:
-        result = admin.cancel(conn, job, reason=reason)
+        result = admin.cancel(conn, job, reason=reason, cfg=cfg)
     click.echo(f"cancel requested for {result['job_id']} (now {result['status']})")
 
 
