@@ -101,6 +101,13 @@ _SNAPSHOT: dict[str, str] = {
           FROM pg_default_acl d LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace
     """,
     "event_triggers": "SELECT evtname, evtevent, evtfoid::regproc::text FROM pg_event_trigger",
+    "roles": """
+        SELECT rolname, rolsuper, rolinherit, rolcanlogin, rolbypassrls FROM pg_roles
+    """,
+    "database": """
+        SELECT datname IS NOT NULL AS here, datacl::text AS acl, pg_encoding_to_char(encoding)
+          FROM pg_database WHERE datname = current_database()
+    """,
     "role_grants": """
         SELECT r.rolname, m.rolname AS member FROM pg_auth_members a
           JOIN pg_roles r ON r.oid = a.roleid JOIN pg_roles m ON m.oid = a.member
