@@ -3,9 +3,10 @@
 The SDKs' own retries are switched off (``max_retries=0`` for anthropic, no
 ``HttpRetryOptions`` for google-genai, plain ``requests``), so this loop is the only
 one: retryable :class:`~enginev2d.errors.ProviderError` s are retried up to
-``max_retries`` times with exponential backoff and jitter; ``Retry-After`` is honoured
-but capped at :attr:`Backoff.MAX_RETRY_AFTER` (a server asking for more fails the call
-and leaves the decision to the engine's attempt-level retry).
+``max_retries`` times with exponential backoff and jitter; ``Retry-After`` (or
+``retry-after-ms``) replaces the computed delay, capped at :attr:`Backoff.MAX_RETRY_AFTER`
+so one header cannot park a worker for an hour. When retries run out the error goes
+up to the engine, whose attempt-level retry takes over.
 
 The wait constants are class attributes in the style of ``psycopg_pool``'s
 ``AttemptWithBackoff``, and the sleep itself is :meth:`Backoff.sleep`, so tests patch
@@ -70,8 +71,6 @@ class Backoff:
                 return call()
             except ProviderError as exc:
                 if not exc.retryable or retry >= self.max_retries:
-                    raise
-                if exc.retry_after_s is not None and exc.retry_after_s > self.MAX_RETRY_AFTER:
                     raise
                 retry += 1
                 wait = self.delay(retry, exc.retry_after_s)

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from requests.structures import CaseInsensitiveDict
+
 
 @dataclass
 class Reply:
@@ -54,7 +56,7 @@ class Reply:
 class Recorded:
     method: str
     path: str
-    headers: dict[str, str]
+    headers: CaseInsensitiveDict[str]  # case-insensitive lookups
     body: bytes
     route: str | None
 
@@ -72,7 +74,9 @@ class FakeServer:
         self.requests: list[Recorded] = []
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._thread.start()
 
     # ------------------------------------------------------------------ API
@@ -145,7 +149,9 @@ class FakeServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 route = server._route(self.path)
-                rec = Recorded(self.command, self.path, dict(self.headers.items()), body, route)
+                rec = Recorded(
+                    self.command, self.path, CaseInsensitiveDict(self.headers.items()), body, route
+                )
                 with server._lock:
                     server.requests.append(rec)
                 reply = server._next(route)
