@@ -112,13 +112,13 @@ class SideThread:
     def _body(self) -> None:
         try:
             self.target()
-        except BaseException:
+        except Exception:
             logger.exception(
                 "%s thread crashed",
                 self.name,
-                extra={"action": "thread_crashed", "thread": self.name},
+                extra={"action": "thread_crashed", "thread_name": self.name},
             )
-            raise
+            # The thread ends here; the main loop sees it dead and restarts it.
 
     def alive(self) -> bool:
         return self.thread is not None and self.thread.is_alive()
@@ -243,6 +243,9 @@ class Daemon:
             for side in self._side:
                 side.start()
             self._main_loop()
+        except Exception:
+            logger.critical("main loop crashed", exc_info=True, extra={"action": "daemon_crashed"})
+            self.exit_code = 1
         finally:
             self._shutdown()
         return self.exit_code
@@ -553,7 +556,7 @@ class Daemon:
                 logger.critical(
                     "%s thread keeps dying: stopping the daemon",
                     side.name,
-                    extra={"action": "daemon_giving_up", "thread": side.name},
+                    extra={"action": "daemon_giving_up", "thread_name": side.name},
                 )
                 self.exit_code = 1
                 self.request_stop(f"{side.name} thread died")
@@ -562,7 +565,7 @@ class Daemon:
             logger.error(
                 "%s thread died: restarting",
                 side.name,
-                extra={"action": "thread_restarted", "thread": side.name},
+                extra={"action": "thread_restarted", "thread_name": side.name},
             )
             side.start()
 

@@ -65,13 +65,13 @@ WITH victims AS (
 ), attempts AS (
   UPDATE engine_v2.job_task_attempts a
      SET status = 'failed', ended_at = now(),
-         error = jsonb_build_object('code', %(error_code)s, 'message', %(message)s)
+         error = jsonb_build_object('code', %(error_code)s::text, 'message', %(message)s::text)
     FROM engine_v2.job_tasks t, victims v
    WHERE a.task_id = t.id AND t.job_id = v.job_id AND a.status = 'running'
   RETURNING a.id
 ), tasks AS (
   UPDATE engine_v2.job_tasks t
-     SET status = 'canceled', error_code = %(error_code)s, error_message = %(message)s,
+     SET status = 'canceled', error_code = %(error_code)s::text, error_message = %(message)s::text,
          finished_at = now()
     FROM victims v
    WHERE t.job_id = v.job_id
@@ -79,7 +79,7 @@ WITH victims AS (
   RETURNING t.id
 )
 UPDATE engine_v2.job_runs r
-   SET status = 'failed', error_code = %(error_code)s, fallback_triggered = true,
+   SET status = 'failed', error_code = %(error_code)s::text, fallback_triggered = true,
        finished_at = now(), owner = NULL, lease_expires_at = NULL
   FROM victims v
  WHERE r.job_id = v.job_id
@@ -96,13 +96,13 @@ WITH victim AS (
 ), attempts AS (
   UPDATE engine_v2.job_task_attempts a
      SET status = 'failed', ended_at = now(),
-         error = jsonb_build_object('code', %(error_code)s, 'message', %(message)s)
+         error = jsonb_build_object('code', %(error_code)s::text, 'message', %(message)s::text)
     FROM engine_v2.job_tasks t, victim v
    WHERE a.task_id = t.id AND t.job_id = v.job_id AND a.status = 'running'
   RETURNING a.id
 ), tasks AS (
   UPDATE engine_v2.job_tasks t
-     SET status = 'canceled', error_code = %(error_code)s, error_message = %(message)s,
+     SET status = 'canceled', error_code = %(error_code)s::text, error_message = %(message)s::text,
          finished_at = now()
     FROM victim v
    WHERE t.job_id = v.job_id
@@ -110,7 +110,7 @@ WITH victim AS (
   RETURNING t.id
 )
 UPDATE engine_v2.job_runs r
-   SET status = 'failed', error_code = %(error_code)s, fallback_triggered = true,
+   SET status = 'failed', error_code = %(error_code)s::text, fallback_triggered = true,
        finished_at = now(), owner = NULL, lease_expires_at = NULL
   FROM victim v
  WHERE r.job_id = v.job_id
@@ -120,9 +120,9 @@ RETURNING r.job_id, r.mode, r.progress,
 -- emit_failed_events: jobFailed then fallback for a job the daemon just failed (same
 -- transaction as the UPDATE above, so the events and the state change commit together).
 SELECT engine_v2.emit_event(%(job_id)s, NULL, 'jobFailed',
-         jsonb_build_object('type', 'jobFailed', 'error_code', %(error_code)s,
-                            'message', %(message)s, 'progress', %(progress)s::int,
+         jsonb_build_object('type', 'jobFailed', 'error_code', %(error_code)s::text,
+                            'message', %(message)s::text, 'progress', %(progress)s::int,
                             'fallback', true)) AS failed_seq,
        engine_v2.emit_event(%(job_id)s, NULL, 'fallback',
-         jsonb_build_object('type', 'fallback', 'error_code', %(error_code)s,
-                            'message', %(message)s, 'engine', 'v1')) AS fallback_seq
+         jsonb_build_object('type', 'fallback', 'error_code', %(error_code)s::text,
+                            'message', %(message)s::text, 'engine', 'v1')) AS fallback_seq
