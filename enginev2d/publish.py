@@ -83,9 +83,19 @@ def swap_into_place(
     new: Path, prod: Path, *, strategy: str = "auto", durable: bool = True
 ) -> SwapReport:
     """Make the complete tree at ``new`` the production tree at ``prod``; delete the old
-    one. ``new`` is consumed (it no longer holds the new tree afterwards)."""
+    one. ``new`` is consumed (it no longer holds the new tree afterwards). Filesystem
+    failures are :class:`StagingError` (``v2_staging_error``)."""
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown swap strategy {strategy!r}")
+    try:
+        return _swap_into_place(new, prod, strategy=strategy, durable=durable)
+    except StagingError:
+        raise
+    except OSError as exc:
+        raise StagingError(f"publish swap into {prod} failed: {exc}") from exc
+
+
+def _swap_into_place(new: Path, prod: Path, *, strategy: str, durable: bool) -> SwapReport:
     t0 = time.perf_counter()
     if not new.is_dir() or new.is_symlink():
         raise StagingError(f"nothing to publish: {new} is not a directory")

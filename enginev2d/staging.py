@@ -258,9 +258,14 @@ class Staging:
             raise PathEscape(f"path {clash[0]!r} is both a file and a directory in one batch")
         self._check_limits(batch)
         written = []
-        for rel, data in batch.items():
-            _atomic_write(self.root, targets[rel], data)
-            written.append(rel)
+        try:
+            for rel, data in batch.items():
+                _atomic_write(self.root, targets[rel], data)
+                written.append(rel)
+        except StagingError:
+            raise
+        except OSError as exc:  # ENOSPC, EROFS, ...: the job fails as a staging error
+            raise StagingError(f"staging: cannot write {rel}: {exc}") from exc
         return written
 
     def _check_limits(self, batch: dict[str, bytes]) -> None:
