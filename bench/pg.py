@@ -26,8 +26,9 @@ NAIVE_DB = "bench_naive"
 CLUSTER_SETTINGS = {"track_commit_timestamp": "on"}
 
 
-def start_cluster(state_dir: Path) -> PgCluster:
-    cluster = PgCluster(state_dir / "pg", durable=True, settings=CLUSTER_SETTINGS)
+def start_cluster(state_dir: Path, extra: dict[str, str] | None = None) -> PgCluster:
+    settings = {**CLUSTER_SETTINGS, **(extra or {})}
+    cluster = PgCluster(state_dir / "pg", durable=True, settings=settings)
     if cluster.is_running():  # left over from an interrupted run: restart with our settings
         cluster.stop("fast")
     cluster.start()

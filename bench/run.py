@@ -22,7 +22,6 @@ import os
 import queue
 import random
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -35,6 +34,7 @@ from typing import Any
 import psycopg
 
 from . import naive as naive_mod
+from . import profile as prof_mod
 from .common import (
     SCALED_LATENCY_MS,
     BenchError,
@@ -90,47 +90,6 @@ def ms(delta: Any) -> float:
 
 
 # =========================================================================== daemon
-
-
-class Profiler:
-    """py-spy record on a pid (optional, --profile)."""
-
-    def __init__(self, pid: int, out: Path) -> None:
-        exe = Path(sys.executable).with_name("py-spy")
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.out = out
-        if not exe.exists():
-            log("py-spy not installed in the venv: no profile")
-            return
-        self.proc = subprocess.Popen(
-            [
-                str(exe),
-                "record",
-                "--pid",
-                str(pid),
-                "--rate",
-                "250",
-                "--subprocesses",
-                "--format",
-                "speedscope" if out.suffix == ".json" else "flamegraph",
-                "--output",
-                str(out),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        time.sleep(1.0)
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        log(f"profile written to {self.out}")
 
 
 def run_sequential(
@@ -253,7 +212,7 @@ def bench_daemon(cluster: Any, state: Path, sizes: Sizes, profile: bool) -> dict
         time.sleep(1.0)
         daemon.alive()
         ids, _cms, xids = run_sequential(
-            client, daemon, opts, sizes.pickup_poll, "polling-only job", gap_s=0.05
+            client, daemon, opts, sizes.pickup_poll, "polling-only job", gap_s=POLL_ONLY_INTERVAL_S
         )
         lat = db_latencies(client, ids, xids)
         res["pickup_poll_ms"] = summarize(lat["pickup"])
@@ -275,7 +234,10 @@ def throughput_daemon(
 ) -> dict[str, Any]:
     pm = postmaster_pid(cluster.data_dir)
     meter = CpuMeter({"daemon": daemon.pid, "postgres": pm}, client.backend_pids(), "postgres")
-    prof = Profiler(daemon.pid, state / "profile-throughput.svg") if profile else None
+    prof = None
+    if profile:
+        prof_mod.reset_statements(client.url)
+        prof = prof_mod.PySpy(daemon.pid, state / "profile-throughput", log)
     a = meter.snapshot()
     t0 = time.perf_counter()
     ids, xid, _ = client.submit_batch(opts, sizes.throughput)
@@ -294,10 +256,17 @@ def throughput_daemon(
         time.sleep(0.05)
     wall = time.perf_counter() - t0
     b = meter.snapshot()
-    if prof:
-        prof.stop()
     cpu = meter.delta(a, b)
-    return throughput_result(client.conn, ids, xid, cpu, wall, engine_name="daemon")
+    out = throughput_result(client.conn, ids, xid, cpu, wall, engine_name="daemon")
+    if profile:
+        report = [prof_mod.top_statements(client.url, out["tasks"])]
+        raw = prof.stop() if prof else None
+        if raw is not None:
+            report.append(prof_mod.summarize_collapsed(raw.read_text()))
+        path = state / "profile-throughput-report.txt"
+        path.write_text("\n\n".join(report) + "\n")
+        log(f"profile report in {path}")
+    return out
 
 
 def throughput_result(
@@ -664,7 +633,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--profile",
         action="store_true",
-        help="py-spy the daemon during the throughput run (state dir)",
+        help="profile the throughput run: py-spy on the daemon, pg_stat_statements "
+        "(report in the state dir; CPU figures include py-spy's perturbation)",
     )
     ap.add_argument(
         "--no-readme",
@@ -684,7 +654,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     started = time.monotonic()
     log(f"starting durable PostgreSQL under {state / 'pg'}")
-    cluster = start_cluster(state)
+    cluster = start_cluster(state, prof_mod.PROFILE_SETTINGS if args.profile else None)
     try:
         results["machine"] = machine_info(server_version(cluster.dsn()))
         if not args.skip_daemon:
