@@ -36,7 +36,7 @@ from typing import Any, Protocol
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from . import fallback, metrics, migrations
+from . import metrics, migrations
 from .backoff import Backoff
 from .config import Config
 from .db import connect_kwargs, make_pool
@@ -342,7 +342,7 @@ class Daemon:
             logger.exception(
                 "cannot start job runner", extra={"action": "job_start_failed", "job_id": job_id}
             )
-            self._fail_owned(job_id, exc)
+            self._fail_owned(job_id, f"{CRASHED_MESSAGE}: {type(exc).__name__}")
             return
         rj = RunningJob(job_id=job_id, runner=runner, takeover=takeover)
         rj.thread = threading.Thread(
@@ -394,7 +394,7 @@ class Daemon:
                 extra={"action": "job_crashed", **extra},
             )
             if rj.aborted is None and not isinstance(rj.error, EngineError):
-                self._fail_owned(rj.job_id, rj.error)
+                self._fail_owned(rj.job_id, f"{CRASHED_MESSAGE}: {type(rj.error).__name__}")
             else:
                 self._release_job(rj.job_id)
             return
@@ -431,52 +431,47 @@ class Daemon:
                 " unowned running jobs are failed over to v1",
                 extra={"action": "engine_disabled"},
             )
-        failed = self._fail_jobs("fail_orphaned_jobs", {}, DISABLED_MESSAGE)
-        for row in failed:
-            logger.warning(
-                "job failed over to v1: engine v2 disabled",
-                extra={
-                    "action": "job_failed_disabled",
-                    "job_id": str(row["job_id"]),
-                    "error_code": V2_SCHEDULER_ERROR,
-                },
-            )
+        while not self.stop_event.is_set():
+            with self.pool.connection(timeout=self.CONN_TIMEOUT_S) as conn:
+                rows = conn.execute(
+                    self.queries["claim_orphans"],
+                    {"owner": self.daemon_id, "lease_s": self.cfg.daemon.lease_s, "limit": 50},
+                ).fetchall()
+            for row in rows:
+                job_id = str(row["job_id"])
+                if self._fail_owned(job_id, DISABLED_MESSAGE):
+                    logger.warning(
+                        "job failed over to v1: engine v2 disabled",
+                        extra={
+                            "action": "job_failed_disabled",
+                            "job_id": job_id,
+                            "error_code": V2_SCHEDULER_ERROR,
+                            "prev_owner": row["prev_owner"],
+                        },
+                    )
+            if len(rows) < 50:
+                return
 
-    def _fail_owned(self, job_id: str, exc: BaseException) -> None:
+    def _fail_owned(self, job_id: str, message: str) -> bool:
+        """Fail a job this daemon holds with v2_scheduler_error (fallback to v1), through
+        the scheduler: attempts left running are closed first (recover_job), then the
+        job fails and its waiting tasks are canceled, with jobFailed + fallback events."""
+        from . import scheduler
+
         try:
-            self._fail_jobs(
-                "fail_owned_job",
-                {"job_id": job_id, "owner": self.daemon_id},
-                f"{CRASHED_MESSAGE}: {type(exc).__name__}",
-            )
-        except (psycopg.Error, PoolTimeout) as db_exc:
+            with self.pool.connection(timeout=self.CONN_TIMEOUT_S) as conn:
+                scheduler.recover_job(conn, job_id, self.daemon_id, self.cfg)
+                step = scheduler.fail_job(
+                    conn, self.cfg, job_id, self.daemon_id, V2_SCHEDULER_ERROR, message
+                )
+        except (psycopg.Error, PoolTimeout) as exc:
             logger.error(
-                "cannot fail crashed job (its lease will expire): %s",
-                _first_line(db_exc),
+                "cannot fail job over to v1 (its lease will expire): %s",
+                _first_line(exc),
                 extra={"action": "job_fail_failed", "job_id": job_id},
             )
-
-    def _fail_jobs(self, query: str, params: dict[str, Any], message: str) -> list[dict[str, Any]]:
-        """Fail jobs with v2_scheduler_error + fallback events, in one transaction."""
-        code = V2_SCHEDULER_ERROR
-        with self.pool.connection(timeout=self.CONN_TIMEOUT_S) as conn, conn.transaction():
-            rows = conn.execute(
-                self.queries[query], {**params, "error_code": code, "message": message}
-            ).fetchall()
-            for row in rows:
-                conn.execute(
-                    self.queries["emit_failed_events"],
-                    {
-                        "job_id": row["job_id"],
-                        "error_code": code,
-                        "message": message,
-                        "progress": row.get("progress") or 0,
-                    },
-                )
-        for row in rows:
-            metrics.job_finished("failed", row.get("duration_s") or 0.0, error_code=code)
-            fallback.notify_fallback(self.cfg, str(row["job_id"]), code)
-        return rows
+            return False
+        return not getattr(step, "stale", False)
 
     # ------------------------------------------------------------------ leases
     def _heartbeat_loop(self) -> None:

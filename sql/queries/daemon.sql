@@ -49,80 +49,23 @@ UPDATE engine_v2.job_runs
  WHERE owner = %(owner)s AND status = 'running'
 RETURNING job_id
 
--- fail_orphaned_jobs: kill switch (engine.enabled false, design 16). Running jobs that no
--- live daemon holds (never claimed, released, or lease expired) end as failed with
--- v2_scheduler_error and fallback, so v1 takes over and the running count drains to 0.
--- Jobs a live daemon still holds are left to it. Unfinished tasks are canceled, running
--- attempts end failed. Events are written by emit_disabled_events in the same
--- transaction.
+-- claim_orphans: kill switch (engine.enabled false, design 16). Take every running job
+-- that no live daemon holds (never claimed, released, or lease expired) so this daemon
+-- can fail it over to v1 through the scheduler (recover_job, then fail_job), and the
+-- running count drains to 0. Jobs a live daemon still holds are left to it.
 WITH victims AS (
-  SELECT job_id
+  SELECT job_id, owner AS prev_owner
     FROM engine_v2.job_runs
    WHERE status = 'running'
      AND (owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at < now())
-   ORDER BY created_at
+   ORDER BY created_at, job_id
+   LIMIT %(limit)s
    FOR UPDATE SKIP LOCKED
-), attempts AS (
-  UPDATE engine_v2.job_task_attempts a
-     SET status = 'failed', ended_at = now(),
-         error = jsonb_build_object('code', %(error_code)s::text, 'message', %(message)s::text)
-    FROM engine_v2.job_tasks t, victims v
-   WHERE a.task_id = t.id AND t.job_id = v.job_id AND a.status = 'running'
-  RETURNING a.id
-), tasks AS (
-  UPDATE engine_v2.job_tasks t
-     SET status = 'canceled', error_code = %(error_code)s::text, error_message = %(message)s::text,
-         finished_at = now()
-    FROM victims v
-   WHERE t.job_id = v.job_id
-     AND t.status IN ('pending', 'ready', 'running')
-  RETURNING t.id
 )
 UPDATE engine_v2.job_runs r
-   SET status = 'failed', error_code = %(error_code)s::text, fallback_triggered = true,
-       finished_at = now(), owner = NULL, lease_expires_at = NULL
+   SET owner = %(owner)s,
+       lease_expires_at = now() + make_interval(secs => %(lease_s)s),
+       takeover_count = r.takeover_count + CASE WHEN v.prev_owner IS NULL THEN 0 ELSE 1 END
   FROM victims v
  WHERE r.job_id = v.job_id
-RETURNING r.job_id, r.mode, r.progress,
-          extract(epoch FROM now() - r.created_at)::float8 AS duration_s
-
--- fail_owned_job: a job whose runner crashed in this daemon (a bug, not a task failure)
--- ends as failed with v2_scheduler_error and fallback; same shape as the kill switch.
-WITH victim AS (
-  SELECT job_id
-    FROM engine_v2.job_runs
-   WHERE job_id = %(job_id)s AND owner = %(owner)s AND status = 'running'
-   FOR UPDATE
-), attempts AS (
-  UPDATE engine_v2.job_task_attempts a
-     SET status = 'failed', ended_at = now(),
-         error = jsonb_build_object('code', %(error_code)s::text, 'message', %(message)s::text)
-    FROM engine_v2.job_tasks t, victim v
-   WHERE a.task_id = t.id AND t.job_id = v.job_id AND a.status = 'running'
-  RETURNING a.id
-), tasks AS (
-  UPDATE engine_v2.job_tasks t
-     SET status = 'canceled', error_code = %(error_code)s::text, error_message = %(message)s::text,
-         finished_at = now()
-    FROM victim v
-   WHERE t.job_id = v.job_id
-     AND t.status IN ('pending', 'ready', 'running')
-  RETURNING t.id
-)
-UPDATE engine_v2.job_runs r
-   SET status = 'failed', error_code = %(error_code)s::text, fallback_triggered = true,
-       finished_at = now(), owner = NULL, lease_expires_at = NULL
-  FROM victim v
- WHERE r.job_id = v.job_id
-RETURNING r.job_id, r.mode, r.progress,
-          extract(epoch FROM now() - r.created_at)::float8 AS duration_s
-
--- emit_failed_events: jobFailed then fallback for a job the daemon just failed (same
--- transaction as the UPDATE above, so the events and the state change commit together).
-SELECT engine_v2.emit_event(%(job_id)s, NULL, 'jobFailed',
-         jsonb_build_object('type', 'jobFailed', 'error_code', %(error_code)s::text,
-                            'message', %(message)s::text, 'progress', %(progress)s::int,
-                            'fallback', true)) AS failed_seq,
-       engine_v2.emit_event(%(job_id)s, NULL, 'fallback',
-         jsonb_build_object('type', 'fallback', 'error_code', %(error_code)s::text,
-                            'message', %(message)s::text, 'engine', 'v1')) AS fallback_seq
+RETURNING r.job_id, v.prev_owner

@@ -375,13 +375,16 @@ def test_kill_switch_claims_nothing_and_drains(cfg, conn, make_job, runners, sta
     for job_id in (fresh, expired):
         row = run_row(conn, job_id)
         assert row["status"] == "failed" and row["error_code"] == "v2_scheduler_error"
-        assert row["fallback_triggered"] and row["owner"] is None
-        data = conn.execute(
-            "SELECT data FROM engine_v2.job_task_events WHERE job_id = %s AND event_type ="
-            " 'jobFailed'",
-            (job_id,),
-        ).fetchone()["data"]
-        assert data["message"] == "engine v2 disabled" and data["fallback"] is True
+        assert row["fallback_triggered"] and row["owner"] == d.daemon_id  # who failed it
+        events = {
+            e["event_type"]: e["data"]
+            for e in conn.execute(
+                "SELECT event_type, data FROM engine_v2.job_task_events WHERE job_id = %s",
+                (job_id,),
+            )
+        }
+        assert events["jobFailed"]["message"] == "engine v2 disabled"
+        assert events["fallback"]["error_code"] == "v2_scheduler_error"
     assert run_row(conn, held)["status"] == "running"  # a live daemon still holds it
     late = make_job()  # submitted after the switch: failed over too
     wait_for(lambda: run_row(conn, late)["status"] == "failed", what="late job failed over")
