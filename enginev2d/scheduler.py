@@ -1,0 +1,374 @@
+"""The DAG scheduler (design 8): thin Python over the PL/pgSQL functions of migration 0003.
+
+Every call is one SQL function in one transaction that locks the job's ``job_runs`` row
+first, so a job's state changes are serialised and each returns a :class:`Step`: what
+the worker needs next (the next claimed task, ready/running counts, job end, fallback).
+
+SQL functions (schema ``engine_v2``):
+
+* ``materialize_job(job_id, tasks, edges)`` - all tasks and edges, once; roots promoted
+* ``claim_task(job_id, owner)`` - 8.2 claim (SKIP LOCKED), fenced on the job's owner
+* ``complete_task(...)`` - fenced completion: output, attempt row, artifacts, events,
+  skips (7.4), promotion (8.1), retry or failure propagation (8.4), deadlock (8.6),
+  progress, job failure with fallback, and optionally the worker's next claim
+* ``finish_job(job_id, owner, result)`` / ``fail_job(...)`` - job outcome
+* ``cancel_job(job_id, reason)``, ``retry_job(job_id)``, ``recover_job(job_id, owner)``
+
+Job success needs Python (``fallback.job_result`` and ``validate_output``): when a step
+says ``finalize``, :func:`complete` / :func:`claim` build the result and finish the job
+in the same transaction. After the commit, a job that failed or was canceled by that
+transaction is signalled with ``fallback.notify_fallback`` (the NOTIFY already went out
+at commit).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from . import fallback, metrics
+from .config import Config
+from .errors import V2_OUTPUT_INVALID, OutputInvalid, SchedulerError, classify, job_error_code
+from .sql import load_queries
+from .workflow import DEFAULT_WORKFLOW, Workflow
+
+logger = logging.getLogger(__name__)
+
+Q = load_queries("scheduler")
+
+CHAT_RESULT = {"type": "chat", "intent": "chat"}
+
+
+@dataclass(frozen=True)
+class ClaimedTask:
+    id: str
+    task_key: str
+    attempt: int  # the fencing token
+    label: str | None = None
+    max_attempts: int = 1
+    prev_error: Mapping[str, Any] | None = None
+
+    @property
+    def repair_hint(self) -> str | None:
+        """Why the previous attempt's output was rejected (OutputInvalid), if it was."""
+        err = self.prev_error or {}
+        if err.get("kind") == "OutputInvalid" or err.get("code") == V2_OUTPUT_INVALID:
+            return err.get("repair_hint") or err.get("message")
+        return None
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any] | None) -> ClaimedTask | None:
+        if not d:
+            return None
+        return cls(
+            id=str(d["id"]),
+            task_key=d["task_key"],
+            attempt=int(d["attempt"]),
+            label=d.get("label"),
+            max_attempts=int(d.get("max_attempts") or 1),
+            prev_error=d.get("prev_error"),
+        )
+
+
+@dataclass
+class Step:
+    """The outcome of one scheduler call."""
+
+    result: str  # ok | stale | missing | not_finishable
+    task: ClaimedTask | None = None  # claimed for the caller
+    ready: int = 0
+    running: int = 0
+    active: int = 0  # pending + blocked + ready + running
+    job_status: str | None = None
+    error_code: str | None = None
+    mode: str | None = None
+    progress: int = 0
+    finalize: bool = False
+    intent: str | None = None
+    ended: str | None = None  # job status this transaction moved the job to
+    duration_s: float | None = None
+    skipped: list[str] = field(default_factory=list)
+    reason: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def stale(self) -> bool:
+        return self.result == "stale"
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Step:
+        known = {
+            "result", "task", "ready", "running", "active", "job_status", "error_code",
+            "mode", "progress", "finalize", "intent", "ended", "duration_s", "skipped",
+            "reason",
+        }  # fmt: skip
+        return cls(
+            result=d.get("result", "ok"),
+            task=ClaimedTask.from_json(d.get("task")),
+            ready=int(d.get("ready") or 0),
+            running=int(d.get("running") or 0),
+            active=int(d.get("active") or 0),
+            job_status=d.get("job_status"),
+            error_code=d.get("error_code"),
+            mode=d.get("mode"),
+            progress=int(d.get("progress") or 0),
+            finalize=bool(d.get("finalize")),
+            intent=d.get("intent"),
+            ended=d.get("ended"),
+            duration_s=d.get("duration_s"),
+            skipped=list(d.get("skipped") or []),
+            reason=d.get("reason"),
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+
+def _j(value: Any) -> Jsonb | None:
+    return None if value is None else Jsonb(value)
+
+
+def _step(conn: psycopg.Connection[Any], query: str, params: Mapping[str, Any]) -> Step:
+    row = conn.execute(Q[query], params).fetchone()
+    data = row["step"] if isinstance(row, Mapping) else row[0]
+    return Step.from_json(data)
+
+
+# --------------------------------------------------------------------------- materialize
+
+
+def materialize(
+    conn: psycopg.Connection[Any],
+    job_id: str,
+    workflow: Workflow = DEFAULT_WORKFLOW,
+    *,
+    validate: bool = True,
+) -> dict[str, Any]:
+    """Write the job's DAG once (idempotent) and promote its roots.
+
+    Returns ``{"created": bool, "outputs": {task_key: output}}`` (outputs of succeeded
+    tasks when the DAG existed already, for a resuming runner). ``validate=False`` lets
+    tests store cyclic or dangling definitions to exercise run-time deadlock detection.
+    """
+    if validate:
+        workflow.validate()
+    row = conn.execute(
+        Q["materialize_job"],
+        {
+            "job_id": job_id,
+            "tasks": Jsonb(workflow.task_rows()),
+            "edges": Jsonb(workflow.edge_rows()),
+        },
+    ).fetchone()
+    return row["step"] if isinstance(row, Mapping) else row[0]
+
+
+# --------------------------------------------------------------------------- hot path
+
+
+def claim(conn: psycopg.Connection[Any], cfg: Config, job_id: str, owner: str | None) -> Step:
+    """Claim the next ready task (``step.task``) or learn why there is none."""
+    with conn.transaction():
+        step = _step(conn, "claim_task", {"job_id": job_id, "owner": owner})
+        if step.finalize:
+            step = _finalize(conn, cfg, job_id, owner, step)
+    _after_commit(cfg, job_id, step)
+    return step
+
+
+def complete(
+    conn: psycopg.Connection[Any],
+    cfg: Config,
+    *,
+    job_id: str,
+    task_id: str,
+    attempt: int,
+    owner: str | None,
+    status: str,  # succeeded | failed | canceled
+    output: Mapping[str, Any] | None = None,
+    input: Mapping[str, Any] | None = None,
+    error: Mapping[str, Any] | None = None,
+    usage: Mapping[str, Any] | None = None,
+    artifacts: list[Mapping[str, Any]] | None = None,
+    skip: Mapping[str, str] | None = None,
+    partial: Mapping[str, Any] | None = None,
+    claim_next: bool = False,
+) -> Step:
+    """Finish attempt ``attempt`` of a task (fenced) and optionally claim the next one."""
+    job_code = job_error_code(error.get("code")) if (error and status == "failed") else None
+    params = {
+        "job_id": job_id,
+        "task_id": task_id,
+        "attempt": attempt,
+        "owner": owner,
+        "status": status,
+        "output": _j(output),
+        "input": _j(input),
+        "error": _j(error),
+        "usage": _j(usage),
+        "artifacts": _j(artifacts) if artifacts else None,
+        "skip": _j(skip) if skip else None,
+        "partial": _j(partial),
+        "job_error_code": job_code,
+        "claim": claim_next,
+    }
+    with conn.transaction():
+        step = _step(conn, "complete_task", params)
+        if step.finalize:
+            step = _finalize(conn, cfg, job_id, owner, step)
+    if step.stale:
+        logger.warning(
+            "stale write rejected: attempt %s of task %s no longer current (%s)",
+            attempt,
+            task_id,
+            step.reason,
+            extra={"action": "stale_write_rejected", "job_id": job_id, "task_key": None},
+        )
+    _after_commit(cfg, job_id, step)
+    return step
+
+
+def _finalize(
+    conn: psycopg.Connection[Any], cfg: Config, job_id: str, owner: str | None, step: Step
+) -> Step:
+    """Every task succeeded or skipped: build the result and end the job (in the caller's
+    transaction). Chat jobs end with ``CHAT_RESULT`` and never touch public.jobs."""
+    if step.intent == "chat":
+        return _step(
+            conn, "finish_job", {"job_id": job_id, "owner": owner, "result": Jsonb(CHAT_RESULT)}
+        )
+    result: Any = {}
+    failure: tuple[str, str] | None = None
+    try:
+        with conn.transaction():  # savepoint: a failing builder must not poison ours
+            result = fallback.job_result(conn, job_id)
+    except NotImplementedError:
+        result = {}  # TODO(publish): remove once fallback.job_result lands
+    except Exception as exc:
+        err = classify(exc)
+        code = V2_OUTPUT_INVALID if isinstance(err, OutputInvalid) else job_error_code(err.code)
+        failure = (code, f"building the job result failed: {err.message}")
+    else:
+        if not fallback.validate_output(result):
+            failure = (V2_OUTPUT_INVALID, "job result failed validate_output (design 14)")
+    if failure is not None:
+        code, message = failure
+        params = {"job_id": job_id, "owner": owner, "error_code": code, "message": message}
+        return _step(conn, "fail_job", {**params, "cancel_code": None})
+    done = _step(conn, "finish_job", {"job_id": job_id, "owner": owner, "result": Jsonb(result)})
+    if done.ended == "succeeded" and done.mode == "live":
+        # Design 9: v2 marks public.jobs completed, in the same transaction.
+        conn.execute(cfg.publish.complete_job_sql, {"job_id": job_id})
+    return done
+
+
+def _after_commit(cfg: Config | None, job_id: str, step: Step) -> None:
+    if not step.ended:
+        return
+    metrics.job_finished(step.ended, float(step.duration_s or 0.0), error_code=step.error_code)
+    if step.ended in ("failed", "canceled"):
+        logger.warning(
+            "job %s %s (%s): fallback to v1",
+            job_id,
+            step.ended,
+            step.error_code,
+            extra={"action": "job_" + step.ended, "job_id": job_id, "task_key": None},
+        )
+        if cfg is not None:
+            try:
+                fallback.notify_fallback(cfg, job_id, step.error_code or "v2_unknown")
+            except Exception:  # the NOTIFY already went out; the webhook is best effort
+                logger.exception(
+                    "notify_fallback failed",
+                    extra={"action": "notify_fallback_failed", "job_id": job_id, "task_key": None},
+                )
+    else:
+        logger.info(
+            "job %s succeeded",
+            job_id,
+            extra={"action": "job_succeeded", "job_id": job_id, "task_key": None},
+        )
+
+
+# --------------------------------------------------------------------------- job control
+
+
+def fail_job(
+    conn: psycopg.Connection[Any],
+    cfg: Config | None,
+    job_id: str,
+    owner: str | None,
+    error_code: str,
+    message: str,
+    *,
+    cancel_code: str | None = None,
+) -> Step:
+    """Fail the job from outside a task (e.g. ``v2_timeout``); waiting tasks canceled."""
+    with conn.transaction():
+        step = _step(
+            conn,
+            "fail_job",
+            {
+                "job_id": job_id,
+                "owner": owner,
+                "error_code": error_code,
+                "message": message,
+                "cancel_code": cancel_code,
+            },
+        )
+    _after_commit(cfg, job_id, step)
+    return step
+
+
+def cancel_job(
+    conn: psycopg.Connection[Any],
+    job_id: str,
+    reason: str | None = None,
+    *,
+    cfg: Config | None = None,
+) -> bool:
+    """Operator cancel. False when the job was not running. Running attempts stop at
+    their next check (the daemon aborts its runner; the runner's monitor notices too)."""
+    with conn.transaction():
+        row = conn.execute(Q["cancel_job"], {"job_id": job_id, "reason": reason}).fetchone()
+        canceled = bool(row["canceled"] if isinstance(row, Mapping) else row[0])
+        state = conn.execute(Q["job_state"], {"job_id": job_id}).fetchone() if canceled else None
+    if canceled:
+        step = Step("ok", job_status="canceled", error_code="canceled", ended="canceled")
+        if state is not None and isinstance(state, Mapping):
+            step.progress = int(state.get("progress") or 0)
+        _after_commit(cfg, job_id, step)
+    return canceled
+
+
+def retry_job(conn: psycopg.Connection[Any], job_id: str) -> bool:
+    """Re-run a failed/canceled job from its failed and canceled tasks (fresh attempt
+    budget, attempt numbers continue). False when the job is not failed/canceled."""
+    try:
+        row = conn.execute(Q["retry_job"], {"job_id": job_id}).fetchone()
+    except psycopg.errors.ObjectNotInPrerequisiteState as exc:
+        raise SchedulerError(str(exc).strip()) from None
+    return bool(row["retried"] if isinstance(row, Mapping) else row[0])
+
+
+def recover_job(
+    conn: psycopg.Connection[Any], job_id: str, owner: str | None, cfg: Config | None = None
+) -> Step:
+    """After a takeover: attempts the dead owner left running count as failed
+    (``worker_lost``, retryable)."""
+    with conn.transaction():
+        step = _step(conn, "recover_job", {"job_id": job_id, "owner": owner})
+        if step.finalize and cfg is not None:
+            step = _finalize(conn, cfg, job_id, owner, step)
+    _after_commit(cfg, job_id, step)
+    return step
+
+
+def job_state(conn: psycopg.Connection[Any], job_id: str) -> dict[str, Any] | None:
+    row = conn.execute(Q["job_state"], {"job_id": job_id}).fetchone()
+    if row is None:
+        return None
+    return dict(row) if isinstance(row, Mapping) else None

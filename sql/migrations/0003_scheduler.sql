@@ -1,0 +1,728 @@
+-- Migration 3: the DAG scheduler (design 8). Additive only, all inside engine_v2.
+--
+-- Every state change of a job is one PL/pgSQL call that first locks the job's
+-- job_runs row (FOR UPDATE). That serialises the job's transactions (emit_event takes
+-- the same lock anyway), so "is the job finished?" is always decided on committed
+-- state: two workers finishing the last two tasks at once cannot both miss the end.
+-- Lock order everywhere: job_runs, then job_tasks, then the rest.
+--
+-- Functions return jsonb "steps" (see _settle) so the worker learns everything it
+-- needs (next task, ready count, job end, fallback) from the one round trip.
+
+ALTER TABLE engine_v2.job_tasks
+  ADD COLUMN position int NOT NULL DEFAULT 0,       -- claim order (workflow order)
+  ADD COLUMN base_max_attempts int,                 -- the workflow's budget, per run
+  ADD COLUMN skip_reason text,                      -- marked by a 7.4 rule; applied at promotion
+  ADD COLUMN blocked_reason text;                   -- dangling dependency (8.6)
+
+-- ---------------------------------------------------------------- helpers
+
+-- Weight-based percentage of tasks in a terminal state, floored, stored on job_runs
+-- and never decreasing. 100 is reserved for success (finish_job sets it).
+CREATE FUNCTION engine_v2._refresh_progress(p_job_id uuid) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_pct int;
+  v_new int;
+BEGIN
+  SELECT CASE WHEN coalesce(sum(greatest(weight, 0)), 0) = 0 THEN 0
+         ELSE (100 * coalesce(sum(greatest(weight, 0)) FILTER (
+                 WHERE status IN ('succeeded', 'skipped', 'failed', 'canceled')), 0)
+               / sum(greatest(weight, 0)))::int END
+    INTO v_pct
+    FROM engine_v2.job_tasks WHERE job_id = p_job_id;
+  v_pct := least(v_pct, 99);
+  UPDATE engine_v2.job_runs SET progress = v_pct
+   WHERE job_id = p_job_id AND progress < v_pct
+  RETURNING progress INTO v_new;
+  IF v_new IS NULL THEN
+    SELECT progress INTO v_new FROM engine_v2.job_runs WHERE job_id = p_job_id;
+  END IF;
+  RETURN v_new;
+END;
+$$;
+
+-- emit_event with the section 13 envelope: data.type always, data.progress by default.
+CREATE FUNCTION engine_v2._event(
+  p_job_id uuid, p_task_id uuid, p_type text, p_data jsonb, p_progress boolean DEFAULT true
+) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_data jsonb := jsonb_build_object('type', p_type) || coalesce(p_data, '{}'::jsonb);
+BEGIN
+  IF p_progress THEN
+    v_data := v_data || jsonb_build_object('progress', engine_v2._refresh_progress(p_job_id));
+  END IF;
+  RETURN engine_v2.emit_event(p_job_id, p_task_id, p_type, v_data);
+END;
+$$;
+
+-- 8.1 with 7.4: pending tasks whose predecessors are all succeeded/skipped become
+-- ready, or skipped when a rule marked them; skipping cascades. Returns how many
+-- became ready.
+CREATE FUNCTION engine_v2._promote(p_job_id uuid) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_ready int := 0;
+  v_skipped int;
+  r record;
+BEGIN
+  LOOP
+    v_skipped := 0;
+    FOR r IN
+      WITH u AS (
+        UPDATE engine_v2.job_tasks t
+           SET status = CASE WHEN t.skip_reason IS NULL THEN 'ready' ELSE 'skipped' END,
+               finished_at = CASE WHEN t.skip_reason IS NULL THEN NULL ELSE now() END,
+               progress = CASE WHEN t.skip_reason IS NULL THEN t.progress ELSE 100 END
+         WHERE t.job_id = p_job_id
+           AND t.status = 'pending'
+           AND NOT EXISTS (
+             SELECT 1 FROM engine_v2.job_task_dependencies d
+               JOIN engine_v2.job_tasks pred ON pred.id = d.predecessor_task_id
+              WHERE d.successor_task_id = t.id
+                AND pred.status NOT IN ('succeeded', 'skipped'))
+        RETURNING t.id, t.task_key, t.status, t.skip_reason, t.position
+      )
+      SELECT * FROM u ORDER BY position
+    LOOP
+      IF r.status = 'ready' THEN
+        v_ready := v_ready + 1;
+      ELSE
+        v_skipped := v_skipped + 1;
+        PERFORM engine_v2._event(p_job_id, r.id, 'taskSkipped',
+          jsonb_build_object('task_key', r.task_key, 'reason', r.skip_reason));
+      END IF;
+    END LOOP;
+    EXIT WHEN v_skipped = 0;
+  END LOOP;
+  RETURN v_ready;
+END;
+$$;
+
+-- Cancel tasks in the given states, one taskCanceled event each.
+CREATE FUNCTION engine_v2._cancel_tasks(
+  p_job_id uuid, p_ids uuid[], p_error_code text, p_message text, p_extra jsonb DEFAULT '{}'
+) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE
+  n int := 0;
+  r record;
+BEGIN
+  FOR r IN
+    WITH u AS (
+      UPDATE engine_v2.job_tasks
+         SET status = 'canceled', error_code = p_error_code, error_message = p_message,
+             finished_at = now()
+       WHERE id = ANY (p_ids) AND status IN ('pending', 'ready', 'blocked')
+      RETURNING id, task_key, position
+    )
+    SELECT * FROM u ORDER BY position
+  LOOP
+    n := n + 1;
+    PERFORM engine_v2._event(p_job_id, r.id, 'taskCanceled',
+      jsonb_build_object('task_key', r.task_key, 'error_code', p_error_code) || p_extra);
+  END LOOP;
+  RETURN n;
+END;
+$$;
+
+-- 8.4: every downstream task still waiting -> canceled / upstream_failed.
+CREATE FUNCTION engine_v2._cancel_downstream(p_job_id uuid, p_task_id uuid, p_task_key text)
+RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_ids uuid[];
+BEGIN
+  WITH RECURSIVE downstream AS (
+    SELECT d.successor_task_id AS task_id
+      FROM engine_v2.job_task_dependencies d
+     WHERE d.predecessor_task_id = p_task_id
+    UNION
+    SELECT d.successor_task_id
+      FROM engine_v2.job_task_dependencies d
+      JOIN downstream ds ON ds.task_id = d.predecessor_task_id
+  )
+  SELECT array_agg(task_id) INTO v_ids FROM downstream;
+  IF v_ids IS NULL THEN
+    RETURN 0;
+  END IF;
+  RETURN engine_v2._cancel_tasks(p_job_id, v_ids, 'upstream_failed',
+    'Canceled: upstream task ' || p_task_key || ' failed',
+    jsonb_build_object('upstream', p_task_key));
+END;
+$$;
+
+-- The job fails (first failure wins): status, error_code, fallback_triggered,
+-- finished_at, then jobFailed and fallback events. The NOTIFY goes out at commit.
+CREATE FUNCTION engine_v2._fail_job(
+  p_job_id uuid, p_error_code text, p_message text, p_data jsonb DEFAULT '{}'
+) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE engine_v2.job_runs
+     SET status = 'failed', error_code = p_error_code, fallback_triggered = true,
+         finished_at = now()
+   WHERE job_id = p_job_id AND status = 'running';
+  IF NOT FOUND THEN
+    RETURN false;
+  END IF;
+  PERFORM engine_v2._event(p_job_id, NULL, 'jobFailed',
+    jsonb_build_object('error_code', p_error_code, 'message', p_message) || coalesce(p_data, '{}'));
+  PERFORM engine_v2._event(p_job_id, NULL, 'fallback',
+    jsonb_build_object('error_code', p_error_code, 'job_id', p_job_id), false);
+  RETURN true;
+END;
+$$;
+
+-- A task failed for good: taskFailed, downstream canceled (8.4), the job failed.
+CREATE FUNCTION engine_v2._task_failed(
+  p_job_id uuid, p_task_id uuid, p_task_key text, p_attempt int, p_error jsonb,
+  p_job_error_code text
+) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE engine_v2.job_tasks
+     SET status = 'failed', finished_at = now(),
+         error_code = coalesce(p_error->>'code', 'v2_task_failed'),
+         error_message = p_error->>'message'
+   WHERE id = p_task_id;
+  PERFORM engine_v2._event(p_job_id, p_task_id, 'taskFailed',
+    jsonb_build_object('task_key', p_task_key, 'attempt', p_attempt, 'error', p_error));
+  PERFORM engine_v2._cancel_downstream(p_job_id, p_task_id, p_task_key);
+  PERFORM engine_v2._fail_job(p_job_id, coalesce(p_job_error_code, 'v2_task_failed'),
+    'task ' || p_task_key || ' failed: ' || coalesce(p_error->>'message', ''),
+    jsonb_build_object('task_key', p_task_key));
+END;
+$$;
+
+-- Claim the next ready task (8.2): running, attempt_count + 1 (the fencing token),
+-- attempt row opened, taskStarted. NULL when nothing is ready.
+CREATE FUNCTION engine_v2._claim(p_job_id uuid) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  v record;
+  v_prev jsonb;
+BEGIN
+  UPDATE engine_v2.job_tasks
+     SET status = 'running', started_at = now(), finished_at = NULL,
+         attempt_count = attempt_count + 1
+   WHERE id = (
+     SELECT id FROM engine_v2.job_tasks
+      WHERE job_id = p_job_id AND status = 'ready'
+      ORDER BY position, created_at
+      LIMIT 1
+      FOR UPDATE SKIP LOCKED)
+  RETURNING id, task_key, attempt_count, display_label, max_attempts INTO v;
+  IF v.id IS NULL THEN
+    RETURN NULL;
+  END IF;
+  INSERT INTO engine_v2.job_task_attempts (task_id, attempt_no, status, started_at)
+  VALUES (v.id, v.attempt_count, 'running', clock_timestamp());
+  IF v.attempt_count > 1 THEN
+    SELECT error INTO v_prev FROM engine_v2.job_task_attempts
+     WHERE task_id = v.id AND attempt_no = v.attempt_count - 1;
+  END IF;
+  PERFORM engine_v2._event(p_job_id, v.id, 'taskStarted',
+    jsonb_build_object('task_key', v.task_key, 'label', v.display_label,
+                       'attempt', v.attempt_count));
+  RETURN jsonb_build_object('id', v.id, 'task_key', v.task_key, 'attempt', v.attempt_count,
+    'label', v.display_label, 'max_attempts', v.max_attempts, 'prev_error', v_prev);
+END;
+$$;
+
+-- Where the job stands after a change: deadlock detection (8.6) and "finalize now?".
+CREATE FUNCTION engine_v2._settle(p_job_id uuid) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  c record;
+  v_stuck text[];
+  v_ids uuid[];
+  v_job record;
+BEGIN
+  SELECT count(*) FILTER (WHERE status = 'ready') AS ready,
+         count(*) FILTER (WHERE status = 'running') AS running,
+         count(*) FILTER (WHERE status IN ('pending', 'blocked')) AS waiting,
+         count(*) FILTER (WHERE status IN ('failed', 'canceled')) AS bad,
+         count(*) AS total
+    INTO c
+    FROM engine_v2.job_tasks WHERE job_id = p_job_id;
+
+  IF c.ready = 0 AND c.running = 0 AND c.waiting > 0 THEN
+    SELECT array_agg(task_key ORDER BY position), array_agg(id ORDER BY position)
+      INTO v_stuck, v_ids
+      FROM engine_v2.job_tasks
+     WHERE job_id = p_job_id AND status IN ('pending', 'blocked');
+    PERFORM engine_v2._event(p_job_id, NULL, 'dagDeadlock',
+      jsonb_build_object('error_code', 'v2_dag_deadlock', 'stuck', to_jsonb(v_stuck)));
+    PERFORM engine_v2._cancel_tasks(p_job_id, v_ids, 'v2_dag_deadlock',
+      'dag deadlock: nothing ready or running, stuck: ' || array_to_string(v_stuck, ', '));
+    PERFORM engine_v2._fail_job(p_job_id, 'v2_dag_deadlock',
+      'dag deadlock: nothing ready or running, stuck: ' || array_to_string(v_stuck, ', '),
+      jsonb_build_object('stuck', to_jsonb(v_stuck)));
+    c.bad := c.bad + c.waiting;
+    c.waiting := 0;
+  END IF;
+
+  SELECT status, error_code, mode, progress,
+         extract(epoch FROM coalesce(finished_at, now()) - created_at)::float8 AS duration_s
+    INTO v_job
+    FROM engine_v2.job_runs WHERE job_id = p_job_id;
+  IF v_job.status = 'running' AND c.total > 0 AND c.ready + c.running + c.waiting = 0
+     AND c.bad > 0 THEN
+    -- Cannot happen through the functions here; keep 8.5 and fail loudly if it does.
+    PERFORM engine_v2._fail_job(p_job_id, 'v2_scheduler_error',
+      'job has failed or canceled tasks but was still running', '{}');
+    v_job.status := 'failed';
+    v_job.error_code := 'v2_scheduler_error';
+  END IF;
+
+  RETURN jsonb_build_object(
+    'ready', c.ready, 'running', c.running, 'active', c.ready + c.running + c.waiting,
+    'job_status', v_job.status, 'error_code', v_job.error_code, 'mode', v_job.mode,
+    'progress', v_job.progress, 'duration_s', v_job.duration_s,
+    'finalize', v_job.status = 'running' AND c.total > 0
+                AND c.ready + c.running + c.waiting + c.bad = 0,
+    'intent', CASE WHEN v_job.status = 'running' AND c.ready + c.running + c.waiting = 0
+                   THEN (SELECT output->>'intent' FROM engine_v2.job_tasks
+                          WHERE job_id = p_job_id AND task_key = 'intent') END);
+END;
+$$;
+
+-- The step envelope: settle, plus the job end this transaction caused (if any).
+CREATE FUNCTION engine_v2._step(p_job_id uuid, p_status_before text, p_extra jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_state jsonb := engine_v2._settle(p_job_id);
+BEGIN
+  RETURN v_state || jsonb_build_object('result', 'ok',
+    'ended', CASE WHEN p_status_before = 'running' AND v_state->>'job_status' <> 'running'
+                  THEN v_state->>'job_status' END) || coalesce(p_extra, '{}');
+END;
+$$;
+
+-- ---------------------------------------------------------------- public API
+
+-- Write all job_tasks and job_task_dependencies rows of a job in one transaction and
+-- promote the roots. Idempotent: when the job already has tasks nothing changes and
+-- the result says created=false (with the outputs of succeeded tasks, for resuming).
+-- p_tasks: [{key, role, weight, label, max_attempts, position}], p_edges: [[pred, succ]].
+-- Edges naming an unknown predecessor, and self-edges, cannot be stored: their
+-- successor is materialized 'blocked' so 8.6 detects the deadlock at run time.
+CREATE FUNCTION engine_v2.materialize_job(p_job_id uuid, p_tasks jsonb, p_edges jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_outputs jsonb;
+BEGIN
+  PERFORM 1 FROM engine_v2.job_runs WHERE job_id = p_job_id FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'engine_v2.materialize_job: no job_runs row for job %', p_job_id
+      USING ERRCODE = 'foreign_key_violation';
+  END IF;
+  IF EXISTS (SELECT 1 FROM engine_v2.job_tasks WHERE job_id = p_job_id) THEN
+    SELECT coalesce(jsonb_object_agg(task_key, output), '{}') INTO v_outputs
+      FROM engine_v2.job_tasks WHERE job_id = p_job_id AND status = 'succeeded';
+    RETURN jsonb_build_object('created', false, 'outputs', v_outputs);
+  END IF;
+
+  INSERT INTO engine_v2.job_tasks
+    (job_id, task_key, agent_role, weight, display_label, max_attempts, base_max_attempts,
+     position)
+  SELECT p_job_id, t->>'key', t->>'role', (t->>'weight')::int, t->>'label',
+         (t->>'max_attempts')::int, (t->>'max_attempts')::int, (t->>'position')::int
+    FROM jsonb_array_elements(p_tasks) t;
+
+  INSERT INTO engine_v2.job_task_dependencies (predecessor_task_id, successor_task_id)
+  SELECT DISTINCT p.id, s.id
+    FROM jsonb_array_elements(coalesce(p_edges, '[]')) e
+    JOIN engine_v2.job_tasks p ON p.job_id = p_job_id AND p.task_key = e->>0
+    JOIN engine_v2.job_tasks s ON s.job_id = p_job_id AND s.task_key = e->>1
+   WHERE p.id <> s.id;
+
+  UPDATE engine_v2.job_tasks s
+     SET status = 'blocked',
+         blocked_reason = 'dangling dependency: ' || (
+           SELECT string_agg(e->>0 || ' -> ' || (e->>1), ', ')
+             FROM jsonb_array_elements(coalesce(p_edges, '[]')) e
+            WHERE e->>1 = s.task_key
+              AND (e->>0 = e->>1 OR NOT EXISTS (
+                    SELECT 1 FROM engine_v2.job_tasks p
+                     WHERE p.job_id = p_job_id AND p.task_key = e->>0)))
+   WHERE s.job_id = p_job_id
+     AND EXISTS (
+       SELECT 1 FROM jsonb_array_elements(coalesce(p_edges, '[]')) e
+        WHERE e->>1 = s.task_key
+          AND (e->>0 = e->>1 OR NOT EXISTS (
+                SELECT 1 FROM engine_v2.job_tasks p
+                 WHERE p.job_id = p_job_id AND p.task_key = e->>0)));
+
+  PERFORM engine_v2._promote(p_job_id);
+  RETURN jsonb_build_object('created', true, 'outputs', '{}'::jsonb);
+END;
+$$;
+
+-- Claim the next ready task for a worker of the job's owner (fenced on job_runs.owner).
+-- result: 'ok' (task may be null), 'stale' (owner differs), 'missing'.
+CREATE FUNCTION engine_v2.claim_task(p_job_id uuid, p_owner text) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_job record;
+  v_task jsonb;
+BEGIN
+  SELECT status, owner, cancel_requested INTO v_job
+    FROM engine_v2.job_runs WHERE job_id = p_job_id FOR UPDATE;
+  IF NOT FOUND THEN
+    RETURN jsonb_build_object('result', 'missing');
+  END IF;
+  IF v_job.owner IS DISTINCT FROM p_owner THEN
+    RETURN jsonb_build_object('result', 'stale', 'reason', 'owner', 'owner', v_job.owner);
+  END IF;
+  IF v_job.status IN ('running', 'failed') AND NOT v_job.cancel_requested THEN
+    v_task := engine_v2._claim(p_job_id);
+  END IF;
+  RETURN engine_v2._step(p_job_id, v_job.status, jsonb_build_object('task', v_task));
+END;
+$$;
+
+-- Finish a claimed attempt and, optionally, claim the next task for the same worker.
+-- Fenced: the task must be running with attempt_count = p_attempt and the job's owner
+-- must be p_owner; otherwise nothing changes and result = 'stale'.
+-- p_status: succeeded | failed | canceled.
+-- p_error: {code, message, retryable, kind, ...}; p_usage: {latency_ms, tokens_in,
+-- tokens_out, cost_usd}; p_artifacts: [{id?, kind, uri, content, metadata}];
+-- p_skip: {task_key: reason} marks for 7.4; p_partial: partialResult data or NULL;
+-- p_job_error_code: the job-level code if this failure ends the task for good.
+CREATE FUNCTION engine_v2.complete_task(
+  p_job_id uuid,
+  p_task_id uuid,
+  p_attempt int,
+  p_owner text,
+  p_status text,
+  p_output jsonb DEFAULT NULL,
+  p_input jsonb DEFAULT NULL,
+  p_error jsonb DEFAULT NULL,
+  p_usage jsonb DEFAULT NULL,
+  p_artifacts jsonb DEFAULT NULL,
+  p_skip jsonb DEFAULT NULL,
+  p_partial jsonb DEFAULT NULL,
+  p_job_error_code text DEFAULT NULL,
+  p_claim boolean DEFAULT false
+) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_job record;
+  v_task record;
+  v_status text := p_status;
+  v_next jsonb;
+  v_retry boolean;
+  v_usage jsonb := coalesce(p_usage, '{}'::jsonb);
+  v_skipped text[];
+  v_before text;
+  v_now_status text;
+  v_now_cancel boolean;
+BEGIN
+  IF p_status NOT IN ('succeeded', 'failed', 'canceled') THEN
+    RAISE EXCEPTION 'engine_v2.complete_task: bad status %', p_status USING ERRCODE = '22023';
+  END IF;
+  SELECT status, owner, cancel_requested INTO v_job
+    FROM engine_v2.job_runs WHERE job_id = p_job_id FOR UPDATE;
+  IF NOT FOUND OR v_job.owner IS DISTINCT FROM p_owner THEN
+    RETURN jsonb_build_object('result', 'stale', 'reason', 'owner', 'owner', v_job.owner);
+  END IF;
+  SELECT id, task_key, attempt_count, max_attempts, display_label INTO v_task
+    FROM engine_v2.job_tasks
+   WHERE id = p_task_id AND job_id = p_job_id AND status = 'running'
+     AND attempt_count = p_attempt
+   FOR UPDATE;
+  IF NOT FOUND THEN
+    RETURN jsonb_build_object('result', 'stale', 'reason', 'attempt');
+  END IF;
+  v_before := v_job.status;
+  IF v_job.cancel_requested OR v_job.status = 'canceled' THEN
+    v_status := 'canceled';
+  END IF;
+
+  UPDATE engine_v2.job_task_attempts
+     SET status = CASE v_status WHEN 'succeeded' THEN 'succeeded'
+                                WHEN 'canceled' THEN 'canceled' ELSE 'failed' END,
+         ended_at = clock_timestamp(),
+         latency_ms = (v_usage->>'latency_ms')::int,
+         tokens_in = (v_usage->>'tokens_in')::int,
+         tokens_out = (v_usage->>'tokens_out')::int,
+         cost_usd = (v_usage->>'cost_usd')::numeric,
+         error = CASE WHEN v_status = 'succeeded' THEN NULL ELSE p_error END
+   WHERE task_id = p_task_id AND attempt_no = p_attempt;
+
+  IF v_status = 'succeeded' THEN
+    UPDATE engine_v2.job_tasks
+       SET status = 'succeeded', output = coalesce(p_output, '{}'),
+           input = coalesce(p_input, input), progress = 100, finished_at = now(),
+           error_code = NULL, error_message = NULL
+     WHERE id = p_task_id;
+    IF p_artifacts IS NOT NULL AND jsonb_array_length(p_artifacts) > 0 THEN
+      INSERT INTO engine_v2.job_task_artifacts (id, job_id, task_id, kind, uri, content, metadata)
+      SELECT coalesce((a->>'id')::uuid, gen_random_uuid()), p_job_id, p_task_id, a->>'kind',
+             a->>'uri', a->'content', coalesce(a->'metadata', '{}')
+        FROM jsonb_array_elements(p_artifacts) a;
+    END IF;
+    IF p_partial IS NOT NULL THEN
+      PERFORM engine_v2._event(p_job_id, p_task_id, 'partialResult',
+        jsonb_build_object('task_key', v_task.task_key) || p_partial);
+    END IF;
+    PERFORM engine_v2._event(p_job_id, p_task_id, 'taskDone',
+      jsonb_build_object('task_key', v_task.task_key, 'label', v_task.display_label,
+                         'attempt', p_attempt, 'latency_ms', v_usage->'latency_ms'));
+    IF p_skip IS NOT NULL AND p_skip <> '{}'::jsonb THEN
+      UPDATE engine_v2.job_tasks t SET skip_reason = p_skip->>t.task_key
+       WHERE t.job_id = p_job_id AND t.status = 'pending' AND p_skip ? t.task_key;
+    END IF;
+    PERFORM engine_v2._promote(p_job_id);
+  ELSIF v_status = 'failed' THEN
+    UPDATE engine_v2.job_tasks SET input = coalesce(p_input, input) WHERE id = p_task_id;
+    v_retry := coalesce((p_error->>'retryable')::boolean, false)
+               AND v_task.attempt_count < v_task.max_attempts;
+    IF v_retry THEN
+      UPDATE engine_v2.job_tasks
+         SET status = 'ready', error_code = p_error->>'code', error_message = p_error->>'message'
+       WHERE id = p_task_id;
+      PERFORM engine_v2._event(p_job_id, p_task_id, 'taskRetry',
+        jsonb_build_object('task_key', v_task.task_key, 'attempt', p_attempt,
+                           'next_attempt', p_attempt + 1, 'error', p_error));
+    ELSE
+      PERFORM engine_v2._task_failed(p_job_id, p_task_id, v_task.task_key, p_attempt,
+        p_error, p_job_error_code);
+    END IF;
+  ELSE
+    UPDATE engine_v2.job_tasks
+       SET status = 'canceled', finished_at = now(),
+           error_code = coalesce(p_error->>'code', 'canceled'),
+           error_message = coalesce(p_error->>'message', 'canceled')
+     WHERE id = p_task_id;
+    PERFORM engine_v2._event(p_job_id, p_task_id, 'taskCanceled',
+      jsonb_build_object('task_key', v_task.task_key, 'attempt', p_attempt,
+                         'error_code', coalesce(p_error->>'code', 'canceled')));
+    PERFORM engine_v2._cancel_downstream(p_job_id, p_task_id, v_task.task_key);
+  END IF;
+
+  IF p_claim THEN
+    SELECT status, cancel_requested INTO v_now_status, v_now_cancel
+      FROM engine_v2.job_runs WHERE job_id = p_job_id;
+    IF v_now_status IN ('running', 'failed') AND NOT v_now_cancel THEN
+      v_next := engine_v2._claim(p_job_id);
+    END IF;
+  END IF;
+  -- Tasks skipped by this transaction (marks set now or by an earlier completion).
+  SELECT array_agg(task_key ORDER BY position) INTO v_skipped FROM engine_v2.job_tasks
+   WHERE job_id = p_job_id AND status = 'skipped' AND finished_at = now();
+  RETURN engine_v2._step(p_job_id, v_before, jsonb_build_object(
+    'task', v_next, 'completed', v_status, 'task_key', v_task.task_key,
+    'skipped', coalesce(to_jsonb(v_skipped), '[]'::jsonb)));
+END;
+$$;
+
+-- Success (called by the worker after building the v1 result, same transaction as the
+-- last completion): succeeded, result, finished_at, progress 100, jobCompleted.
+CREATE FUNCTION engine_v2.finish_job(p_job_id uuid, p_owner text, p_result jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_job record;
+BEGIN
+  SELECT status, owner INTO v_job FROM engine_v2.job_runs WHERE job_id = p_job_id FOR UPDATE;
+  IF NOT FOUND OR v_job.owner IS DISTINCT FROM p_owner THEN
+    RETURN jsonb_build_object('result', 'stale', 'reason', 'owner');
+  END IF;
+  IF v_job.status <> 'running' OR EXISTS (
+       SELECT 1 FROM engine_v2.job_tasks
+        WHERE job_id = p_job_id AND status NOT IN ('succeeded', 'skipped')) THEN
+    RETURN engine_v2._step(p_job_id, v_job.status, jsonb_build_object('result', 'not_finishable'));
+  END IF;
+  UPDATE engine_v2.job_runs
+     SET status = 'succeeded', result = coalesce(p_result, '{}'), finished_at = now(),
+         progress = 100, error_code = NULL
+   WHERE job_id = p_job_id;
+  PERFORM engine_v2._event(p_job_id, NULL, 'jobCompleted',
+    jsonb_build_object('progress', 100), false);
+  RETURN engine_v2._step(p_job_id, v_job.status, '{}');
+END;
+$$;
+
+-- Fail a job from outside a task (timeout, invalid output, scheduler error): waiting
+-- tasks canceled with p_cancel_code (default p_error_code), jobFailed + fallback.
+-- Running tasks keep running until their worker reports (the runner aborts them).
+CREATE FUNCTION engine_v2.fail_job(
+  p_job_id uuid, p_owner text, p_error_code text, p_message text,
+  p_cancel_code text DEFAULT NULL
+) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_job record;
+  v_ids uuid[];
+BEGIN
+  SELECT status, owner INTO v_job FROM engine_v2.job_runs WHERE job_id = p_job_id FOR UPDATE;
+  IF NOT FOUND OR v_job.owner IS DISTINCT FROM p_owner THEN
+    RETURN jsonb_build_object('result', 'stale', 'reason', 'owner');
+  END IF;
+  SELECT array_agg(id) INTO v_ids FROM engine_v2.job_tasks
+   WHERE job_id = p_job_id AND status IN ('pending', 'ready', 'blocked');
+  IF v_ids IS NOT NULL THEN
+    PERFORM engine_v2._cancel_tasks(p_job_id, v_ids, coalesce(p_cancel_code, p_error_code),
+      'Canceled: job failed with ' || p_error_code);
+  END IF;
+  PERFORM engine_v2._fail_job(p_job_id, p_error_code, p_message, '{}');
+  RETURN engine_v2._step(p_job_id, v_job.status, '{}');
+END;
+$$;
+
+-- Operator cancel: job canceled (cancel_requested, fallback_triggered, error_code
+-- 'canceled'), waiting tasks canceled, jobCanceled + fallback. Running attempts are
+-- closed as canceled when their worker reports. False if the job was not running.
+CREATE FUNCTION engine_v2.cancel_job(p_job_id uuid, p_reason text DEFAULT NULL)
+RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_ids uuid[];
+BEGIN
+  UPDATE engine_v2.job_runs
+     SET status = 'canceled', cancel_requested = true, finished_at = now(),
+         fallback_triggered = true, error_code = 'canceled'
+   WHERE job_id = p_job_id AND status = 'running';
+  IF NOT FOUND THEN
+    RETURN false;
+  END IF;
+  SELECT array_agg(id) INTO v_ids FROM engine_v2.job_tasks
+   WHERE job_id = p_job_id AND status IN ('pending', 'ready', 'blocked');
+  IF v_ids IS NOT NULL THEN
+    PERFORM engine_v2._cancel_tasks(p_job_id, v_ids, 'canceled',
+      'Canceled: ' || coalesce(p_reason, 'job canceled'));
+  END IF;
+  PERFORM engine_v2._event(p_job_id, NULL, 'jobCanceled',
+    jsonb_build_object('reason', p_reason, 'error_code', 'canceled'));
+  PERFORM engine_v2._event(p_job_id, NULL, 'fallback',
+    jsonb_build_object('error_code', 'canceled', 'job_id', p_job_id), false);
+  RETURN true;
+END;
+$$;
+
+-- Re-run a failed or canceled job from its failed and canceled tasks. Attempt numbers
+-- continue (history is kept); each re-run task gets a fresh budget:
+-- max_attempts = attempt_count + base_max_attempts. The run goes back to 'running'
+-- without an owner and NOTIFY engine_v2_jobs lets a daemon pick it up.
+CREATE FUNCTION engine_v2.retry_job(p_job_id uuid) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_job record;
+  v_keys text[];
+BEGIN
+  SELECT status INTO v_job FROM engine_v2.job_runs WHERE job_id = p_job_id FOR UPDATE;
+  IF NOT FOUND OR v_job.status NOT IN ('failed', 'canceled') THEN
+    RETURN false;
+  END IF;
+  IF EXISTS (SELECT 1 FROM engine_v2.job_tasks WHERE job_id = p_job_id AND status = 'running')
+  THEN
+    RAISE EXCEPTION 'engine_v2.retry_job: job % still has running tasks', p_job_id
+      USING ERRCODE = '55000';
+  END IF;
+  WITH u AS (
+    UPDATE engine_v2.job_tasks
+       SET status = CASE WHEN blocked_reason IS NULL THEN 'pending' ELSE 'blocked' END,
+           max_attempts = attempt_count + coalesce(base_max_attempts, max_attempts),
+           error_code = NULL, error_message = NULL, started_at = NULL, finished_at = NULL,
+           progress = 0
+     WHERE job_id = p_job_id AND status IN ('failed', 'canceled', 'ready', 'pending')
+    RETURNING task_key, position
+  )
+  SELECT array_agg(task_key ORDER BY position) INTO v_keys FROM u;
+  UPDATE engine_v2.job_runs
+     SET status = 'running', error_code = NULL, finished_at = NULL, owner = NULL,
+         lease_expires_at = NULL, cancel_requested = false, fallback_triggered = false,
+         result = NULL
+   WHERE job_id = p_job_id;
+  PERFORM engine_v2._promote(p_job_id);
+  PERFORM engine_v2._event(p_job_id, NULL, 'jobRetried',
+    jsonb_build_object('tasks', coalesce(to_jsonb(v_keys), '[]'::jsonb)));
+  PERFORM pg_notify('engine_v2_jobs', json_build_object('job_id', p_job_id)::text);
+  RETURN true;
+END;
+$$;
+
+-- Takeover: the caller (p_owner) now holds the lease. Attempts the dead owner left
+-- running count as failed (worker_lost, retryable): back to ready while the budget
+-- lasts, else failed with propagation; on a canceled job they are canceled.
+CREATE FUNCTION engine_v2.recover_job(p_job_id uuid, p_owner text) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_job record;
+  r record;
+  v_err jsonb := jsonb_build_object('code', 'worker_lost',
+    'message', 'the daemon running this attempt was lost (lease expired)',
+    'retryable', true, 'kind', 'WorkerLost');
+  v_retried int := 0;
+  v_failed int := 0;
+  v_canceled int := 0;
+BEGIN
+  SELECT status, owner, cancel_requested INTO v_job
+    FROM engine_v2.job_runs WHERE job_id = p_job_id FOR UPDATE;
+  IF NOT FOUND OR v_job.owner IS DISTINCT FROM p_owner THEN
+    RETURN jsonb_build_object('result', 'stale', 'reason', 'owner');
+  END IF;
+  FOR r IN
+    SELECT id, task_key, attempt_count, max_attempts FROM engine_v2.job_tasks
+     WHERE job_id = p_job_id AND status = 'running'
+     ORDER BY position
+     FOR UPDATE
+  LOOP
+    UPDATE engine_v2.job_task_attempts
+       SET status = CASE WHEN v_job.cancel_requested THEN 'canceled' ELSE 'failed' END,
+           ended_at = clock_timestamp(), error = v_err,
+           latency_ms = (extract(epoch FROM clock_timestamp() - started_at) * 1000)::int
+     WHERE task_id = r.id AND attempt_no = r.attempt_count AND status = 'running';
+    IF v_job.cancel_requested OR v_job.status = 'canceled' THEN
+      UPDATE engine_v2.job_tasks
+         SET status = 'canceled', finished_at = now(), error_code = 'canceled',
+             error_message = 'canceled'
+       WHERE id = r.id;
+      PERFORM engine_v2._event(p_job_id, r.id, 'taskCanceled',
+        jsonb_build_object('task_key', r.task_key, 'attempt', r.attempt_count,
+                           'error_code', 'canceled'));
+      v_canceled := v_canceled + 1;
+    ELSIF r.attempt_count < r.max_attempts THEN
+      UPDATE engine_v2.job_tasks
+         SET status = 'ready', error_code = 'worker_lost', error_message = v_err->>'message'
+       WHERE id = r.id;
+      PERFORM engine_v2._event(p_job_id, r.id, 'taskRetry',
+        jsonb_build_object('task_key', r.task_key, 'attempt', r.attempt_count,
+                           'next_attempt', r.attempt_count + 1, 'error', v_err));
+      v_retried := v_retried + 1;
+    ELSE
+      PERFORM engine_v2._task_failed(p_job_id, r.id, r.task_key, r.attempt_count, v_err,
+        'v2_task_failed');
+      v_failed := v_failed + 1;
+    END IF;
+  END LOOP;
+  PERFORM engine_v2._promote(p_job_id);
+  RETURN engine_v2._step(p_job_id, v_job.status, jsonb_build_object(
+    'retried', v_retried, 'failed', v_failed, 'canceled', v_canceled));
+END;
+$$;
+
+-- Functions are for the service role only; the owner (migrating role) keeps EXECUTE.
+DO $$
+DECLARE
+  f regprocedure;
+BEGIN
+  FOR f IN
+    SELECT p.oid::regprocedure FROM pg_proc p
+      JOIN pg_namespace n ON n.oid = p.pronamespace
+     WHERE n.nspname = 'engine_v2'
+       AND p.proname IN ('_refresh_progress', '_event', '_promote', '_cancel_tasks',
+         '_cancel_downstream', '_fail_job', '_task_failed', '_claim', '_settle', '_step',
+         'materialize_job', 'claim_task', 'complete_task', 'finish_job', 'fail_job',
+         'cancel_job', 'retry_job', 'recover_job')
+  LOOP
+    EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+  END LOOP;
+END;
+$$;

@@ -1,0 +1,39 @@
+-- materialize_job: write a job's tasks and edges once (idempotent), promote the roots
+SELECT engine_v2.materialize_job(%(job_id)s, %(tasks)s, %(edges)s) AS step
+
+-- claim_task: claim the next ready task for the job's owner
+SELECT engine_v2.claim_task(%(job_id)s, %(owner)s) AS step
+
+-- complete_task: fenced completion (+ skips, promotion, propagation, optional next claim)
+SELECT engine_v2.complete_task(
+  p_job_id => %(job_id)s, p_task_id => %(task_id)s, p_attempt => %(attempt)s,
+  p_owner => %(owner)s, p_status => %(status)s, p_output => %(output)s,
+  p_input => %(input)s, p_error => %(error)s, p_usage => %(usage)s,
+  p_artifacts => %(artifacts)s, p_skip => %(skip)s, p_partial => %(partial)s,
+  p_job_error_code => %(job_error_code)s, p_claim => %(claim)s) AS step
+
+-- finish_job: the job succeeded (result stored, jobCompleted, progress 100)
+SELECT engine_v2.finish_job(%(job_id)s, %(owner)s, %(result)s) AS step
+
+-- fail_job: fail the job from outside a task (timeout, invalid output)
+SELECT engine_v2.fail_job(%(job_id)s, %(owner)s, %(error_code)s, %(message)s,
+                          %(cancel_code)s) AS step
+
+-- cancel_job: operator cancel
+SELECT engine_v2.cancel_job(%(job_id)s, %(reason)s) AS canceled
+
+-- retry_job: re-run a failed/canceled job from its failed tasks
+SELECT engine_v2.retry_job(%(job_id)s) AS retried
+
+-- recover_job: takeover of a job whose previous owner died
+SELECT engine_v2.recover_job(%(job_id)s, %(owner)s) AS step
+
+-- job_state: status and ownership of a run (runner monitor, outcome)
+SELECT status, error_code, owner, cancel_requested, progress
+  FROM engine_v2.job_runs WHERE job_id = %(job_id)s
+
+-- events_after: the resume API, events of a job after a sequence number
+SELECT seq, event_type, task_id, data, created_at
+  FROM engine_v2.job_task_events
+ WHERE job_id = %(job_id)s AND seq > %(seq)s
+ ORDER BY seq
