@@ -37,6 +37,7 @@ __all__ = [
     "offline_provider",
     "provider_for",
     "reset_cache",
+    "set_google_credentials",
 ]
 
 TEXT_PROVIDERS = ("anthropic", "google", "modal")
@@ -55,6 +56,7 @@ log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _cache: dict[Any, Any] = {}
 _offline: Any = None
+_google_credentials: Any = None
 
 
 def provider_for(cfg: Config, task_key: str) -> str:
@@ -73,7 +75,7 @@ def _build(cfg: Config, name: str) -> Any:
     if name == "google":
         from .google import GoogleProvider
 
-        return GoogleProvider(cfg.providers.google)
+        return GoogleProvider(cfg.providers.google, credentials=_google_credentials)
     if name == "modal":
         from .modal import ModalProvider
 
@@ -120,12 +122,22 @@ def offline_provider() -> Any:
         return _offline
 
 
+def set_google_credentials(credentials: Any) -> None:
+    """Use these ``google.auth`` credentials for Vertex AI instead of Application Default
+    Credentials (embedding, tests). ``None`` returns to ADC."""
+    global _google_credentials
+    with _lock:
+        _google_credentials = credentials
+        _cache.clear()
+
+
 def reset_cache() -> None:
     """Forget cached provider instances (tests, or after a config reload)."""
-    global _offline
+    global _offline, _google_credentials
     with _lock:
         _cache.clear()
         _offline = None
+        _google_credentials = None
 
 
 # --------------------------------------------------------------------------- task helpers
