@@ -59,12 +59,12 @@ $$;
 CREATE FUNCTION engine_v2.notify_events() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+  -- Exactly the documented text {"job_id": "...", "seq": N} (a uuid and a bigint need
+  -- no escaping); json_build_object would write "job_id" : ... instead.
   PERFORM pg_notify(
     'engine_v2_events',
-    json_build_object(
-      'job_id', NEW.job_id,
-      'seq', (SELECT event_seq FROM engine_v2.job_runs WHERE job_id = NEW.job_id)
-    )::text
+    format('{"job_id": "%s", "seq": %s}', NEW.job_id, coalesce(
+      (SELECT event_seq FROM engine_v2.job_runs WHERE job_id = NEW.job_id)::text, 'null'))
   );
   RETURN NULL;
 END;
@@ -176,7 +176,7 @@ BEGIN
 
   PERFORM engine_v2.emit_event(p_job_id, NULL, 'jobSubmitted',
     jsonb_build_object('type', 'jobSubmitted', 'mode', v_mode, 'progress', 0));
-  PERFORM pg_notify('engine_v2_jobs', json_build_object('job_id', p_job_id)::text);
+  PERFORM pg_notify('engine_v2_jobs', format('{"job_id": "%s"}', p_job_id));
   RETURN true;
 END;
 $$;

@@ -64,13 +64,18 @@ def listener(db_url: str) -> Iterator[psycopg.Connection[Any]]:
 
 def _drain(listener: psycopg.Connection[Any], db_url: str) -> list[tuple[str, Any]]:
     """Everything delivered before a freshly committed sentinel, as (channel, json)."""
+    return [(ch, json.loads(p)) for ch, p in _drain_raw(listener, db_url)]
+
+
+def _drain_raw(listener: psycopg.Connection[Any], db_url: str) -> list[tuple[str, str]]:
+    """Everything delivered before a freshly committed sentinel, as (channel, text)."""
     with psycopg.connect(db_url, autocommit=True) as other:
         other.execute("SELECT pg_notify('engine_v2_jobs', %s)", (SENTINEL,))
-    out: list[tuple[str, Any]] = []
+    out: list[tuple[str, str]] = []
     for n in listener.notifies(timeout=10):
         if n.payload == SENTINEL:
             return out
-        out.append((n.channel, json.loads(n.payload)))
+        out.append((n.channel, n.payload))
     pytest.fail(f"sentinel never arrived; got {out}")
 
 
@@ -285,10 +290,12 @@ def test_jobs_notify_payload_is_exactly_the_job_id_and_sent_at_commit(db_url, li
         assert _submit(tx, job_id, user_id) is True
         assert _drain(listener, db_url) == []  # still open: nothing delivered yet
         tx.commit()
-    got = _drain(listener, db_url)
-    jobs = [p for ch, p in got if ch == "engine_v2_jobs"]
-    assert jobs == [{"job_id": job_id}]
-    assert list(jobs[0]) == ["job_id"]
+    got = _drain_raw(listener, db_url)
+    # Byte for byte the README's contract, for both channels.
+    assert sorted(got) == [
+        ("engine_v2_events", f'{{"job_id": "{job_id}", "seq": 1}}'),
+        ("engine_v2_jobs", f'{{"job_id": "{job_id}"}}'),
+    ]
 
 
 def test_no_notify_when_the_submitting_transaction_rolls_back(db_url, listener, conn):
