@@ -1,0 +1,311 @@
+"""JobRunner on real PostgreSQL: threads, wake-ups, timeouts, cancel, takeover, events."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from enginev2d import scheduler
+from enginev2d.db import make_pool
+from enginev2d.errors import Canceled, OutputInvalid, TaskFailed
+from enginev2d.tasks.base import Artifact, TaskContext, TaskOutcome
+from enginev2d.worker import JobRunner
+from tests.integration.test_scheduler_support import (
+    GOOD_OUTPUTS,
+    TERMINAL,
+    artifacts_for,
+    attempts,
+    event_types,
+    events,
+    job_row,
+    noop_executor,
+    statuses,
+    tasks,
+    wait_for,
+)
+
+
+@pytest.fixture
+def pool(config):
+    p = make_pool(config, max_size=8)
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+class Recorder:
+    """An executor with per-task behaviour that records when each attempt ran."""
+
+    def __init__(self, behave: dict[str, Any] | None = None, outputs=None) -> None:
+        self.behave = behave or {}
+        self.outputs = outputs or GOOD_OUTPUTS
+        self.spans: dict[str, list[tuple[float, float]]] = {}
+        self.contexts: list[TaskContext] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, ctx: TaskContext) -> TaskOutcome:
+        t0 = time.monotonic()
+        with self.lock:
+            self.contexts.append(ctx)
+        try:
+            fn = self.behave.get(ctx.task_key)
+            if fn is not None:
+                fn(ctx)
+            out = dict(self.outputs[ctx.task_key])
+            arts = [
+                Artifact(a["kind"], a["uri"], a["content"], a["metadata"])
+                for a in artifacts_for(out)
+            ]
+            ctx.record_usage("offline", tokens_in=10, tokens_out=5)
+            return TaskOutcome(output=out, usage=ctx.usage, artifacts=arts, input={"k": 1})
+        finally:
+            with self.lock:
+                self.spans.setdefault(ctx.task_key, []).append((t0, time.monotonic()))
+
+
+def runner(conn, config, pool, job, **kw) -> JobRunner:
+    return JobRunner(config, pool, job_row(conn, job), owner=kw.pop("owner", None), **kw)
+
+
+def test_dag7_runs_in_parallel_and_threads_return_right_after_the_last_task(
+    conn, config, pool, make_job
+):
+    cfg = config.replace(daemon={"worker_idle_timeout_s": 30.0})  # wake-ups, not timeouts
+    job = make_job()
+    rec = Recorder(
+        {
+            "codegen": lambda ctx: ctx.wait(0.3),
+            "asset": lambda ctx: ctx.wait(0.3),
+        }
+    )
+    t0 = time.monotonic()
+    out = runner(conn, cfg, pool, job, executor=rec).run()
+    t_end = time.monotonic()
+    assert out.status == "succeeded" and out.error_code is None
+    (cg,) = rec.spans["codegen"]
+    (asset,) = rec.spans["asset"]
+    assert cg[0] < asset[1] and asset[0] < cg[1]  # codegen and asset overlapped
+    last = rec.spans["publish_prep"][0][1]
+    assert t_end - last < 0.1, f"threads returned {t_end - last:.3f}s after the last task"
+    assert t_end - t0 < 1.5
+    assert set(statuses(conn, job).values()) == {"succeeded"}
+    assert job_row(conn, job)["status"] == "succeeded"
+    rows = attempts(conn, job)
+    assert all(a["tokens_in"] == 10 and a["tokens_out"] == 5 for a in rows)
+    assert tasks(conn, job)["plan"]["input"] == {"k": 1}
+    # upstream outputs are the task's ancestors only
+    ctx = {c.task_key: c for c in rec.contexts}
+    assert set(ctx["qa_review"].upstream) == {"intent", "plan", "codegen"}
+    assert set(ctx["publish_prep"].upstream) == set(GOOD_OUTPUTS) - {"publish_prep"}
+    assert not (
+        config.paths.staging_root
+        and list(__import__("pathlib").Path(config.paths.staging_root).iterdir())
+    )
+
+
+def test_retry_then_success_and_repair_hint(conn, config, pool, make_job):
+    job = make_job()
+
+    def codegen(ctx):
+        if ctx.attempt == 1:
+            raise OutputInvalid("not json", repair_hint="return JSON only")
+
+    rec = Recorder({"codegen": codegen})
+    assert runner(conn, config, pool, job, executor=rec).run().status == "succeeded"
+    hints = [c.repair_hint for c in rec.contexts if c.task_key == "codegen"]
+    assert hints == [None, "return JSON only"]
+    assert event_types(conn, job, "codegen") == [
+        "taskStarted",
+        "taskRetry",
+        "taskStarted",
+        "partialResult",
+        "taskDone",
+    ]
+
+
+def test_exhausted_retries_fail_job_and_independent_branch_finishes(conn, config, pool, make_job):
+    job = make_job()
+
+    def codegen(ctx):
+        raise TaskFailed("model down", retryable=True)
+
+    rec = Recorder({"codegen": codegen, "asset": lambda ctx: ctx.wait(0.2)})
+    out = runner(conn, config, pool, job, executor=rec).run()
+    assert (out.status, out.error_code) == ("failed", "v2_task_failed")
+    st = statuses(conn, job)
+    assert st["asset"] == "succeeded" and st["codegen"] == "failed"
+    assert set(st.values()) <= TERMINAL
+    assert not [a for a in attempts(conn, job) if a["status"] == "running"]
+
+
+def test_partial_result_inline_and_uri(conn, config, pool, make_job):
+    small = make_job()
+    assert runner(conn, config, pool, small, executor=Recorder()).run().status == "succeeded"
+    parts = [e["data"] for e in events(conn, small) if e["event_type"] == "partialResult"]
+    assert [p["task_key"] for p in parts] == ["codegen", "fix"]
+    assert parts[0]["ref"] == "inline"
+    assert parts[0]["files"] == GOOD_OUTPUTS["codegen"]["files"]
+
+    big = make_job()
+    cfg = config.replace(limits={"partial_inline_bytes": 10})
+    assert runner(conn, cfg, pool, big, executor=Recorder()).run().status == "succeeded"
+    parts = [e["data"] for e in events(conn, big) if e["event_type"] == "partialResult"]
+    assert parts[0]["ref"] == "uri"
+    (f,) = parts[0]["files"]
+    assert f["path"] == "index.html" and "content" not in f
+    art_id = f["uri"].removeprefix("engine_v2://job_task_artifacts/")
+    art = conn.execute(
+        "SELECT a.kind, a.content, t.task_key FROM engine_v2.job_task_artifacts a"
+        " JOIN engine_v2.job_tasks t ON t.id = a.task_id WHERE a.id = %s",
+        (art_id,),
+    ).fetchone()
+    assert art["task_key"] == "codegen" and art["kind"] == "code"
+    assert art["content"]["content"] == GOOD_OUTPUTS["codegen"]["files"][0]["content"]
+
+
+def test_job_timeout_fails_with_v2_timeout(conn, config, pool, make_job):
+    cfg = config.replace(daemon={"job_timeout_s": 0.5, "poll_interval_s": 0.1})
+    job = make_job()
+    rec = Recorder({"codegen": lambda ctx: ctx.wait(30), "asset": lambda ctx: ctx.wait(30)})
+    t0 = time.monotonic()
+    out = runner(conn, cfg, pool, job, executor=rec).run()
+    assert time.monotonic() - t0 < 5
+    assert (out.status, out.error_code) == ("failed", "v2_timeout")
+    st = statuses(conn, job)
+    assert st["codegen"] == st["asset"] == "failed"
+    assert {st[k] for k in ("qa_review", "fix", "publish_prep")} == {"canceled"}
+    att = [a for a in attempts(conn, job) if a["task_key"] in ("codegen", "asset")]
+    assert {a["status"] for a in att} == {"failed"}
+    assert {a["error"]["code"] for a in att} == {"v2_timeout"}
+    run = job_row(conn, job)
+    assert run["fallback_triggered"] is True and run["error_code"] == "v2_timeout"
+    assert event_types(conn, job).count("jobFailed") == 1
+
+
+def test_operator_cancel_stops_running_attempts(conn, config, pool, make_job):
+    cfg = config.replace(daemon={"poll_interval_s": 0.05})
+    job = make_job()
+    started = threading.Event()
+
+    def slow(ctx):
+        started.set()
+        ctx.wait(30)
+
+    r = runner(conn, cfg, pool, job, executor=Recorder({"codegen": slow}))
+    result = {}
+    th = threading.Thread(target=lambda: result.setdefault("out", r.run()))
+    th.start()
+    assert started.wait(10)
+    assert scheduler.cancel_job(conn, job, reason="test", cfg=cfg)
+    th.join(10)
+    assert not th.is_alive()
+    assert result["out"].status == "canceled"
+    st = statuses(conn, job)
+    assert set(st.values()) <= TERMINAL
+    assert st["codegen"] == "canceled"
+    assert {a["status"] for a in attempts(conn, job) if a["task_key"] == "codegen"} == {"canceled"}
+
+
+def test_abort_with_canceled_reason(conn, config, pool, make_job):
+    job = make_job()
+    started = threading.Event()
+
+    def slow(ctx):
+        started.set()
+        ctx.wait(30)
+
+    r = runner(conn, config, pool, job, executor=Recorder({"plan": slow}))
+    th = threading.Thread(target=r.run)
+    th.start()
+    assert started.wait(10)
+    scheduler.cancel_job(conn, job)
+    r.abort(Canceled("operator"))
+    th.join(10)
+    assert not th.is_alive()
+    assert [a["status"] for a in attempts(conn, job) if a["task_key"] == "plan"] == ["canceled"]
+
+
+def test_request_stop_releases_unfinished_job(conn, config, pool, make_job):
+    job = make_job()
+    started = threading.Event()
+    release = threading.Event()
+
+    def plan(ctx):
+        started.set()
+        release.wait(10)
+
+    r = runner(conn, config, pool, job, executor=Recorder({"plan": plan}))
+    res = {}
+    th = threading.Thread(target=lambda: res.setdefault("out", r.run()))
+    th.start()
+    assert started.wait(10)
+    r.request_stop()
+    release.set()
+    th.join(10)
+    assert res["out"].status == "released"
+    st = statuses(conn, job)
+    assert st["plan"] == "succeeded"  # the running attempt finished and was recorded
+    assert st["codegen"] == st["asset"] == "ready"  # nothing new was claimed
+    assert job_row(conn, job)["status"] == "running"
+
+
+def test_takeover_recovers_and_finishes(conn, config, pool, make_job):
+    job = make_job()
+    conn.execute("UPDATE engine_v2.job_runs SET owner = 'dead' WHERE job_id = %s", (job,))
+    scheduler.materialize(conn, job)
+    t = scheduler.claim(conn, config, job, "dead").task
+    scheduler.complete(
+        conn, config, job_id=job, task_id=t.id, attempt=1, owner="dead", status="succeeded",
+        output=GOOD_OUTPUTS["intent"], claim_next=True,
+    )  # fmt: skip
+    assert statuses(conn, job)["plan"] == "running"
+    conn.execute("UPDATE engine_v2.job_runs SET owner = 'new' WHERE job_id = %s", (job,))
+    rec = Recorder()
+    out = runner(conn, config, pool, job, owner="new", takeover=True, executor=rec).run()
+    assert out.status == "succeeded"
+    plan = [a for a in attempts(conn, job) if a["task_key"] == "plan"]
+    assert [(a["attempt_no"], a["status"]) for a in plan] == [(1, "failed"), (2, "succeeded")]
+    assert "intent" not in {c.task_key for c in rec.contexts}
+    ctx = {c.task_key: c for c in rec.contexts}
+    assert ctx["plan"].upstream == {"intent": GOOD_OUTPUTS["intent"]}  # loaded at start
+
+
+def test_lost_ownership_releases(conn, config, pool, make_job):
+    cfg = config.replace(daemon={"poll_interval_s": 0.05})
+    job = make_job()
+    conn.execute("UPDATE engine_v2.job_runs SET owner = 'me' WHERE job_id = %s", (job,))
+    started = threading.Event()
+
+    def plan(ctx):
+        started.set()
+        ctx.wait(30)
+
+    r = runner(conn, cfg, pool, job, owner="me", executor=Recorder({"plan": plan}))
+    res = {}
+    th = threading.Thread(target=lambda: res.setdefault("out", r.run()))
+    th.start()
+    assert started.wait(10)
+    conn.execute("UPDATE engine_v2.job_runs SET owner = 'other' WHERE job_id = %s", (job,))
+    th.join(10)
+    assert res["out"].status == "released"
+    assert statuses(conn, job)["plan"] == "running"  # the new owner's recover_job handles it
+
+
+def test_real_task_execute_with_injection_chat(conn, config, pool, make_job):
+    """tasks.execute with an injected intent: the chat skip end to end."""
+    job = make_job(options={"inject": {"intent": {"output": {"intent": "chat"}}}})
+    out = runner(conn, config, pool, job).run()
+    assert out.status == "succeeded"
+    assert job_row(conn, job)["result"] == {"type": "chat", "intent": "chat"}
+    st = statuses(conn, job)
+    assert st.pop("intent") == "succeeded" and set(st.values()) == {"skipped"}
+
+
+def test_noop_executor_helper_runs_a_job(conn, config, pool, make_job):
+    job = make_job(options={"mode": "shadow"})
+    assert runner(conn, config, pool, job, executor=noop_executor()).run().status == "succeeded"
+    wait_for(lambda: job_row(conn, job)["status"] == "succeeded", timeout=1)
