@@ -1,7 +1,8 @@
 """qa_review: review the generated files against the plan (design 7.3).
 
-``issues`` is the number of findings (normalized to ``len(findings)`` when the model's
-count disagrees); the engine skips fix when it is 0 (design 7.4).
+``issues`` is the number of findings that need a fix (severity warning, error or
+critical; ``info`` findings are reported but do not count). A model's number that
+disagrees is replaced by that count. The engine skips fix when it is 0 (design 7.4).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from .. import providers
 from .base import TaskContext
 from .prompts import qa_review as qa_prompt
 from .schemas import (
+    BLOCKING_SEVERITIES,
     MAX_FINDINGS,
     MAX_TEXT,
     normalize_severity,
@@ -60,14 +62,15 @@ def validate(ctx: TaskContext, output: Any) -> dict[str, Any]:
                 ),
             }
         )
-    if issues != len(findings):
+    blocking = sum(1 for f in findings if f["severity"] in BLOCKING_SEVERITIES)
+    if issues != blocking:
         log.info(
-            "qa_review: issues=%d but %d findings; using the findings count",
+            "qa_review: issues=%d but %d findings need a fix; using the findings count",
             issues,
-            len(findings),
+            blocking,
             extra={"action": "qa_issues_normalized", "job_id": ctx.job.job_id},
         )
-        issues = len(findings)
+        issues = blocking
     return {"issues": issues, "findings": findings}
 
 

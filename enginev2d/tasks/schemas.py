@@ -23,9 +23,20 @@ MIN_IMAGE_SIDE = 16
 MAX_IMAGE_SIDE = 2048
 DIMENSIONS = ("2d", "3d")
 INTENTS = ("chat", "edit", "restore")
-SEVERITIES = ("info", "low", "medium", "high", "critical")
-SEVERITY_ALIASES = {"warning": "medium", "warn": "medium", "error": "high", "minor": "low"}
-SEVERITY_ALIASES.update({"major": "high", "blocker": "critical", "note": "info"})
+# The offline provider's levels (info, warning, error) plus critical; common synonyms map in.
+SEVERITIES = ("info", "warning", "error", "critical")
+BLOCKING_SEVERITIES = ("warning", "error", "critical")
+SEVERITY_ALIASES = {
+    "note": "info",
+    "low": "warning",
+    "minor": "warning",
+    "warn": "warning",
+    "medium": "warning",
+    "high": "error",
+    "major": "error",
+    "blocker": "critical",
+    "fatal": "critical",
+}
 TEMPLATE_ID = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
 IMAGE_NAME = re.compile(r"^assets/[A-Za-z0-9][A-Za-z0-9_\-]{0,63}\.png$")
 _FENCE = re.compile(r"^\s*```[A-Za-z0-9_-]*\s*\n?(.*?)\n?\s*```\s*$", re.S)

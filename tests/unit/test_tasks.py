@@ -63,7 +63,7 @@ GOOD_PLAN = {
 GOOD_REVIEW = {
     "issues": 1,
     "findings": [
-        {"severity": "high", "description": "loop never starts", "fix_hint": "call loop()"}
+        {"severity": "error", "description": "loop never starts", "fix_hint": "call loop()"}
     ],
 }
 
@@ -229,15 +229,16 @@ def test_qa_review_validate(tmp_path: Path) -> None:
     ctx = make_ctx(cfg_plain(tmp_path), "qa_review")
     assert qa_review.validate(ctx, GOOD_REVIEW) == GOOD_REVIEW
     assert qa_review.validate(ctx, {"issues": 0, "findings": []}) == {"issues": 0, "findings": []}
-    # severity aliases; the count follows the findings
-    out = qa_review.validate(
-        ctx,
-        {"issues": 5, "findings": [{"severity": "Warning", "description": "d", "fix_hint": ""}]},
-    )
-    assert out == {
-        "issues": 1,
-        "findings": [{"severity": "medium", "description": "d", "fix_hint": ""}],
-    }
+    # severity aliases; the count follows the findings that need a fix (not info)
+    findings = [
+        {"severity": "High", "description": "d", "fix_hint": ""},
+        {"severity": "note", "description": "n", "fix_hint": "none"},
+    ]
+    out = qa_review.validate(ctx, {"issues": 5, "findings": findings})
+    assert out["issues"] == 1
+    assert [f["severity"] for f in out["findings"]] == ["error", "info"]
+    info_only = qa_review.validate(ctx, {"issues": 0, "findings": findings[1:]})
+    assert info_only["issues"] == 0
 
 
 @pytest.mark.parametrize(
