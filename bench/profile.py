@@ -95,27 +95,36 @@ def reset_statements(url: str) -> None:
         conn.execute("SELECT pg_stat_statements_reset()")
 
 
-def top_statements(url: str, tasks: int, top: int = 25) -> str:
+def top_statements(url: str, tasks: int, top: int = 20) -> str:
+    """Top-level statements (round trips) and nested ones (inside PL/pgSQL), by total
+    time (which includes lock waits)."""
+    query = (
+        "SELECT s.calls, s.total_exec_time, s.mean_exec_time, s.shared_blks_hit,"
+        " s.wal_bytes, regexp_replace(left(s.query, 120), '\\s+', ' ', 'g')"
+        " FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid"
+        " WHERE d.datname = current_database() AND s.toplevel = %s"
+        " ORDER BY s.total_exec_time DESC LIMIT %s"
+    )
     with psycopg.connect(url, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT s.toplevel, s.calls, s.total_exec_time, s.mean_exec_time,"
-            " regexp_replace(left(s.query, 110), '\\s+', ' ', 'g')"
-            " FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid"
-            " WHERE d.datname = current_database()"
-            " ORDER BY s.toplevel DESC, s.total_exec_time DESC LIMIT %s",
-            (top,),
-        ).fetchall()
+        top_rows = conn.execute(query, (True, top)).fetchall()
+        nested = conn.execute(query, (False, top)).fetchall()
         row = conn.execute(
-            "SELECT sum(calls) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid"
+            "SELECT sum(calls), sum(wal_bytes) FROM pg_stat_statements s"
+            " JOIN pg_database d ON d.oid = s.dbid"
             " WHERE d.datname = current_database() AND s.toplevel"
         ).fetchone()
     calls = int(row[0] or 0) if row else 0
-    out = [f"top-level statements: {calls} calls for {tasks} tasks = {calls / max(tasks, 1):.2f} "
-           "round trips per task (includes the bench client's)"]  # fmt: skip
-    out.append("  top  calls/task  total_ms  mean_ms  query")
-    for toplevel, n, total_ms, mean_ms, q in rows:
-        out.append(
-            f"  {'T' if toplevel else ' '}  {n / max(tasks, 1):9.2f}  {total_ms:8.0f}  "
-            f"{mean_ms:7.3f}  {q}"
-        )
+    wal = int(row[1] or 0) if row else 0
+    per = max(tasks, 1)
+    out = [
+        f"top-level statements: {calls} calls for {tasks} tasks = {calls / per:.2f} round trips"
+        f" per task (includes the bench client's); WAL {wal / per / 1024:.1f} KiB per task"
+    ]
+    for title, rows in (("top-level", top_rows), ("nested (inside functions)", nested)):
+        out.append(f"{title}:  calls/task  total_ms  mean_ms  blks_hit/call  wal_B/call  query")
+        for n, total_ms, mean_ms, hit, walb, q in rows:
+            out.append(
+                f"  {n / per:9.2f}  {total_ms:8.0f}  {mean_ms:7.3f}  {hit / max(n, 1):8.1f}"
+                f"  {float(walb) / max(n, 1):9.0f}  {q}"
+            )
     return "\n".join(out)

@@ -122,7 +122,16 @@ def run_sequential(
 
 def db_latencies(client: Client, ids: list[str], xids: list[int]) -> dict[str, list[float]]:
     runs = {r["job_id"]: r for r in client.runs(ids)}
-    out: dict[str, list[float]] = {"db": [], "pickup": [], "engine": [], "commit_to_done": []}
+    first_started = dict(
+        client.conn.execute(
+            "SELECT job_id::text, min(created_at) FROM engine_v2.job_task_events"
+            " WHERE job_id = ANY(%s::uuid[]) AND event_type = 'taskStarted' GROUP BY job_id",
+            (ids,),
+        ).fetchall()
+    )
+    out: dict[str, list[float]] = {
+        "db": [], "pickup": [], "engine": [], "commit_to_done": [], "start": [], "dag": []
+    }  # fmt: skip
     for jid, xid in zip(ids, xids, strict=True):
         r = runs[jid]
         if r["status"] != "succeeded":
@@ -133,6 +142,11 @@ def db_latencies(client: Client, ids: list[str], xids: list[int]) -> dict[str, l
         if r["claimed_at"] is not None:
             out["pickup"].append(ms(r["claimed_at"] - committed))
             out["engine"].append(ms(r["finished_at"] - r["claimed_at"]))
+            if first_started.get(jid) is not None:
+                # claimed -> first taskStarted: materialize, staging, first claim;
+                # first taskStarted -> finished: the DAG itself.
+                out["start"].append(ms(first_started[jid] - r["claimed_at"]))
+                out["dag"].append(ms(r["finished_at"] - first_started[jid]))
     return out
 
 
@@ -164,6 +178,8 @@ def bench_daemon(cluster: Any, state: Path, sizes: Sizes, profile: bool) -> dict
             "db_ms": summarize(lat["db"]),
             "client_ms": summarize(list(cms.values())),
             "engine_ms": summarize(lat["engine"]),
+            "start_ms": summarize(lat["start"]),
+            "dag_ms": summarize(lat["dag"]),
         }
         res["pickup_notify_ms"] = summarize(lat["pickup"])
 
@@ -177,6 +193,8 @@ def bench_daemon(cluster: Any, state: Path, sizes: Sizes, profile: bool) -> dict
             "critical_path_ms": cp,
             "wall_ms": wall,
             "engine_ms": summarize(lat["engine"]),
+            "start_ms": summarize(lat["start"]),
+            "dag_ms": summarize(lat["dag"]),
             "client_ms": summarize(list(cms.values())),
             "overhead_ms": wall["p50"] - cp,
             "overhead_pct": (wall["p50"] - cp) / cp * 100.0,
@@ -322,7 +340,7 @@ def throughput_result(
 # =========================================================================== naive
 
 
-def bench_naive(cluster: Any, state: Path, sizes: Sizes) -> dict[str, Any]:
+def bench_naive(cluster: Any, state: Path, sizes: Sizes, profile: bool) -> dict[str, Any]:
     url = create_naive_db(cluster)
     errors: list[str] = []
     engine = naive_mod.NaiveEngine(
@@ -359,7 +377,13 @@ def bench_naive(cluster: Any, state: Path, sizes: Sizes) -> dict[str, Any]:
         }
 
         log(f"5b. naive throughput: {sizes.naive_throughput} jobs, {MAX_CONCURRENT_JOBS} at once")
+        if profile:
+            prof_mod.reset_statements(url)
         res["throughput"] = throughput_naive(cluster, conn, engine, sizes, errors)
+        if profile:
+            path = state / "profile-naive-report.txt"
+            path.write_text(prof_mod.top_statements(url, res["throughput"]["tasks"]) + "\n")
+            log(f"profile report in {path}")
     finally:
         engine.close()
         conn.close()
@@ -600,12 +624,17 @@ def render_details(results: dict[str, Any]) -> str:
                 )
                 + "."
             )
-    if d.get("single"):
-        out.append(
-            "enginev2d single job: engine part (claimed_at -> finished_at) "
-            f"p50 {fmt(get(d, 'single', 'engine_ms', 'p50'), 2)} ms, "
-            f"p99 {fmt(get(d, 'single', 'engine_ms', 'p99'), 2)} ms."
-        )
+    for key, label in (("single", "single job"), ("scaled", "scaled job")):
+        if d.get(key):
+            pickup = get(d, "pickup_notify_ms", "p50") if key == "single" else None
+            out.append(
+                f"enginev2d {label}, p50 of each part (DB clock): pickup (submit commit -> "
+                f"claimed_at) {fmt(pickup, 2)}"
+                f" ms; start (claimed_at -> first taskStarted: materialize, staging, first "
+                f"claim) {fmt(get(d, key, 'start_ms', 'p50'), 2)} ms; DAG (first taskStarted "
+                f"-> finished_at) {fmt(get(d, key, 'dag_ms', 'p50'), 2)} ms; engine total "
+                f"(claimed_at -> finished_at) {fmt(get(d, key, 'engine_ms', 'p50'), 2)} ms."
+            )
     return "\n\n".join(out)
 
 
@@ -622,6 +651,18 @@ def write_readme(table: str, details: str) -> None:
 
 
 # =========================================================================== main
+
+
+def wait_quiet(limit_s: float, threshold: float = 1.0) -> None:
+    deadline = Deadline(limit_s, "waiting for a quiet machine")
+    while deadline.remaining > 0:
+        one = float(loadavg().split()[0])
+        if one < threshold:
+            log(f"load average {one:.2f}: starting")
+            return
+        log(f"load average {one:.2f} >= {threshold}: waiting ({deadline.remaining:.0f} s left)")
+        time.sleep(min(15.0, max(0.1, deadline.remaining)))
+    log("machine still busy: running anyway (the load is recorded with the results)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -641,7 +682,17 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="do not write bench/README.md (default: written on full runs)",
     )
+    ap.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="wait up to S seconds for the 1-minute load average to drop below 1.0 first "
+        "(the machine is shared; the load is recorded either way)",
+    )
     args = ap.parse_args(argv)
+    if args.wait_quiet > 0:
+        wait_quiet(args.wait_quiet)
     sizes = QUICK if args.quick else FULL
     state: Path = args.state_dir.resolve()
     state.mkdir(parents=True, exist_ok=True)
@@ -666,7 +717,7 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"DAEMON BENCHMARK FAILED: {exc}")
         if not args.skip_naive:
             try:
-                results["naive"] = bench_naive(cluster, state, sizes)
+                results["naive"] = bench_naive(cluster, state, sizes, args.profile)
             except BenchError as exc:
                 failed = True
                 results["naive_error"] = str(exc)
