@@ -11,7 +11,7 @@
 Artifact shapes accepted (what the task bodies record)::
 
     code:  content={"path": p, "content": text}  (or uri=p / metadata.path=p, content=text)
-    image: content={"name": n, "uri": u}         (or metadata.name=n, uri=u)
+    image: content={"name": n, "uri": u}         (or metadata.name=n / only uri=u, as name too)
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def _image_entry(a: dict[str, Any]) -> dict[str, str] | None:
     if isinstance(content, dict):
         name, uri = content.get("name"), content.get("uri") or a.get("uri")
     else:
-        name, uri = a.get("name") or meta.get("name"), a.get("uri")
+        name, uri = a.get("name") or meta.get("name") or a.get("uri"), a.get("uri")
     if isinstance(name, str) and isinstance(uri, str):
         return {"name": name, "uri": uri}
     return None

@@ -39,10 +39,10 @@ SELECT DISTINCT ON (path) path, content
  WHERE path IS NOT NULL AND content IS NOT NULL
  ORDER BY path, rank DESC, created_at DESC, id DESC;
 
--- image_artifacts: latest 'image' artifact per name
+-- image_artifacts: latest 'image' artifact per name (the uri doubles as name when none is recorded)
 SELECT DISTINCT ON (name) name, uri
   FROM (
-    SELECT coalesce(a.content->>'name', a.metadata->>'name') AS name,
+    SELECT coalesce(a.content->>'name', a.metadata->>'name', a.content->>'uri', a.uri) AS name,
            coalesce(a.content->>'uri', a.uri) AS uri,
            a.created_at,
            a.id
