@@ -64,6 +64,12 @@ class TextReply:
     tokens_out: int = 0
     stop_reason: str | None = None  # provider's raw stop/finish reason, for repair hints
 
+    @property
+    def truncated(self) -> bool:
+        """The answer hit the output token limit (Claude/Modal ``max_tokens``, Gemini
+        ``MAX_TOKENS``): a parse failure then gets a "be shorter" repair hint."""
+        return (self.stop_reason or "").lower() == "max_tokens"
+
 
 @dataclass(frozen=True)
 class ImageReply:

@@ -94,9 +94,7 @@ def _fallback_ready(ctx: TaskContext) -> bool:
 
 def _ask(ctx: TaskContext, name: str, system: str, prompt: str) -> dict[str, Any]:
     reply = providers.call_text(ctx, name, system=system, prompt=prompt)
-    parsed = parse_json(
-        KEY, reply.text, truncated=reply.stop_reason in ("max_tokens", "MAX_TOKENS")
-    )
+    parsed = parse_json(KEY, reply.text, truncated=reply.truncated)
     out = validate(ctx, parsed)  # an unusable answer counts as a failed call here
     ctx.extra.update(model=reply.model, provider=name)
     return out

@@ -38,7 +38,7 @@ def run(ctx: TaskContext, task_input: dict[str, Any]) -> Any:
     )
     reply = providers.call_text(ctx, name, system=system, prompt=prompt)
     ctx.extra.update(model=reply.model, provider=name)
-    return parse_json(KEY, reply.text, truncated=reply.stop_reason in ("max_tokens", "MAX_TOKENS"))
+    return parse_json(KEY, reply.text, truncated=reply.truncated)
 
 
 def validate(ctx: TaskContext, output: Any) -> dict[str, Any]:

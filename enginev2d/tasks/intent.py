@@ -31,7 +31,7 @@ def run(ctx: TaskContext, task_input: dict[str, Any]) -> Any:
         task_input["message"], has_project=has_project, repair_hint=ctx.repair_hint
     )
     reply = providers.call_text(ctx, name, system=system, prompt=prompt, max_tokens=64)
-    return parse_json(KEY, reply.text, truncated=reply.stop_reason == "max_tokens")
+    return parse_json(KEY, reply.text, truncated=reply.truncated)
 
 
 def validate(ctx: TaskContext, output: Any) -> dict[str, Any]:

@@ -80,7 +80,7 @@ def run(ctx: TaskContext, task_input: dict[str, Any]) -> Any:
         task_input["message"], task_input["intent"], existing, repair_hint=ctx.repair_hint
     )
     reply = providers.call_text(ctx, name, system=system, prompt=prompt, max_tokens=2048)
-    return parse_json(KEY, reply.text, truncated=reply.stop_reason == "max_tokens")
+    return parse_json(KEY, reply.text, truncated=reply.truncated)
 
 
 def _strategy(obj: dict[str, Any]) -> str:

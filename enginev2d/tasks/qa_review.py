@@ -42,7 +42,7 @@ def run(ctx: TaskContext, task_input: dict[str, Any]) -> Any:
         return out
     system, prompt = qa_prompt(task_input["files"], task_input["plan"], repair_hint=ctx.repair_hint)
     reply = providers.call_text(ctx, name, system=system, prompt=prompt, max_tokens=4096)
-    return parse_json(KEY, reply.text, truncated=reply.stop_reason == "max_tokens")
+    return parse_json(KEY, reply.text, truncated=reply.truncated)
 
 
 def validate(ctx: TaskContext, output: Any) -> dict[str, Any]:

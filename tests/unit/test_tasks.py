@@ -628,3 +628,16 @@ def test_secrets_never_reach_usage_artifacts_or_errors(
     )
     for key in keys:
         assert key not in dumped and key not in caplog.text
+
+
+def test_truncated_answer_gets_be_shorter_hint(llm_config: Config, srv: FakeServer) -> None:
+    srv.enqueue(
+        GEN,
+        gemini_text(
+            '{"files": [{"path": "index.html", "content": "<htm', finish_reason="MAX_TOKENS"
+        ),
+    )
+    srv.enqueue(MSG, anthropic_message('{"files": [', stop_reason="max_tokens"))
+    with pytest.raises(OutputInvalid, match="cut off") as ei:
+        execute(codegen_ctx(llm_config))
+    assert "concise" in ei.value.repair_hint
