@@ -157,37 +157,49 @@ def test_uninstall_without_yes_refuses_and_drops_nothing(db_url, cli_config):
     assert migrations.is_current(db_url)
 
 
-@pytest.mark.parametrize(
-    ("ddl", "reported"),
-    [
-        (
-            "CREATE FUNCTION public.engine_v2_hook() RETURNS int LANGUAGE sql AS 'SELECT 1'",
-            "function public.engine_v2_hook",
-        ),
-        (
-            "CREATE FUNCTION public.touch() RETURNS trigger LANGUAGE plpgsql AS"
-            " 'BEGIN PERFORM 1; RETURN NEW; END';"
-            " CREATE TRIGGER trg_job_v2 BEFORE UPDATE ON public.jobs"
-            " FOR EACH ROW EXECUTE FUNCTION public.touch()",
-            "trigger trg_job_v2 on jobs",
-        ),
-        ("CREATE TABLE public.job_tasks (id int)", "table public.job_tasks"),
-        (
-            "ALTER TABLE public.jobs ADD COLUMN engine_v2_run uuid",
-            "column public.jobs.engine_v2_run",
-        ),
-        (
-            "ALTER TABLE public.jobs ADD CONSTRAINT jobs_engine_v2_chk CHECK (true)",
-            "constraint jobs_engine_v2_chk",
-        ),
-    ],
-    ids=["function", "trigger", "table", "column", "constraint"],
-)
-def test_uninstall_reports_what_it_left_behind(db_url, cli_config, ddl, reported):
+LEFTOVERS = [
+    (
+        "CREATE FUNCTION public.engine_v2_hook() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+        "function public.engine_v2_hook",
+    ),
+    (
+        "CREATE FUNCTION public.touch() RETURNS trigger LANGUAGE plpgsql AS"
+        " 'BEGIN PERFORM 1; RETURN NEW; END';"
+        " CREATE TRIGGER trg_job_v2 BEFORE UPDATE ON public.jobs"
+        " FOR EACH ROW EXECUTE FUNCTION public.touch()",
+        "trigger trg_job_v2 on jobs",
+    ),
+    ("CREATE TABLE public.job_tasks (id int)", "table public.job_tasks"),
+    (
+        "ALTER TABLE public.jobs ADD COLUMN engine_v2_run uuid",
+        "column public.jobs.engine_v2_run",
+    ),
+    (
+        "ALTER TABLE public.jobs ADD CONSTRAINT jobs_engine_v2_chk CHECK (true)",
+        "constraint jobs_engine_v2_chk",
+    ),
+]
+
+
+def test_uninstall_reports_what_it_left_behind(db_url, cli_config):
     """The verification step is real: a v2 trace in public makes uninstall fail loudly."""
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute(ddl)
-    result = CliRunner().invoke(cli, ["--config", cli_config(db_url), "uninstall", "--yes"])
-    assert result.exit_code != 0
-    assert "left objects behind" in result.output
-    assert reported in result.output
+    runner = CliRunner()
+    cfg = cli_config(db_url)
+    for ddl, reported in LEFTOVERS:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute("BEGIN")
+            conn.execute(ddl)
+            conn.execute("COMMIT")
+        result = runner.invoke(cli, ["--config", cfg, "uninstall", "--yes"])
+        assert result.exit_code != 0, ddl
+        assert "left objects behind" in result.output
+        assert reported in result.output
+        assert _one(db_url, "SELECT to_regnamespace('engine_v2')") is None
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute("DROP TABLE IF EXISTS public.job_tasks")
+            conn.execute("ALTER TABLE public.jobs DROP COLUMN IF EXISTS engine_v2_run")
+            conn.execute("ALTER TABLE public.jobs DROP CONSTRAINT IF EXISTS jobs_engine_v2_chk")
+            conn.execute("DROP TRIGGER IF EXISTS trg_job_v2 ON public.jobs")
+            conn.execute("DROP FUNCTION IF EXISTS public.touch()")
+            conn.execute("DROP FUNCTION IF EXISTS public.engine_v2_hook()")
+            assert leftovers(conn) == []
