@@ -11,6 +11,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -88,6 +89,26 @@ def cli(ctx: click.Context, config_path: str | None, log_level: str | None) -> N
     ctx.obj = State(config_path, log_level)
 
 
+# --------------------------------------------------------------------------- daemon
+
+
+@cli.command()
+@click.option("--migrate", "do_migrate", is_flag=True, help="Apply pending migrations first.")
+@click.option(
+    "--no-listen", is_flag=True, help="Do not LISTEN for jobs: polling only (diagnostics)."
+)
+@pass_config
+@fail_cleanly
+def run(cfg: Config, do_migrate: bool, no_listen: bool) -> None:
+    """Run the daemon: claim submitted jobs and run their DAGs until SIGTERM/SIGINT."""
+    from .daemon import run_daemon
+    from .logsetup import setup_logging
+
+    state: State = click.get_current_context().ensure_object(State)
+    setup_logging(cfg, level=state.log_level)
+    sys.exit(run_daemon(cfg, migrate=do_migrate, listen=not no_listen))
+
+
 # --------------------------------------------------------------------------- schema
 
 
@@ -139,9 +160,32 @@ def uninstall(cfg: Config, yes: bool) -> None:
 
 @cli.command()
 @click.argument("prompt", required=False)
-def demo(prompt: str | None) -> None:
-    """Make a playable game end to end on an embedded PostgreSQL (not yet)."""
-    click.echo("enginev2d demo: not yet (lands with the demo issue)")
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the private cluster and projects live (default: ./var/demo).",
+)
+@click.option("--keep", is_flag=True, help="Leave the private PostgreSQL running afterwards.")
+@click.option("--reset", is_flag=True, help="Wipe the state directory first (a brand-new game).")
+@click.option("--serve", is_flag=True, help="Serve the game on 127.0.0.1 afterwards.")
+@click.option("--port", default=8000, show_default=True, help="Port for --serve.")
+@fail_cleanly
+def demo(
+    prompt: str | None, state_dir: Path | None, keep: bool, reset: bool, serve: bool, port: int
+) -> None:
+    """Make a real playable game end to end: private PostgreSQL, offline provider.
+
+    The first run creates a game from PROMPT (default: "make me a neon snake game");
+    later runs edit the same project (default: "make it faster"), as a new commit.
+    """
+    from . import demo as demo_mod
+
+    result = demo_mod.run_demo(prompt, state_dir=state_dir, keep=keep, reset=reset, echo=click.echo)
+    if result.status != "succeeded":
+        raise click.ClickException(f"demo job {result.status}: {result.error_code}")
+    if serve and result.index_html is not None:
+        demo_mod.serve(result.index_html.parent, port, click.echo)
 
 
 # --------------------------------------------------------------------------- admin
