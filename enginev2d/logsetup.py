@@ -179,6 +179,9 @@ def setup_logging(
     root.addHandler(handler)
     root.setLevel((level or cfg.logging.level).upper())
     # Library chatter that would otherwise echo connection strings or flood the log.
-    for noisy in ("psycopg.pool", "httpx", "httpcore", "urllib3"):
+    # psycopg.pool warns on every failed connect during an outage: the daemon's own
+    # poll_failed / heartbeat_failed / listener_* lines already say it, with backoff.
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
+    for noisy in ("httpx", "httpcore", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return handler

@@ -8,6 +8,7 @@ fixed sleep.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import signal
@@ -300,7 +301,7 @@ class Harness:
             assert sum(a["status"] == "succeeded" for a in atts) == (
                 1 if tasks[key]["status"] == "succeeded" else 0
             ), (key, [a["status"] for a in atts])
-            for prev, nxt in zip(atts, atts[1:], strict=False):
+            for prev, nxt in itertools.pairwise(atts):
                 assert prev["ended_at"] is not None, (key, prev)
                 assert prev["ended_at"] <= nxt["started_at"], (key, prev, nxt)
             assert all(a["status"] != "running" for a in atts), (key, atts)

@@ -46,7 +46,7 @@ def test_jobs_complete_via_notify_and_sigterm_exits_clean(h: Harness, notify_soc
     for job_id in jobs:
         h.assert_consistent(job_id)
         run = h.run(job_id)
-        assert run["owner"] == d.records()[0].get("daemon_id") or run["owner"]
+        assert run["owner"] == d.wait_action("daemon_start")["daemon_id"]
         assert (run["claimed_at"] - run["created_at"]).total_seconds() < 5
     claimed = [r for r in d.records() if r.get("action") == "job_claimed"]
     assert {r["job_id"] for r in claimed} == set(jobs)
