@@ -39,7 +39,7 @@ class PySpy:
         self.proc = subprocess.Popen(
             [
                 str(exe), "record", "--pid", str(pid), "--rate", "200", "--threads",
-                "--idle", "--format", "raw", "--output", str(self.raw),
+                "--format", "raw", "--output", str(self.raw),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -22,6 +22,7 @@ import os
 import queue
 import random
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -271,7 +272,7 @@ def throughput_daemon(
             break
         daemon.alive()
         deadline.check()
-        time.sleep(0.05)
+        time.sleep(0.2)  # client wall only; the duration comes from the DB
     wall = time.perf_counter() - t0
     b = meter.snapshot()
     cpu = meter.delta(a, b)
@@ -603,7 +604,10 @@ def render_details(results: dict[str, Any]) -> str:
         f"{results['loadavg_before']}, after {results.get('loadavg_after', '?')}."
     )
     mode = "quick" if results["quick"] else "full"
-    out.append(f"Mode: {mode}; sizes {results['sizes']}.")
+    out.append(
+        f"Mode: {mode}; sizes {results['sizes']}; code {results.get('code', '?')}; "
+        f"took {results.get('elapsed_s', 0):.0f} s."
+    )
     d = results.get("daemon") or {}
     if results.get("daemon_error"):
         out.append(f"Daemon benchmark error: {results['daemon_error']}")
@@ -651,6 +655,30 @@ def write_readme(table: str, details: str) -> None:
 
 
 # =========================================================================== main
+
+
+def code_version() -> str:
+    """HEAD and whether the engine's files differ from it (the tree is shared)."""
+    repo = BENCH_DIR.parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "enginev2d", "sql"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    n = len(dirty.splitlines())
+    return f"{head}" + (f" + {n} uncommitted engine files" if n else "")
 
 
 def wait_quiet(limit_s: float, threshold: float = 1.0) -> None:
@@ -708,6 +736,7 @@ def main(argv: list[str] | None = None) -> int:
     cluster = start_cluster(state, prof_mod.PROFILE_SETTINGS if args.profile else None)
     try:
         results["machine"] = machine_info(server_version(cluster.dsn()))
+        results["code"] = code_version()
         if not args.skip_daemon:
             try:
                 results["daemon"] = bench_daemon(cluster, state, sizes, args.profile)
