@@ -173,7 +173,13 @@ def bench_daemon(cluster: Any, state: Path, sizes: Sizes, profile: bool) -> dict
         run_sequential(client, daemon, opts, sizes.warmup, "warm-up job")
 
         log(f"1. single-job latency: {sizes.single} sequential jobs")
+        if profile:
+            prof_mod.reset_statements(client.url)
         ids, cms, xids = run_sequential(client, daemon, opts, sizes.single, "single job")
+        if profile:
+            path = state / "profile-single-report.txt"
+            path.write_text(prof_mod.top_statements(url, sizes.single * 7) + "\n")
+            log(f"profile report in {path}")
         lat = db_latencies(client, ids, xids)
         res["single"] = {
             "db_ms": summarize(lat["db"]),
