@@ -142,7 +142,12 @@ class NaiveEngine:
             url,
             min_size=pool_size,
             max_size=pool_size,
-            kwargs={"autocommit": True, "prepare_threshold": None, "row_factory": dict_row},
+            kwargs={
+                "autocommit": True,
+                "prepare_threshold": None,
+                "row_factory": dict_row,
+                "options": "-c statement_timeout=30000",  # design 12
+            },
             open=False,
             timeout=60,
             name="naive",

@@ -24,6 +24,8 @@ NAIVE_DB = "bench_naive"
 # Durable (fsync on, synchronous_commit on), plus commit timestamps so pickup latency is
 # measured from the submit transaction's commit on the database clock.
 CLUSTER_SETTINGS = {"track_commit_timestamp": "on"}
+# No statement of the bench may hang it.
+CLIENT_OPTIONS = "-c statement_timeout=60000"
 
 
 def start_cluster(state_dir: Path, extra: dict[str, str] | None = None) -> PgCluster:
@@ -84,8 +86,8 @@ class Client:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.conn = psycopg.connect(url, autocommit=True)
-        self.listen = psycopg.connect(url, autocommit=True)
+        self.conn = psycopg.connect(url, autocommit=True, options=CLIENT_OPTIONS)
+        self.listen = psycopg.connect(url, autocommit=True, options=CLIENT_OPTIONS)
         self.listen.execute("LISTEN engine_v2_events")
         self.last_seq: dict[str, int] = {}
 
