@@ -50,6 +50,7 @@ from .common import (
 )
 from .daemonproc import Daemon, daemon_config_keys, run_help
 from .pg import (
+    CLIENT_OPTIONS,
     Client,
     create_daemon_db,
     create_naive_db,
@@ -353,7 +354,7 @@ def bench_naive(cluster: Any, state: Path, sizes: Sizes, profile: bool) -> dict[
     engine = naive_mod.NaiveEngine(
         url, on_error=lambda j, e: errors.append(f"{j}: {type(e).__name__}: {e}")
     )
-    conn = psycopg.connect(url, autocommit=True)
+    conn = psycopg.connect(url, autocommit=True, options=CLIENT_OPTIONS)
     res: dict[str, Any] = {"pool_size": 5, "workers_per_job": 3, "wait_ms": 300}
     try:
 
