@@ -171,7 +171,7 @@ def materialize(
 
 def claim(conn: psycopg.Connection[Any], cfg: Config, job_id: str, owner: str | None) -> Step:
     """Claim the next ready task (``step.task``) or learn why there is none."""
-    with conn.transaction():
+    with conn.pipeline(), conn.transaction():  # BEGIN travels with the call
         step = _step(conn, "claim_task", {"job_id": job_id, "owner": owner})
         if step.finalize:
             step = _finalize(conn, cfg, job_id, owner, step)
@@ -215,7 +215,7 @@ def complete(
         "job_error_code": job_code,
         "claim": claim_next,
     }
-    with conn.transaction():
+    with conn.pipeline(), conn.transaction():  # BEGIN travels with the call
         step = _step(conn, "complete_task", params)
         if step.finalize:
             step = _finalize(conn, cfg, job_id, owner, step)
