@@ -38,11 +38,12 @@ def test_jobs_complete_via_notify_and_sigterm_exits_clean(h: Harness, notify_soc
     d = h.start(
         db_url=with_password(h.db_url),
         poll_interval_s=60.0,  # only NOTIFY can explain a prompt pickup
-        env={"NOTIFY_SOCKET": notify_socket.path},
+        env={"NOTIFY_SOCKET": notify_socket.path, "WATCHDOG_USEC": "1200000"},
     )
     d.wait_action("listener_connected")
     jobs = [h.submit() for _ in range(3)]
     h.wait_status(jobs, "succeeded", timeout=20)
+    wait_for(lambda: "WATCHDOG=1" in notify_socket.drain(), 5, "a watchdog ping")
     for job_id in jobs:
         h.assert_consistent(job_id)
         run = h.run(job_id)
@@ -62,7 +63,8 @@ def test_jobs_complete_via_notify_and_sigterm_exits_clean(h: Harness, notify_soc
         if rec.get("action") in ("job_claimed", "job_ended"):
             assert rec.get("job_id")
     msgs = notify_socket.drain()
-    assert msgs[0].startswith("READY=1") and "STOPPING=1" in msgs
+    assert msgs[0].startswith("READY=1") and msgs[-1] == "STOPPING=1"
+    assert "WATCHDOG=1" in msgs
 
 
 def test_polling_only_still_completes(h: Harness):
