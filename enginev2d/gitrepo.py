@@ -171,6 +171,50 @@ def commit_all(
     return sha
 
 
+def text_files_at(repo: Path, rev: str) -> dict[str, str]:
+    """The UTF-8 text files of commit ``rev`` (symlinks, submodules, binaries left out),
+    read from the object store: the work tree is not touched."""
+    listing = git(repo, "ls-tree", "-r", "-z", "--full-tree", rev).stdout
+    blobs: list[tuple[str, str]] = []
+    for entry in filter(None, listing.split("\0")):
+        meta, _, path = entry.partition("\t")
+        mode, kind, sha = meta.split()
+        if kind == "blob" and mode in ("100644", "100755"):
+            blobs.append((path, sha))
+    if not blobs:
+        return {}
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(repo), *_SAFE_CONFIG, "cat-file", "--batch"],
+            input="".join(f"{sha}\n" for _, sha in blobs).encode(),
+            capture_output=True,
+            env=_env(),
+            timeout=GIT_TIMEOUT_S,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise StagingError(f"git cat-file failed: {exc}") from exc
+    out: dict[str, str] = {}
+    data, pos = proc.stdout, 0
+    for path, _ in blobs:
+        header_end = data.index(b"\n", pos)
+        size = int(data[pos:header_end].split()[2])
+        body = data[header_end + 1 : header_end + 1 + size]
+        pos = header_end + 1 + size + 1
+        if b"\0" in body:
+            continue
+        try:
+            out[path] = body.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+    return out
+
+
+def trailer_values(repo: Path, rev: str, key: str) -> list[str]:
+    proc = git(repo, "log", "-1", f"--format=%(trailers:key={key},valueonly)", rev)
+    return [line.strip() for line in proc.stdout.splitlines() if line.strip()]
+
+
 def is_clean(repo: Path) -> bool:
     proc = git(repo, "status", "--porcelain", "--untracked-files=all")
     return proc.stdout.strip() == ""

@@ -21,11 +21,12 @@ import logging
 import os
 import shutil
 import stat
+import threading
 import uuid
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from . import gitrepo
+from . import fsswap, gitrepo
 from .errors import OutputTooLarge, PathEscape, StagingError
 
 if TYPE_CHECKING:
@@ -128,6 +129,8 @@ class Staging:
         )
         # Outside the tree so it is never published: what production looked like at seed.
         self.seed_path = Path(cfg.paths.staging_root) / f".{job.job_id}.seed.json"
+        # codegen and asset write in parallel: limits are checked and applied atomically.
+        self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
     def prepare(self, *, fresh: bool = False) -> None:
@@ -145,6 +148,9 @@ class Staging:
         self.remove()
         staging_root = Path(self.cfg.paths.staging_root)
         staging_root.mkdir(parents=True, exist_ok=True)
+        if self.job.mode == "live" and not fsswap.same_filesystem(staging_root, self.prod_dir):
+            # Fail before any model call: the swap could never be atomic.
+            raise fsswap.cross_device(staging_root, self.prod_dir)
         tmp = staging_root / f".{self.job.job_id}.seeding-{uuid.uuid4().hex[:8]}"
         try:
             prod_exists = self.prod_dir.is_dir()
@@ -249,6 +255,10 @@ class Staging:
         return self._write_batch({normalize_relpath(rel): bytes(data)})[0]
 
     def _write_batch(self, batch: dict[str, bytes]) -> list[str]:
+        with self._lock:
+            return self._write_batch_locked(batch)
+
+    def _write_batch_locked(self, batch: dict[str, bytes]) -> list[str]:
         if not self.root.is_dir():
             raise StagingError(f"staging for job {self.job.job_id} was never prepared")
         targets = {rel: check_relpath(self.root, rel) for rel in batch}

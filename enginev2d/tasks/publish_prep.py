@@ -39,6 +39,7 @@ from ..staging import normalize_relpath
 from .base import TaskContext
 
 KEY = "publish_prep"
+RESTORED_TRAILER = "Engine-Restored-From"
 logger = logging.getLogger(__name__)
 
 
@@ -75,7 +76,14 @@ def run(ctx: TaskContext, task_input: dict[str, Any]) -> Any:
         done = gitrepo.find_job_commit(staging.prod_dir, job.job_id)
         if done:
             ctx.extra["publish"] = {"swapped": False, "idempotent": True}
-            return {"commit_hash": done, "published": True, "mode": job.mode}
+            out = {"commit_hash": done, "published": True, "mode": job.mode}
+            if task_input.get("restore"):  # the v1 response still needs the restored tree
+                restored = gitrepo.trailer_values(staging.prod_dir, done, RESTORED_TRAILER)
+                previous = restored[0] if restored else ""
+                out["restored_from"] = previous
+                out["summary"] = f"Restored to version {previous[:12]}"
+                ctx.extra["restored_files"] = gitrepo.text_files_at(staging.prod_dir, done)
+            return out
     ctx.check()
     output: dict[str, Any] = {"mode": job.mode}
     if task_input.get("restore"):
@@ -150,9 +158,8 @@ def _commit_restore(ctx: TaskContext) -> tuple[str, str]:
     root = ctx.staging.root
     own = _own_head(ctx)
     if own:
-        previous = gitrepo.parent(root, own)
-        restored = [v for v in _restored_from(root, own) if v]
-        return own, restored[0] if restored else (previous or "")
+        restored = gitrepo.trailer_values(root, own, RESTORED_TRAILER)
+        return own, restored[0] if restored else (gitrepo.parent(root, own) or "")
     current = gitrepo.head(root)
     previous = gitrepo.parent(root, current) if current else None
     if previous is None:
@@ -162,16 +169,9 @@ def _commit_restore(ctx: TaskContext) -> tuple[str, str]:
             detail={"reason": "no_previous_version", "head": current},
         )
     gitrepo.checkout_tree(root, previous)
-    trailers = [*_trailers(ctx), ("Engine-Restored-From", previous)]
+    trailers = [*_trailers(ctx), (RESTORED_TRAILER, previous)]
     message = gitrepo.build_message(f"Restore to {previous}", trailers)
     return gitrepo.commit_all(root, message, author=_author(ctx)), previous
-
-
-def _restored_from(root: Any, sha: str) -> list[str]:
-    proc = gitrepo.git(
-        root, "log", "-1", "--format=%(trailers:key=Engine-Restored-From,valueonly)", sha
-    )
-    return [line.strip() for line in proc.stdout.splitlines()]
 
 
 def validate(ctx: TaskContext, output: Any) -> dict[str, Any]:

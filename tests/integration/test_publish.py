@@ -488,8 +488,13 @@ def test_restore_brings_back_the_previous_version_as_a_new_commit(config, pool):
     code = {a.content["path"]: a.content["content"] for a in ctx.artifacts if a.kind == "code"}
     assert code == {"index.html": "v1", "a.js": "a1", "sub/c.css": "c"}
     # A retry of the same restore job does not go back one more version.
-    again = execute(make_ctx(config, job, pool=pool, intent="restore", fresh=True)).output
+    ctx2 = make_ctx(config, job, pool=pool, intent="restore", fresh=True)
+    again = execute(ctx2).output
     assert again["commit_hash"] == out["commit_hash"]
+    assert again["restored_from"] == v1 and again["summary"] == out["summary"]
+    code2 = {a.content["path"]: a.content["content"] for a in ctx2.artifacts if a.kind == "code"}
+    assert code2 == code  # the retry still answers with the restored tree
+    assert ctx2.artifacts[-1].content["swapped"] is False
     assert prod_files(prod)["index.html"] == "v1"
 
 

@@ -418,3 +418,52 @@ def test_seeded_git_history_is_not_counted_in_limits(prod_project):
     st_.write_files([{"path": "new.js", "content": "1"}])
     with pytest.raises(OutputTooLarge):
         st_.write_files([{"path": "new2.js", "content": "1"}])
+
+
+def test_live_staging_on_another_filesystem_fails_at_prepare(tmp_path):
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("no second filesystem")
+    other = shm / f"enginev2d-stage-{uuid.uuid4().hex[:8]}"
+    cfg = load_config(
+        env={},
+        require_database=False,
+        overrides={
+            "paths": {"projects_root": str(tmp_path / "projects"), "staging_root": str(other)}
+        },
+    )
+    try:
+        with pytest.raises(StagingError, match="different filesystems"):
+            Staging(cfg, make_job()).prepare()
+        shadow = JobInfo(str(uuid.uuid4()), "u", "p", "m", "shadow")
+        Staging(cfg, shadow).prepare()  # shadow never swaps: allowed
+    finally:
+        import shutil
+
+        shutil.rmtree(other, ignore_errors=True)
+
+
+def test_parallel_writers_never_exceed_the_file_limit(tmp_path):
+    """codegen and asset write at the same time: the limit holds across both."""
+    import threading
+
+    for _ in range(10):
+        st_ = Staging(make_cfg(tmp_path, max_files=10), make_job())
+        st_.prepare()
+        barrier = threading.Barrier(8)
+        errors: list[BaseException] = []
+
+        def writer(i: int, st_: Staging = st_, barrier=barrier, errors=errors) -> None:
+            barrier.wait(10)
+            try:
+                st_.write_files([{"path": f"w{i}/{j}.js", "content": "x"} for j in range(3)])
+            except OutputTooLarge as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=writer, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert len(st_.read_files()) == 9 and len(errors) == 5
+        st_.remove()
