@@ -105,6 +105,15 @@ def migrate(conninfo: str, *, directory: Path | None = None, **connect_kw: Any) 
             done = _applied(conn)
             for m in migrations:
                 if m.version in done:
+                    if done[m.version]["checksum"] != m.checksum:
+                        # Applied files are frozen; an edit is never re-applied.
+                        logger.warning(
+                            "migration %04d_%s changed after it was applied; not re-applied"
+                            " (write a new migration instead)",
+                            m.version,
+                            m.name,
+                            extra={"action": "migration_modified", "version": m.version},
+                        )
                     continue
                 logger.info(
                     "applying migration %04d_%s",

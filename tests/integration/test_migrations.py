@@ -358,6 +358,18 @@ def test_status_modified_when_applied_file_changes(bare_db_url, tmp_path):
     assert migrations.is_current(bare_db_url)
 
 
+def test_migrate_warns_about_an_edited_applied_file_and_does_not_rerun_it(
+    bare_db_url, tmp_path, caplog
+):
+    directory = _only_first(tmp_path, 1)
+    migrations.migrate(bare_db_url, directory=directory)
+    first = directory / ALL[0].path.name
+    first.write_text(first.read_text(encoding="utf-8") + "\nSELECT 1/0;\n", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="enginev2d.migrations"):
+        assert migrations.migrate(bare_db_url, directory=directory) == []
+    assert any("0001_engine_v2_schema changed" in r.getMessage() for r in caplog.records)
+
+
 def test_cli_migrate_unreachable_database_is_one_line(cli_config):
     result = CliRunner().invoke(
         cli,
