@@ -245,8 +245,6 @@ def _finalize(
     try:
         with conn.transaction():  # savepoint: a failing builder must not poison ours
             result = fallback.job_result(conn, job_id)
-    except NotImplementedError:
-        result = {}  # TODO(publish): remove once fallback.job_result lands
     except Exception as exc:
         err = classify(exc)
         code = V2_OUTPUT_INVALID if isinstance(err, OutputInvalid) else job_error_code(err.code)
