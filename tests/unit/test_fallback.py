@@ -190,7 +190,7 @@ def test_webhook_retried_until_success(hook_factory):
     hook = hook_factory([500, 503, 429, 200])
     t = notify_fallback(cfg_for(hook.url, retries=3), "job-2", "v2_task_failed", backoff_s=0.01)
     t.join(10)
-    assert hook.done.is_set()
+    assert hook.done.wait(10)
     assert len(hook.requests) == 4
 
 
@@ -233,4 +233,4 @@ def test_notify_never_blocks_the_caller(hook_factory):
     assert returned_after < 0.5
     release.set()
     t.join(10)
-    assert hook.done.is_set()
+    assert hook.done.wait(10)
