@@ -76,7 +76,7 @@ class LimitsConfig:
 @dataclass(frozen=True)
 class AnthropicConfig:
     model: str = "claude-haiku-4-5"
-    codegen_model: str = "claude-sonnet-4-5"  # codegen fallback when Gemini fails
+    codegen_model: str = "claude-sonnet-4-6"  # codegen fallback when Gemini fails
     base_url: str = ""
     timeout_s: float = 60.0
     max_retries: int = 2
@@ -128,7 +128,7 @@ def _default_pricing() -> dict[str, ModelPrice]:
     # Section 19's estimates expressed as list prices (USD).
     return {
         "claude-haiku-4-5": ModelPrice(1.0, 5.0),
-        "claude-sonnet-4-5": ModelPrice(3.0, 15.0),
+        "claude-sonnet-4-6": ModelPrice(3.0, 15.0),
         "gemini-2.0-flash": ModelPrice(0.10, 0.40),
         "imagen-3.0-generate-002": ModelPrice(per_image=0.04),
         "gemini-2.0-flash-preview-image-generation": ModelPrice(per_image=0.04),
@@ -369,6 +369,13 @@ def validate(cfg: Config, *, require_database: bool = True) -> None:
                 f"config: providers.route.{task_key} must be one of "
                 f"{', '.join(PROVIDER_NAMES)}, got {provider!r}"
             )
+    # Only the google provider makes images (Imagen / Gemini image models on Vertex AI);
+    # the offline provider draws them itself.
+    asset = cfg.providers.for_task("asset")
+    if asset not in ("google", "offline"):
+        raise ConfigError(
+            f"config: providers.route.asset must be google or offline (images), got {asset!r}"
+        )
     positive = {
         "database.pool_max": cfg.database.pool_max,
         "daemon.max_concurrent_jobs": cfg.daemon.max_concurrent_jobs,

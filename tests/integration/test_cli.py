@@ -490,7 +490,7 @@ def test_doctor_failures(tmp_path, bare_db_url):
     keyed = write_config(
         tmp_path / "keyed.toml",
         bare_db_url,
-        extra='[providers]\ndefault = "anthropic"\n',
+        extra='[providers]\ndefault = "anthropic"\n[providers.route]\nasset = "google"\n',
     )
     result = run(keyed, "doctor", env={"ANTHROPIC_API_KEY": "sk-ant-very-secret-value"})
     assert result.exit_code == 1

@@ -71,7 +71,7 @@ def test_llm_chain_with_retries_and_fallback(
         anthropic_message({"intent": "edit"}, input_tokens=500, output_tokens=50),
         anthropic_message(PLAN, input_tokens=1000, output_tokens=200),
         # codegen's fallback after Gemini failed twice (max_retries=1)
-        anthropic_message(CODE, model="claude-sonnet-4-5", input_tokens=5000, output_tokens=3000),
+        anthropic_message(CODE, model="claude-sonnet-4-6", input_tokens=5000, output_tokens=3000),
         anthropic_message(REVIEW, input_tokens=3000, output_tokens=300),
     )
     srv.enqueue(
@@ -84,7 +84,7 @@ def test_llm_chain_with_retries_and_fallback(
 
     out, ctxs = chain(cfg, "make me a space shooter")
     assert out["intent"] == {"intent": "edit"}
-    assert ctxs["codegen"].extra["model"] == "claude-sonnet-4-5"
+    assert ctxs["codegen"].extra["model"] == "claude-sonnet-4-6"
     assert out["qa_review"]["issues"] == 1
     root = ctxs["fix"].staging.root
     assert (root / "game.js").read_text() == "let x = 0;"

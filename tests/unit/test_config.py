@@ -76,3 +76,24 @@ def test_pricing_table_merges_over_defaults(tmp_path):
     cfg = load_config(path, env={}, require_database=False)
     assert cfg.pricing["my-model"].input_per_mtok == 2.0
     assert cfg.pricing["claude-haiku-4-5"].output_per_mtok == 5.0
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "modal"])
+def test_asset_cannot_route_to_a_text_only_provider(provider):
+    with pytest.raises(ConfigError, match=r"providers\.route\.asset must be google or offline"):
+        load_config(
+            env={}, overrides={"providers": {"route": {"asset": provider}}}, require_database=False
+        )
+
+
+def test_asset_follows_the_default_provider():
+    with pytest.raises(ConfigError, match=r"providers\.route\.asset"):
+        load_config(
+            env={}, overrides={"providers": {"default": "anthropic"}}, require_database=False
+        )
+    cfg = load_config(
+        env={},
+        overrides={"providers": {"default": "anthropic", "route": {"asset": "google"}}},
+        require_database=False,
+    )
+    assert cfg.providers.for_task("asset") == "google"

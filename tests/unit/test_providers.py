@@ -173,7 +173,7 @@ def test_anthropic_success(srv: FakeServer) -> None:
 def test_anthropic_codegen_uses_codegen_model(srv: FakeServer) -> None:
     srv.enqueue(MSG, anthropic_message("{}"))
     reply = claude(srv).generate(system="s", prompt="p", task_key="codegen", max_tokens=100)
-    assert reply.model == "claude-sonnet-4-5"
+    assert reply.model == "claude-sonnet-4-6"
     assert srv.for_route(MSG)[0].json["max_tokens"] == 100
 
 

@@ -3,6 +3,7 @@ real SDKs and a fake provider server."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import struct
 import zlib
@@ -14,6 +15,7 @@ import pytest
 from enginev2d.config import Config
 from enginev2d.errors import (
     Canceled,
+    ConfigError,
     OutputInvalid,
     ProviderNotConfigured,
     ProviderRefusal,
@@ -403,17 +405,17 @@ def test_codegen_gemini_failure_falls_back_to_claude(
     llm_config: Config, srv: FakeServer, waits: list[float]
 ) -> None:
     srv.default(GEN, gemini_error(500))
-    srv.enqueue(MSG, anthropic_message(GOOD_CODE, model="claude-sonnet-4-5", input_tokens=6000))
+    srv.enqueue(MSG, anthropic_message(GOOD_CODE, model="claude-sonnet-4-6", input_tokens=6000))
     ctx = codegen_ctx(llm_config)
     out = execute(ctx)
     assert out.output == GOOD_CODE
     assert srv.count(GEN) == 2 and len(waits) == 1  # max_retries=1 on Gemini first
-    assert ctx.extra["model"] == "claude-sonnet-4-5"
+    assert ctx.extra["model"] == "claude-sonnet-4-6"
     assert ctx.extra["fallback_from"]["model"] == "gemini-2.0-flash"
-    assert ctx.artifacts[0].metadata["model"] == "claude-sonnet-4-5"
+    assert ctx.artifacts[0].metadata["model"] == "claude-sonnet-4-6"
     assert ctx.artifacts[0].metadata["fallback_from"] == "gemini-2.0-flash"
-    assert ctx.usage.models == ["claude-sonnet-4-5"] and ctx.usage.tokens_in == 6000
-    assert srv.for_route(MSG)[0].json["model"] == "claude-sonnet-4-5"
+    assert ctx.usage.models == ["claude-sonnet-4-6"] and ctx.usage.tokens_in == 6000
+    assert srv.for_route(MSG)[0].json["model"] == "claude-sonnet-4-6"
 
 
 def test_codegen_malformed_gemini_answer_falls_back_and_both_usages_recorded(
@@ -423,9 +425,9 @@ def test_codegen_malformed_gemini_answer_falls_back_and_both_usages_recorded(
     srv.enqueue(MSG, anthropic_message(GOOD_CODE, input_tokens=200, output_tokens=300))
     ctx = codegen_ctx(llm_config)
     execute(ctx)
-    assert ctx.usage.models == ["gemini-2.0-flash", "claude-sonnet-4-5"]
+    assert ctx.usage.models == ["gemini-2.0-flash", "claude-sonnet-4-6"]
     assert ctx.usage.tokens_in == 300 and ctx.usage.tokens_out == 17 + 300
-    assert ctx.usage.model == "claude-sonnet-4-5"
+    assert ctx.usage.model == "claude-sonnet-4-6"
     assert ctx.extra["fallback_from"]["error"]["code"] == "v2_output_invalid"
 
 
@@ -522,9 +524,14 @@ def test_asset_non_image_bytes_rejected(llm_config: Config, srv: FakeServer) -> 
 
 
 def test_asset_routed_to_text_only_provider(tmp_path: Path, srv: FakeServer, fake_env) -> None:
-    cfg = make_config(tmp_path, llm_overrides(srv, asset="anthropic"))
+    # Rejected at start-up by config validation, and again at run time should a Config
+    # be built around the validation.
+    with pytest.raises(ConfigError, match=r"providers\.route\.asset"):
+        make_config(tmp_path, llm_overrides(srv, asset="anthropic"))
+    cfg = make_config(tmp_path, llm_overrides(srv))
+    routed = dataclasses.replace(cfg.providers, route={**cfg.providers.route, "asset": "anthropic"})
     with pytest.raises(ProviderNotConfigured, match="cannot generate images"):
-        execute(asset_ctx(cfg))
+        execute(asset_ctx(dataclasses.replace(cfg, providers=routed)))
 
 
 def test_asset_zero_images(llm_config: Config, srv: FakeServer) -> None:
