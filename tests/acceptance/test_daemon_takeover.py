@@ -52,7 +52,8 @@ def test_sigkill_mid_codegen_other_daemon_finishes_every_job(h: Harness):
         run = h.run(j)
         assert run["takeover_count"] == 1
         lost = [a for a in h.attempts(j) if a["error"] and a["error"].get("code") == "worker_lost"]
-        assert [x["task_key"] for x in lost] == ["codegen"]  # the one attempt the kill cut
+        cut = [x["task_key"] for x in lost]  # attempts the kill cut (asset runs alongside)
+        assert "codegen" in cut and set(cut) <= {"codegen", "asset"} and len(set(cut)) == len(cut)
     took = [r for r in survivor.records() if r.get("action") == "job_claimed" and r["takeover"]]
     assert {r["job_id"] for r in took} == set(victim_jobs)
     print(f"takeover after SIGKILL: {takeover_s:.2f}s (lease {LEASE_S}s, poll {POLL_S}s)")
