@@ -146,3 +146,18 @@ def test_kill_switch_instant_stop_drains_running(h: Harness):
     assert all(t["status"] != "running" for t in h.tasks(job).values())
     off.signal(signal.SIGTERM)
     assert off.wait(20) == 0
+
+
+def test_stale_schema_refused_then_run_migrate_starts(bare_db_url: str, tmp_path: Path):
+    with harness(bare_db_url, tmp_path) as hb:
+        refused = hb.start(ready=False)
+        assert refused.wait(30) == 1
+        out = refused.text()
+        assert "schema is not current" in out and "--migrate" in out
+        assert "Traceback" not in out
+        d = hb.start(args=("--migrate",))
+        assert "migration_applied" in d.actions()
+        job = hb.submit()
+        hb.wait_status([job], "succeeded", timeout=20)
+        d.signal(signal.SIGTERM)
+        assert d.wait(20) == 0
