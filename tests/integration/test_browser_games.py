@@ -127,6 +127,52 @@ def test_game_over_then_restart_by_click(
         assert page.errors() == []
 
 
+# (set-up through the game's globals, player action, goal that proves the game reacted)
+PLAY = {
+    "snake": (
+        "food = {x: snake[0].x + 1, y: snake[0].y}; dir = {x: 1, y: 0}; queue = [];",
+        "",
+        "score > 0",
+    ),
+    "breakout": (
+        "ball.stuck = false; ball.x = bricks[0].x + BRICK_W / 2; ball.y = bricks[0].y + 60;"
+        " ball.vx = 0; ball.vy = -300;",
+        "",
+        "score > 0 && bricks.some((b) => !b.alive)",
+    ),
+    "shooter": (
+        "enemies.push({x: ship.x, baseX: ship.x, y: ship.y - 160, t: 0, speed: 0, hp: 1});",
+        "",
+        "score > 0",
+    ),
+    "runner": ("", "jump", "hero.jumps > 0"),
+    "clicker": ("", "click-orb", "earned >= 1 && points >= 1"),
+}
+ORB_ON_PAGE = """(() => {
+  const r = canvas.getBoundingClientRect();
+  return [r.left + (ORB.x * r.width) / W, r.top + (ORB.y * r.height) / H];
+})()"""
+
+
+@pytest.mark.parametrize("template_id", sorted(REQUESTS))
+def test_game_responds_to_play(browser: object, site: tuple[Path, str], template_id: str) -> None:
+    _, url = site
+    setup, action, goal = PLAY[template_id]
+    with browser.page(f"{url}{template_id}/index.html") as page:
+        page.wait_for("window.enginev2d && window.__frames > 2")
+        page.press("space")
+        page.wait_for("window.enginev2d.state() === 'playing'")
+        assert page.evaluate("window.enginev2d.score()") == 0
+        if setup:
+            page.evaluate(setup)
+        if action == "jump":
+            page.press("space")
+        elif action == "click-orb":
+            page.click(*page.evaluate(ORB_ON_PAGE))  # real pointer event, mapped to the canvas
+        page.wait_for(goal, timeout=5)
+        assert page.errors() == []
+
+
 def test_checker_catches_a_runtime_exception(browser: object, site: tuple[Path, str]) -> None:
     root, url = site
     broken_dir = root / "snake-broken"

@@ -172,6 +172,8 @@ def test_project_made_elsewhere_is_replaced_by_a_template_game() -> None:
     assert plan["codegen_strategy"] == "template"
     assert plan["base"] == "foreign"
     assert plan["template_id"] == "snake"  # guessed from its <title>
+    out = P.codegen("make it better", plan, foreign)
+    assert out["summary"].startswith("Replaced the existing project with Snake")
 
 
 def test_codegen_accepts_a_plan_from_another_provider() -> None:

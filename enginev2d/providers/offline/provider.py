@@ -150,17 +150,17 @@ class OfflineProvider:
             settings = from_json(dict(plan))
             if settings is not None:
                 changes = plan.get("changes")
-                return settings, [c for c in changes if isinstance(c, str)] if isinstance(
-                    changes, list
-                ) else []
+                kept = (
+                    [c for c in changes if isinstance(c, str)] if isinstance(changes, list) else []
+                )
+                return settings, kept
         own = self.plan(message, str(plan.get("intent", "edit")), files)
         wanted = normalize_template_id(plan.get("template_id"))
         if wanted and wanted != own["template_id"]:
             base = defaults(wanted)
             settings, changes = apply_request(base, parse_request(message))
             return settings, changes
-        settings = from_json(own)
-        assert settings is not None  # our own plan always carries valid settings
+        settings = from_json(own) or defaults(own["template_id"])
         return settings, list(own["changes"])
 
     # ---- codegen ---------------------------------------------------------------------
@@ -194,8 +194,9 @@ class OfflineProvider:
                 "can change (it changes colours and palette, speed, difficulty, title, or the "
                 "kind of game)."
             )
+        verb = "Replaced the existing project with" if plan.get("base") == "foreign" else "Created"
         return (
-            f"Created {settings.title}, a {template.id} game: {settings.palette} palette, "
+            f"{verb} {settings.title}, a {template.id} game: {settings.palette} palette, "
             f"speed {settings.speed}/10, {settings.difficulty} difficulty. "
             f"Controls: {template.controls}."
         )
