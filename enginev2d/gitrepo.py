@@ -165,6 +165,7 @@ def commit_all(
         input=message,
         author=author,
     )
+    maintain(repo)
     sha = head(repo)
     if sha is None:  # pragma: no cover - git said it committed
         raise StagingError("git commit produced no HEAD")
@@ -213,6 +214,14 @@ def text_files_at(repo: Path, rev: str) -> dict[str, str]:
 def trailer_values(repo: Path, rev: str, key: str) -> list[str]:
     proc = git(repo, "log", "-1", f"--format=%(trailers:key={key},valueonly)", rev)
     return [line.strip() for line in proc.stdout.splitlines() if line.strip()]
+
+
+def maintain(repo: Path) -> None:
+    """Pack loose objects once there are more than a few hundred (``gc --auto``, in the
+    foreground). Every publish adds loose objects and nothing else ever packs a project
+    repository: without this, seeding (copy) and publishing (fsync per file) would grow
+    with the number of publishes. Runs in staging only; production is never touched."""
+    git(repo, "-c", "gc.auto=256", "-c", "gc.autoDetach=false", "gc", "--auto", "--quiet")
 
 
 def is_clean(repo: Path) -> bool:

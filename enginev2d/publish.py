@@ -16,7 +16,8 @@ instant with no production directory. Here:
   ONLY on success) for operators who cannot have a symlink as project path.
 
 Durability order: every file of the staging tree, then its directories (bottom-up, the
-staging root last), then the swap, then the parent directory of production.
+staging root last), then the swap, then the parent directory of production. The tree
+sync happens before the project lock is taken, so the lock is held for milliseconds.
 
 **Lock.** One publish per project at a time: ``pg_try_advisory_xact_lock(k1, k2)`` on a
 pooled connection, inside an explicit transaction that stays open around the swap (on an
@@ -80,7 +81,12 @@ def _unique(base: Path, tag: str) -> Path:
 
 
 def swap_into_place(
-    new: Path, prod: Path, *, strategy: str = "auto", durable: bool = True
+    new: Path,
+    prod: Path,
+    *,
+    strategy: str = "auto",
+    durable: bool = True,
+    presynced: bool = False,
 ) -> SwapReport:
     """Make the complete tree at ``new`` the production tree at ``prod``; delete the old
     one. ``new`` is consumed (it no longer holds the new tree afterwards). Filesystem
@@ -88,18 +94,20 @@ def swap_into_place(
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown swap strategy {strategy!r}")
     try:
-        return _swap_into_place(new, prod, strategy=strategy, durable=durable)
+        return _swap_into_place(new, prod, strategy=strategy, durable=durable, presynced=presynced)
     except StagingError:
         raise
     except OSError as exc:
         raise StagingError(f"publish swap into {prod} failed: {exc}") from exc
 
 
-def _swap_into_place(new: Path, prod: Path, *, strategy: str, durable: bool) -> SwapReport:
+def _swap_into_place(
+    new: Path, prod: Path, *, strategy: str, durable: bool, presynced: bool
+) -> SwapReport:
     t0 = time.perf_counter()
     if not new.is_dir() or new.is_symlink():
         raise StagingError(f"nothing to publish: {new} is not a directory")
-    files = fsswap.fsync_tree(new) if durable else 0
+    files = fsswap.fsync_tree(new) if durable and not presynced else 0
     prod.parent.mkdir(parents=True, exist_ok=True)
     if not fsswap.same_filesystem(new, prod.parent):
         raise fsswap.cross_device(new, prod)
@@ -274,6 +282,13 @@ def publish_staging(
     """
     job = staging.job
     prod = staging.prod_dir
+    # The slow part of durability (one fsync per file) needs no lock: done first.
+    synced = 0
+    if staging.root.is_dir():
+        try:
+            synced = fsswap.fsync_tree(staging.root)
+        except OSError as exc:
+            raise StagingError(f"publish: cannot sync {staging.root}: {exc}") from exc
     with project_lock(pool, job.user_id, job.project_id, wait_s=cfg.publish.lock_wait_s):
         done = gitrepo.find_job_commit(prod, job.job_id) if prod.is_dir() else None
         if done:
@@ -291,7 +306,8 @@ def publish_staging(
                 f"({seed['base']} -> {now_base})",
                 detail={"seed_base": seed["base"], "current": now_base},
             )
-        report = swap_into_place(staging.root, prod, strategy=strategy)
+        report = swap_into_place(staging.root, prod, strategy=strategy, presynced=True)
+        report.files_synced = synced
     logger.info(
         "published",
         extra={
