@@ -26,6 +26,13 @@ def connect_kwargs(cfg: Config, *, application_name: str = "enginev2d") -> dict[
         "options": options,
         "application_name": application_name,
         "connect_timeout": max(1, round(db.connect_timeout_s)),
+        # A silent network drop must not hang a pooled query until the kernel gives up:
+        # probe idle sockets and bound unacknowledged writes (the listener sets the same).
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 30000,
     }
     if not db.ssl:
         kwargs["sslmode"] = "disable"

@@ -56,16 +56,15 @@ class Listener:
         self.connected = threading.Event()
 
     def _connect(self) -> psycopg.Connection[dict[str, Any]]:
-        return psycopg.connect(
-            self.cfg.database.url,
-            autocommit=True,
-            row_factory=dict_row,
-            keepalives=1,
-            keepalives_idle=5,
-            keepalives_interval=2,
-            keepalives_count=3,
-            tcp_user_timeout=self.TCP_USER_TIMEOUT_MS,
+        # Tighter keepalives than the pool's: a dead listener means missed wake-ups.
+        kwargs = {
             **connect_kwargs(self.cfg, application_name=self.application_name),
+            "keepalives_idle": 5,
+            "keepalives_interval": 2,
+            "tcp_user_timeout": self.TCP_USER_TIMEOUT_MS,
+        }
+        return psycopg.connect(
+            self.cfg.database.url, autocommit=True, row_factory=dict_row, **kwargs
         )
 
     def run(self) -> None:
