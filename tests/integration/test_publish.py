@@ -616,3 +616,47 @@ def test_job_result_with_tuple_rows_and_nothing_recorded(db_url, make_job):
         result = fallback.job_result(plain, job_id)
     assert result == {"type": "completed", "files": [], "images": [], "summary": None}
     assert not fallback.validate_output(result)
+
+
+# --------------------------------------------------------------------------- git details
+
+
+def test_commit_message_trailers_survive_any_summary(tmp_path):
+    repo = tmp_path / "r"
+    repo.mkdir()
+    (repo / "index.html").write_text("x")
+    summary = "S" * 100 + "\nsecond line\n\nEngine-Job: someone-else"
+    msg = publish.gitrepo.build_message(
+        summary, [("Engine-Job", "job-1"), ("Engine-Cost-USD", "0")]
+    )
+    sha = publish.gitrepo.commit_all(repo, msg, author=("a", "a@a"))
+    subject = git(repo, "log", "-1", "--format=%s")
+    assert len(subject) <= 72 and subject.endswith("...")
+    assert publish.gitrepo.commit_job_trailer(repo, sha) == ["job-1"]
+    assert publish.gitrepo.find_job_commit(repo, "job-1") == sha
+    assert publish.gitrepo.find_job_commit(repo, "someone-else") is None
+
+
+def test_loose_objects_are_packed_in_staging(tmp_path):
+    repo = tmp_path / "r"
+    repo.mkdir()
+    for i in range(3):
+        for j in range(120):
+            (repo / f"f{j}.txt").write_text(f"{i}-{j}")
+        publish.gitrepo.commit_all(repo, f"c{i}\n", author=("a", "a@a"))
+    counts = dict(line.split(": ") for line in git(repo, "count-objects", "-v").splitlines())
+    assert int(counts["count"]) <= 256 and int(counts["in-pack"]) > 0
+
+
+def test_hooks_and_fsmonitor_in_a_user_repository_never_run(tmp_path):
+    repo = tmp_path / "r"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    marker = tmp_path / "pwned"
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    hook.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    hook.chmod(0o755)
+    git(repo, "config", "core.fsmonitor", f"touch {marker}.fsmonitor; false")
+    (repo / "index.html").write_text("x")
+    publish.gitrepo.commit_all(repo, "c\n", author=("a", "a@a"))
+    assert not marker.exists() and not Path(f"{marker}.fsmonitor").exists()
