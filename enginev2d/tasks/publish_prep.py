@@ -11,9 +11,9 @@ none). ``restore: true`` is added when intent said ``restore``.
 * restore: the tree of the parent of production's HEAD is checked out into staging and
   committed as ``Restore to <hash>`` on top of HEAD (history is never rewritten), then
   published like any result. A project with no previous version fails with
-  :class:`~enginev2d.errors.TaskFailed` (``v2_task_failed``, not retryable, detail
-  ``reason: no_previous_version``): nothing is wrong with the output, there is simply
-  nothing to go back to, and v1 answers the user.
+  :class:`~enginev2d.errors.OutputInvalid` (``v2_output_invalid``, not retryable,
+  detail ``reason: no_previous_version``): the job cannot produce a result, nothing is
+  written, and v1 answers the user (as the README's contract states).
 * otherwise: the result must pass :func:`~enginev2d.fallback.validate_output` (else
   ``v2_output_invalid``, before anything is written or published); files are written to
   staging (again: a takeover reseeds staging), committed with the summary as message
@@ -32,7 +32,7 @@ import logging
 from typing import Any
 
 from .. import gitrepo, publish
-from ..errors import OutputInvalid, PathEscape, SchedulerError, TaskFailed
+from ..errors import OutputInvalid, PathEscape, SchedulerError
 from ..fallback import validate_output
 from ..sql import load_queries
 from ..staging import normalize_relpath
@@ -163,7 +163,7 @@ def _commit_restore(ctx: TaskContext) -> tuple[str, str]:
     current = gitrepo.head(root)
     previous = gitrepo.parent(root, current) if current else None
     if previous is None:
-        raise TaskFailed(
+        raise OutputInvalid(
             "restore: the project has no previous version to restore",
             retryable=False,
             detail={"reason": "no_previous_version", "head": current},

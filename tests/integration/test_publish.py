@@ -21,7 +21,7 @@ from psycopg.types.json import Jsonb
 from enginev2d import fallback, publish
 from enginev2d.config import Config
 from enginev2d.db import make_pool
-from enginev2d.errors import ConcurrentApply, OutputInvalid, OutputTooLarge, PathEscape, TaskFailed
+from enginev2d.errors import ConcurrentApply, OutputInvalid, OutputTooLarge, PathEscape
 from enginev2d.staging import Staging
 from enginev2d.tasks import execute
 from enginev2d.tasks import publish_prep as pp
@@ -504,9 +504,9 @@ def test_restore_without_previous_version_fails_clearly(config, pool, versions):
     prod = make_prod(config, job, versions) if versions else None
     before = digest(prod) if prod else None
     ctx = make_ctx(config, job, pool=pool, intent="restore", files=[])
-    with pytest.raises(TaskFailed) as exc:
+    with pytest.raises(OutputInvalid) as exc:
         execute(ctx)
-    assert exc.value.code == "v2_task_failed" and exc.value.retryable is False
+    assert exc.value.code == "v2_output_invalid" and exc.value.retryable is False
     assert exc.value.detail["reason"] == "no_previous_version"
     if prod:
         assert digest(prod) == before
