@@ -11,6 +11,7 @@ records the artifacts.
 
 from __future__ import annotations
 
+import base64
 import struct
 from typing import Any
 
@@ -116,8 +117,15 @@ def apply(ctx: TaskContext, output: dict[str, Any]) -> None:
             ctx.add_artifact("image", uri=img["uri"], metadata={"injected": True})
             continue
         rel = ctx.staging.write_bytes(img["name"], blob["data"])
+        # The bytes ride along in the artifact: staging is discarded and rebuilt when
+        # another daemon takes the job over, and publish_prep restores them from here.
         ctx.add_artifact(
             "image",
             uri=rel,
+            content={
+                "name": img["name"],
+                "uri": rel,
+                "data_base64": base64.b64encode(blob["data"]).decode("ascii"),
+            },
             metadata={"mime": blob["mime"], "bytes": len(blob["data"]), "model": blob["model"]},
         )

@@ -28,6 +28,7 @@ With an injected output nothing is committed or swapped (``run`` is not called).
 
 from __future__ import annotations
 
+import base64
 import logging
 from typing import Any
 
@@ -99,6 +100,7 @@ def run(ctx: TaskContext, task_input: dict[str, Any]) -> Any:
                 retryable=False,
             )
         staging.write_files(task_input["files"])
+        _restore_images(ctx, task_input["images"])
         sha = _commit(ctx, task_input["summary"])
     output["commit_hash"] = sha
     ctx.check()  # cancellation point between commit and swap
@@ -116,6 +118,32 @@ def run(ctx: TaskContext, task_input: dict[str, Any]) -> Any:
     output["commit_hash"] = result.commit_hash
     output["published"] = True
     return output
+
+
+def _restore_images(ctx: TaskContext, images: list[dict[str, Any]]) -> None:
+    """Write back images missing from staging (it was rebuilt after a takeover) from the
+    bytes the asset task stored with its artifacts."""
+    missing = {
+        img.get("uri") or img.get("name")
+        for img in images
+        if isinstance(img, dict) and not (ctx.staging.root / str(img.get("uri") or "")).is_file()
+    }
+    missing.discard(None)
+    if not missing or ctx.pool is None:
+        return
+    with ctx.pool.connection() as conn:
+        rows = conn.execute(
+            load_queries("publish")["image_bytes"], {"job_id": ctx.job.job_id}
+        ).fetchall()
+    for row in rows:
+        if (row["name"] in missing or row["uri"] in missing) and row["data_base64"]:
+            target = row["uri"] or row["name"]
+            ctx.staging.write_bytes(target, base64.b64decode(row["data_base64"]))
+            logger.info(
+                "restored %s into rebuilt staging",
+                target,
+                extra={"action": "staging_image_restored", "job_id": ctx.job.job_id},
+            )
 
 
 def _trailers(ctx: TaskContext) -> list[tuple[str, str]]:

@@ -52,3 +52,16 @@ SELECT DISTINCT ON (name) name, uri
   ) i
  WHERE name IS NOT NULL AND uri IS NOT NULL
  ORDER BY name, created_at DESC, id DESC;
+
+-- image_bytes: the bytes of every image the job's asset task produced (latest per name),
+-- to rebuild a staging directory discarded by a takeover
+SELECT DISTINCT ON (name) name, uri, content->>'data_base64' AS data_base64
+  FROM (
+    SELECT coalesce(a.content->>'name', a.uri) AS name, coalesce(a.content->>'uri', a.uri) AS uri,
+           a.content, a.created_at, a.id
+      FROM engine_v2.job_task_artifacts a
+     WHERE a.job_id = %(job_id)s
+       AND a.kind = 'image'
+       AND a.content ? 'data_base64'
+  ) i
+ ORDER BY name, created_at DESC, id DESC;
