@@ -626,8 +626,14 @@ def render_details(results: dict[str, Any]) -> str:
             out.append(
                 f"{label} throughput: {tp['jobs']} jobs, {tp['tasks']} tasks "
                 f"{tp['tasks_by_status']} in {tp['duration_s']:.2f} s (commit -> last finished); "
-                f"CPU s {json.dumps({k: round(v, 2) for k, v in tp['cpu_s'].items()})}, "
-                f"{tp['cpu_utilisation_cores']:.2f} cores busy; jobs failed: {tp['jobs_failed']}"
+                f"CPU s {json.dumps({k: round(v, 2) for k, v in tp['cpu_s'].items()})} = "
+                + ", ".join(
+                    f"{k} {v / tp['tasks'] * 1000:.2f} ms/task"
+                    for k, v in tp["cpu_s"].items()
+                    if k != "client_backends_excluded"
+                )
+                + f"; {tp['cpu_utilisation_cores']:.2f} cores busy"
+                + f"; jobs failed: {tp['jobs_failed']}"
                 + (
                     f" (false v2_dag_deadlock of the design's loop: {tp['false_deadlocks']})"
                     if "false_deadlocks" in tp
