@@ -193,21 +193,28 @@ def all_procs(proc: Path = Path("/proc")) -> list[ProcTimes]:
 def tree_ticks(root: int, procs: Sequence[ProcTimes]) -> int:
     """CPU ticks of a process: its own user+system time, the reaped children it waited
     for (cutime+cstime) and every live descendant's user+system time."""
+    user, system = tree_ticks_split(root, procs)
+    return user + system
+
+
+def tree_ticks_split(root: int, procs: Sequence[ProcTimes]) -> tuple[int, int]:
+    """(user, system) ticks of a process tree, counted as in :func:`tree_ticks`."""
     by_parent: dict[int, list[ProcTimes]] = {}
     by_pid = {p.pid: p for p in procs}
     for p in procs:
         by_parent.setdefault(p.ppid, []).append(p)
     me = by_pid.get(root)
     if me is None:
-        return 0
-    total = me.utime + me.stime + me.cutime + me.cstime
+        return 0, 0
+    user, system = me.utime + me.cutime, me.stime + me.cstime
     stack = list(by_parent.get(root, []))
     while stack:
         child = stack.pop()
         # A live child's reaped grandchildren count too (cutime/cstime).
-        total += child.utime + child.stime + child.cutime + child.cstime
+        user += child.utime + child.cutime
+        system += child.stime + child.cstime
         stack.extend(by_parent.get(child.pid, []))
-    return total
+    return user, system
 
 
 def own_ticks(pids: Iterable[int], procs: Sequence[ProcTimes]) -> int:
@@ -241,7 +248,11 @@ class CpuMeter:
 
     def snapshot(self) -> CpuSnapshot:
         procs = all_procs()
-        ticks = {name: tree_ticks(pid, procs) for name, pid in self.trees.items()}
+        ticks = {}
+        for name, pid in self.trees.items():
+            user, system = tree_ticks_split(pid, procs)
+            ticks[name] = user + system
+            ticks[f"{name}.sys"] = system
         ticks["excluded"] = own_ticks(self.exclude, procs)
         return CpuSnapshot(ticks, time.monotonic())
 

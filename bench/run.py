@@ -339,6 +339,7 @@ def throughput_result(
             "postgres": cpu["postgres"],
             "client_backends_excluded": cpu["excluded"],
         },
+        "cpu_sys_s": {engine_name: cpu[f"{engine_name}.sys"], "postgres": cpu["postgres.sys"]},
         "cpu_s_per_1000_tasks": cpu_total / terminal * 1000.0,
         "cpu_ms_per_task": cpu_total / terminal * 1000.0,
         "cpu_utilisation_cores": cpu_total / dur,
@@ -632,7 +633,9 @@ def render_details(results: dict[str, Any]) -> str:
                     for k, v in tp["cpu_s"].items()
                     if k != "client_backends_excluded"
                 )
-                + f"; {tp['cpu_utilisation_cores']:.2f} cores busy"
+                + " (of which kernel time: "
+                + ", ".join(f"{k} {v:.2f} s" for k, v in tp.get("cpu_sys_s", {}).items())
+                + f"); {tp['cpu_utilisation_cores']:.2f} cores busy"
                 + f"; jobs failed: {tp['jobs_failed']}"
                 + (
                     f" (false v2_dag_deadlock of the design's loop: {tp['false_deadlocks']})"
