@@ -46,15 +46,21 @@ def daemon_config_keys() -> set[str]:
 
 
 def run_command() -> list[str]:
-    exe = Path(sys.executable).with_name("enginev2d")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "enginev2d.cli"]
+    """`enginev2d` from this checkout: `python -m` with cwd = the repository puts the
+    repository first on sys.path, so the daemon runs the same engine code as the bench
+    even when the venv's editable install points at another checkout."""
+    return [sys.executable, "-m", "enginev2d.cli"]
 
 
 def run_help() -> str | None:
     """`enginev2d run --help`, or None when there is no `run` command yet."""
     try:
         res = subprocess.run(
-            [*run_command(), "run", "--help"], capture_output=True, text=True, timeout=60
+            [*run_command(), "run", "--help"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=str(REPO),
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
