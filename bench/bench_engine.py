@@ -12,6 +12,17 @@ database with the host stand-ins and every migration, and measures, in-process:
 2. throughput: ``--jobs`` jobs submitted at once, ``--concurrency`` runners at a time
    (3 worker threads each): jobs/s and tasks/s over the wall time.
 
+3. deterministic counts over ``--counts`` sequential jobs (the machine may be noisy,
+   these are not): client round trips per job (every wait for the server on a
+   psycopg connection, pool checks included), write transactions per job (xids the
+   cluster assigned: each is one fsync'd commit), NOTIFYs delivered per job (a LISTEN
+   connection on ``engine_v2_events`` and ``engine_v2_jobs``), and CPU (this process +
+   every PostgreSQL process, from /proc) per task; the throughput run reports CPU per
+   task too.
+
+``--profile`` loads pg_stat_statements into the bench cluster and prints the statements
+of the counts phase (top-level = round trips that run SQL; nested = inside functions).
+
 No daemon, no NOTIFY pickup: that is ``make bench`` (bench/run.py). This isolates the
 engine's own cost per task hand-off.
 """
@@ -19,11 +30,14 @@ engine's own cost per task hand-off.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -31,7 +45,10 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
+from psycopg.waiting import Wait
 
+from bench.common import CpuMeter, postmaster_pid
+from bench.profile import PROFILE_SETTINGS, reset_statements, top_statements
 from enginev2d.config import Config, load_config
 from enginev2d.db import make_pool
 from enginev2d.migrations import migrate
@@ -75,12 +92,98 @@ def submit(conn: psycopg.Connection[Any], n: int = 1) -> list[str]:
     return ids
 
 
-def run_job(cfg: Config, pool: Any, job_id: str) -> tuple[float, str]:
-    with pool.connection() as c:
-        row = c.execute("SELECT * FROM engine_v2.job_runs WHERE job_id = %s", (job_id,)).fetchone()
+def job_rows(conn: psycopg.Connection[Any], ids: list[str]) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        "SELECT * FROM engine_v2.job_runs WHERE job_id = ANY(%s::uuid[])", (ids,)
+    ).fetchall()
+    by_id = {str(r["job_id"]): r for r in rows}
+    return [by_id[j] for j in ids]
+
+
+def run_job(cfg: Config, pool: Any, job_id: str, row: Any = None) -> tuple[float, str]:
+    if row is None:
+        with pool.connection() as c:
+            row = c.execute(
+                "SELECT * FROM engine_v2.job_runs WHERE job_id = %s", (job_id,)
+            ).fetchone()
     t0 = time.perf_counter()
     out = JobRunner(cfg, pool, row, owner=None, executor=noop_executor).run()
     return time.perf_counter() - t0, out.status
+
+
+class RoundTrips:
+    """Counts client round trips: each time a psycopg connection blocks waiting only to
+    read (``Wait.R``) after sending is one. Pipeline flushes (``Wait.RW``) are not; a
+    pipeline sync is. Connections in ``exclude`` (the bench's LISTEN) are not counted."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.exclude: set[int] = set()
+        self._lock = threading.Lock()
+        self._orig = psycopg.Connection.wait
+
+    def install(self) -> None:
+        orig = self._orig
+        rt = self
+
+        def counting(gen: Generator[Any, Any, Any]) -> Generator[Any, Any, Any]:
+            reading = False
+            try:
+                state = next(gen)
+                while True:
+                    is_read = state == Wait.R
+                    if is_read and not reading:
+                        with rt._lock:
+                            rt.n += 1
+                    reading = is_read
+                    ready = yield state
+                    state = gen.send(ready)
+            except StopIteration as stop:
+                return stop.value
+
+        def wait(conn: Any, gen: Any, *args: Any, **kw: Any) -> Any:
+            if id(conn) in rt.exclude:
+                return orig(conn, gen, *args, **kw)
+            return orig(conn, counting(gen), *args, **kw)
+
+        psycopg.Connection.wait = wait  # type: ignore[method-assign]
+
+    def uninstall(self) -> None:
+        psycopg.Connection.wait = self._orig  # type: ignore[method-assign]
+
+
+class Notifies:
+    """A LISTEN connection counting what it receives on the engine's channels."""
+
+    def __init__(self, dsn: str) -> None:
+        self.counts: dict[str, int] = {"engine_v2_events": 0, "engine_v2_jobs": 0}
+        self.conn = psycopg.connect(dsn, autocommit=True)
+        for ch in self.counts:
+            self.conn.execute(f"LISTEN {ch}")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for n in self.conn.notifies(timeout=0.1):
+                self.counts[n.channel] = self.counts.get(n.channel, 0) + 1
+
+    def snapshot(self) -> dict[str, int]:
+        time.sleep(0.3)  # let deliveries of the last commit arrive
+        return dict(self.counts)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self.conn.close()
+
+
+def xids(conn: psycopg.Connection[Any]) -> int:
+    """Transaction ids assigned so far (does not assign one itself)."""
+    row = conn.execute("SELECT txid_snapshot_xmax(txid_current_snapshot()) AS x").fetchone()
+    assert row is not None
+    return int(row["x"] if isinstance(row, dict) else row[0])
 
 
 def pct(values: list[float], p: float) -> float:
@@ -93,12 +196,15 @@ def main() -> None:
     ap.add_argument("--sequential", type=int, default=50)
     ap.add_argument("--jobs", type=int, default=500)
     ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--counts", type=int, default=20, help="jobs of the counts phase")
+    ap.add_argument("--profile", action="store_true", help="pg_stat_statements report")
     ap.add_argument("--keep", action="store_true", help="keep the cluster directory")
     args = ap.parse_args()
 
     base = Path(tempfile.mkdtemp(prefix="enginev2d-bench-engine-", dir="/tmp"))
     base.chmod(0o755)
-    cluster = PgCluster(base / "pg", durable=True)
+    settings = dict(PROFILE_SETTINGS) if args.profile else {}
+    cluster = PgCluster(base / "pg", durable=True, settings=settings)
     cluster.start()
     try:
         with psycopg.connect(cluster.dsn(), autocommit=True) as c:
@@ -120,6 +226,14 @@ def main() -> None:
             },
         )
         pool = make_pool(cfg, min_size=min(8, args.concurrency * 3))
+        meter = CpuMeter(
+            {"postgres": postmaster_pid(cluster.data_dir), "engine": os.getpid()},
+        )
+        rt = RoundTrips()
+        listener = Notifies(dsn)
+        rt.exclude.add(id(listener.conn))
+        counts: dict[str, float] = {}
+        statements = ""
         with psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn:
             # 1. single-job latency
             for job_id in submit(conn, 5):  # warm-up: prepared statements, plan caches
@@ -139,12 +253,40 @@ def main() -> None:
                     (args.sequential,),
                 ).fetchall()
             ]
+            # 3. deterministic counts (sequential jobs)
+            if args.counts > 0:
+                ids = submit(conn, args.counts)
+                rows = job_rows(conn, ids)  # not counted: the runner gets its row
+                if args.profile:
+                    reset_statements(dsn)
+                n0, x0, c0 = listener.snapshot(), xids(conn), meter.snapshot()
+                rt.install()
+                try:
+                    for job_id, row in zip(ids, rows, strict=True):
+                        assert run_job(cfg, pool, job_id, row)[1] == "succeeded"
+                finally:
+                    rt.uninstall()
+                c1, x1, n1 = meter.snapshot(), xids(conn), listener.snapshot()
+                cpu = meter.delta(c0, c1)
+                n = args.counts
+                counts = {
+                    "round_trips": rt.n / n,
+                    "write_commits": (x1 - x0) / n,
+                    "notify_events": (n1["engine_v2_events"] - n0["engine_v2_events"]) / n,
+                    "notify_jobs": (n1["engine_v2_jobs"] - n0["engine_v2_jobs"]) / n,
+                    "cpu_engine_ms": cpu["engine"] * 1000 / (7 * n),
+                    "cpu_pg_ms": cpu["postgres"] * 1000 / (7 * n),
+                }
+                if args.profile:
+                    statements = top_statements(dsn, 7 * n)
             # 2. throughput
             ids = submit(conn, args.jobs)
+            cpu0 = meter.snapshot()
             t0 = time.perf_counter()
             with ThreadPoolExecutor(args.concurrency) as ex:
                 results = list(ex.map(lambda j: run_job(cfg, pool, j)[1], ids))
             wall = time.perf_counter() - t0
+            tp_cpu = meter.delta(cpu0, meter.snapshot())
             assert all(s == "succeeded" for s in results), set(results)
             n_tasks = conn.execute(
                 "SELECT count(*) AS n FROM engine_v2.job_tasks WHERE job_id = ANY(%s)"
@@ -152,6 +294,7 @@ def main() -> None:
                 (ids,),
             ).fetchone()["n"]
         pool.close()
+        listener.close()
 
         ms = 1000.0
         print(
@@ -169,8 +312,22 @@ def main() -> None:
         )
         print(
             f"throughput: {args.jobs} jobs x 7 tasks, {args.concurrency} concurrent runners: "
-            f"{wall:.2f} s, {args.jobs / wall:.0f} jobs/s, {n_tasks / wall:.0f} tasks/s"
+            f"{wall:.2f} s, {args.jobs / wall:.0f} jobs/s, {n_tasks / wall:.0f} tasks/s; CPU per "
+            f"task {tp_cpu['engine'] * ms / n_tasks:.2f} ms engine + "
+            f"{tp_cpu['postgres'] * ms / n_tasks:.2f} ms PostgreSQL"
         )
+        if counts:
+            print(
+                f"counts per DAG7 job ({args.counts} sequential jobs): "
+                f"{counts['round_trips']:.1f} round trips, "
+                f"{counts['write_commits']:.1f} write commits (xids), "
+                f"{counts['notify_events']:.1f} NOTIFY engine_v2_events, "
+                f"{counts['notify_jobs']:.1f} NOTIFY engine_v2_jobs; CPU per task "
+                f"{counts['cpu_engine_ms']:.2f} ms engine + {counts['cpu_pg_ms']:.2f} ms PostgreSQL"
+            )
+        print(f"load average {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
+        if statements:
+            print(statements)
     finally:
         cluster.stop()
         if not args.keep:

@@ -7,7 +7,9 @@ the worker needs next (the next claimed task, ready/running counts, job end, fal
 SQL functions (schema ``engine_v2``):
 
 * ``materialize_job(job_id, tasks, edges)`` - all tasks and edges, once; roots promoted
-* ``claim_task(job_id, owner)`` - 8.2 claim (SKIP LOCKED), fenced on the job's owner
+* ``start_job(job_id, tasks, edges, owner, more)`` - materialize + first claims, one call
+* ``claim_task(job_id, owner, more)`` - 8.2 claim (SKIP LOCKED), fenced on the job's owner;
+  ``more`` claims further ready tasks at once for idle sibling workers (``step.more``)
 * ``complete_task(...)`` - fenced completion: output, attempt row, artifacts, events,
   skips (7.4), promotion (8.1), retry or failure propagation (8.4), deadlock (8.6),
   progress, job failure with fallback, and optionally the worker's next claim
@@ -16,9 +18,12 @@ SQL functions (schema ``engine_v2``):
 
 Job success needs Python (``fallback.job_result`` and ``validate_output``): when a step
 says ``finalize``, :func:`complete` / :func:`claim` build the result and finish the job
-in the same transaction. After the commit, a job that failed or was canceled by that
-transaction is signalled with ``fallback.notify_fallback`` (the NOTIFY already went out
-at commit).
+in the same transaction. The hot path may pass ``atomic=False`` (autocommit: one
+statement, one round trip) when it knows the call cannot end the job; if it does after
+all, the job is finished in a second transaction that locks the job first (the state
+in between, every task done and the job running, is what recovery finalizes too).
+After the commit, a job that failed or was canceled by that transaction is signalled
+with ``fallback.notify_fallback`` (the NOTIFY already went out at commit).
 """
 
 from __future__ import annotations
@@ -94,6 +99,7 @@ class Step:
     duration_s: float | None = None
     skipped: list[str] = field(default_factory=list)
     reason: str | None = None
+    more: list[ClaimedTask] = field(default_factory=list)  # extra claims (idle siblings)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -105,7 +111,7 @@ class Step:
         known = {
             "result", "task", "ready", "running", "active", "job_status", "error_code",
             "mode", "progress", "finalize", "intent", "ended", "duration_s", "skipped",
-            "reason",
+            "reason", "more",
         }  # fmt: skip
         return cls(
             result=d.get("result", "ok"),
@@ -123,6 +129,7 @@ class Step:
             duration_s=d.get("duration_s"),
             skipped=list(d.get("skipped") or []),
             reason=d.get("reason"),
+            more=[t for t in map(ClaimedTask.from_json, d.get("more") or []) if t is not None],
             extra={k: v for k, v in d.items() if k not in known},
         )
 
@@ -166,15 +173,76 @@ def materialize(
     return row["step"] if isinstance(row, Mapping) else row[0]
 
 
+def start(
+    conn: psycopg.Connection[Any],
+    cfg: Config,
+    job_id: str,
+    owner: str | None,
+    workflow: Workflow = DEFAULT_WORKFLOW,
+    *,
+    validate: bool = True,
+    more: int = 0,
+) -> Step:
+    """:func:`materialize` and :func:`claim` (``1 + more`` tasks) in one call: a fresh
+    runner's first round trip. ``step.extra`` has ``created`` and ``outputs``."""
+    if validate:
+        workflow.validate()
+    params = {
+        "job_id": job_id,
+        "tasks": Jsonb(workflow.task_rows()),
+        "edges": Jsonb(workflow.edge_rows()),
+        "owner": owner,
+        "more": more,
+    }
+    return _call(conn, cfg, job_id, owner, "start_job", params, atomic=False)
+
+
 # --------------------------------------------------------------------------- hot path
 
 
-def claim(conn: psycopg.Connection[Any], cfg: Config, job_id: str, owner: str | None) -> Step:
-    """Claim the next ready task (``step.task``) or learn why there is none."""
-    with conn.pipeline(), conn.transaction():  # BEGIN travels with the call
-        step = _step(conn, "claim_task", {"job_id": job_id, "owner": owner})
-        if step.finalize:
-            step = _finalize(conn, cfg, job_id, owner, step)
+def _merged(step: Step, done: Step) -> Step:
+    """The finalize step, keeping what the completing call reported (its skips)."""
+    done.skipped = list(dict.fromkeys([*step.skipped, *done.skipped]))
+    return done
+
+
+def _call(
+    conn: psycopg.Connection[Any],
+    cfg: Config,
+    job_id: str,
+    owner: str | None,
+    query: str,
+    params: Mapping[str, Any],
+    *,
+    atomic: bool,
+) -> Step:
+    if atomic or not conn.autocommit or conn.info.transaction_status:
+        with conn.pipeline(), conn.transaction():  # BEGIN travels with the call
+            step = _step(conn, query, params)
+            if step.finalize:
+                step = _merged(step, _finalize(conn, cfg, job_id, owner, step))
+        return step
+    step = _step(conn, query, params)  # autocommit: one statement, one round trip
+    if step.finalize:
+        with conn.transaction():
+            conn.execute(Q["lock_job"], {"job_id": job_id})
+            step = _merged(step, _finalize(conn, cfg, job_id, owner, step))
+    return step
+
+
+def claim(
+    conn: psycopg.Connection[Any],
+    cfg: Config,
+    job_id: str,
+    owner: str | None,
+    *,
+    more: int = 0,
+    atomic: bool = True,
+) -> Step:
+    """Claim the next ready task (``step.task``) or learn why there is none; ``more``
+    claims up to that many further tasks (``step.more``) for idle sibling workers."""
+    params = {"job_id": job_id, "owner": owner, "more": more}
+    step = _call(conn, cfg, job_id, owner, "claim_task", params, atomic=atomic)
     _after_commit(cfg, job_id, step)
     return step
 
@@ -196,8 +264,11 @@ def complete(
     skip: Mapping[str, str] | None = None,
     partial: Mapping[str, Any] | None = None,
     claim_next: bool = False,
+    more: int = 0,
+    atomic: bool = True,
 ) -> Step:
-    """Finish attempt ``attempt`` of a task (fenced) and optionally claim the next one."""
+    """Finish attempt ``attempt`` of a task (fenced) and optionally claim the next one
+    (and up to ``more`` further ones for idle siblings: ``step.more``)."""
     job_code = job_error_code(error.get("code")) if (error and status == "failed") else None
     params = {
         "job_id": job_id,
@@ -214,11 +285,9 @@ def complete(
         "partial": _j(partial),
         "job_error_code": job_code,
         "claim": claim_next,
+        "more": more if claim_next else 0,
     }
-    with conn.pipeline(), conn.transaction():  # BEGIN travels with the call
-        step = _step(conn, "complete_task", params)
-        if step.finalize:
-            step = _finalize(conn, cfg, job_id, owner, step)
+    step = _call(conn, cfg, job_id, owner, "complete_task", params, atomic=atomic)
     if step.stale:
         logger.warning(
             "stale write rejected: attempt %s of task %s no longer current (%s)",
@@ -360,7 +429,7 @@ def recover_job(
     with conn.transaction():
         step = _step(conn, "recover_job", {"job_id": job_id, "owner": owner})
         if step.finalize and cfg is not None:
-            step = _finalize(conn, cfg, job_id, owner, step)
+            step = _merged(step, _finalize(conn, cfg, job_id, owner, step))
     _after_commit(cfg, job_id, step)
     return step
 

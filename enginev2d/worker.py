@@ -1,20 +1,35 @@
 """Running one job: :class:`JobRunner` and its worker threads (design 8.3, without the
 300 ms sleep).
 
-``run()`` materializes the DAG (idempotent), recovers a taken-over job, prepares the
-staging directory and runs ``daemon.workers_per_job`` workers (the calling thread is
-one of them). A worker claims a task, executes it outside any transaction, and hands
-the result back in one call that also claims its next task. A worker that finds
-nothing to claim while siblings still run waits on an in-process condition that a
-sibling signals when a completion made work ready or ended the job (bounded by
+``run()`` prepares the staging directory, then materializes the DAG (idempotent) and
+claims the first tasks in one call (a takeover recovers first), and runs up to
+``daemon.workers_per_job`` workers (the calling thread is one of them; the others are
+started only when the DAG fans out). A worker claims a task, executes it outside any
+transaction, and hands the result back in one call that also claims its next task, plus
+one task per idle sibling slot: extra claims are handed to idle siblings in-process
+(exactly one wake-up per task), so a fan-out costs no extra round trip or commit. A
+sibling that has nothing to do waits on its own event, set when work was handed to it,
+when a completion left ready tasks it should claim, or when the job ended (bounded by
 ``daemon.worker_idle_timeout_s``), so the job's threads return as soon as the last task
-commits. A monitor thread enforces ``daemon.job_timeout_s`` (from ``job_runs.created_at``)
-and notices operator cancels and lost ownership.
+commits.
+
+The runner's database work goes through one connection held for the job's life (the
+job's transactions serialise on its ``job_runs`` row anyway): one pool check per job,
+not per call, and psycopg prepares the hot statements on it. A broken connection is
+dropped and replaced (``OperationalError`` retried, fenced calls make that safe).
+
+A monitor enforces ``daemon.job_timeout_s`` (from ``job_runs.created_at``) and notices
+operator cancels and lost ownership. Its thread is started by a process-wide timer only
+when the job lives longer than ``daemon.poll_interval_s`` (or reaches its deadline), so
+short jobs never pay for it.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import heapq
+import itertools
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -24,6 +39,7 @@ from time import monotonic
 from typing import Any, TypeVar
 
 import psycopg
+from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool
 
 from . import metrics, progress, scheduler, tasks
@@ -49,6 +65,7 @@ T = TypeVar("T")
 Executor = Callable[[TaskContext], TaskOutcome]
 
 DB_RETRIES = 3
+TERMINAL = frozenset({"succeeded", "failed", "canceled"})
 
 
 @dataclass
@@ -63,6 +80,69 @@ def error_json(err: EngineError) -> dict[str, Any]:
     if isinstance(err, OutputInvalid):
         data["repair_hint"] = err.repair_hint
     return data
+
+
+class _Timers:
+    """One process-wide thread running due callbacks (never blocking work: the callbacks
+    only start threads). ``schedule`` returns a handle for ``cancel``."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, list[Any]]] = []
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, at: float, fn: Callable[[], None]) -> list[Any]:
+        entry: list[Any] = [fn]
+        with self._cond:
+            heapq.heappush(self._heap, (at, next(self._seq), entry))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="ev2-timers", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return entry
+
+    def cancel(self, entry: list[Any] | None) -> None:
+        if entry is not None:
+            entry[0] = None
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while self._heap and self._heap[0][2][0] is None:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._cond.wait(30.0)
+                    if not self._heap:
+                        self._thread = None
+                        return
+                    continue
+                at, _, entry = self._heap[0]
+                delay = at - monotonic()
+                if delay > 0:
+                    self._cond.wait(delay)
+                    continue
+                heapq.heappop(self._heap)
+                fn = entry[0]
+            if fn is not None:
+                try:
+                    fn()
+                except Exception:  # pragma: no cover - a callback only starts a thread
+                    logger.exception("timer callback failed", extra={"action": "timer_failed"})
+
+
+_TIMERS = _Timers()
+
+
+class _Idler:
+    """A worker waiting for work: its own event, and what it was woken for."""
+
+    __slots__ = ("claim", "event", "task")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.task: scheduler.ClaimedTask | None = None
+        self.claim = False
 
 
 class JobRunner:
@@ -88,18 +168,29 @@ class JobRunner:
         self.executor = executor
         self.workflow = workflow or DEFAULT_WORKFLOW
         self.validate_workflow = validate_workflow
+        self.workers = max(1, cfg.daemon.workers_per_job)
 
-        self._cond = threading.Condition()
-        self._gen = 0  # bumped (under _cond) whenever work may have become available
+        self._cond = threading.RLock()  # guards the hand-off state below
         self._stop_claims = False
         self._abort_reason: EngineError | None = None
         self._aborted_at: float | None = None
         self._running: dict[str, TaskContext] = {}  # task_id -> context of our attempt
         self._outputs: dict[str, dict[str, Any]] = {}
+        self._settled: set[str] = set()  # task keys known succeeded or skipped
+        self._queue: collections.deque[scheduler.ClaimedTask] = collections.deque()
+        self._idlers: collections.deque[_Idler] = collections.deque()
+        self._threads: list[threading.Thread] = []
+        self._alive = 1  # worker threads (the calling one included)
+        self._ended = False  # a step saw nothing left to run (active == 0)
+        self._final: scheduler.Step | None = None
         self._done = threading.Event()
         self._staging: Staging | None = None
         self._deadline = float("inf")
         self._timed_out = False
+        self._conn: psycopg.Connection[Any] | None = None
+        self._conn_lock = threading.Lock()
+        self._monitor: threading.Thread | None = None
+        self._timer: list[Any] | None = None
 
     # ------------------------------------------------------------------ control
     def request_stop(self) -> None:
@@ -115,8 +206,7 @@ class JobRunner:
                 self._aborted_at = monotonic()
             self._stop_claims = True
             running = list(self._running.values())
-            self._gen += 1
-            self._cond.notify_all()
+            self._broadcast()
         for ctx in running:
             ctx.stop_event.set()
         logger.info(
@@ -130,8 +220,13 @@ class JobRunner:
 
     def _wake(self) -> None:
         with self._cond:
-            self._gen += 1
-            self._cond.notify_all()
+            self._broadcast()
+
+    def _broadcast(self) -> None:
+        """(under _cond) Every idle worker re-checks the job's state."""
+        for idler in self._idlers:
+            idler.event.set()
+        self._idlers.clear()
 
     # ------------------------------------------------------------------ run
     def run(self) -> JobOutcome:
@@ -141,61 +236,37 @@ class JobRunner:
             age = max(0.0, (datetime.now(UTC) - created_at).total_seconds())
         self._deadline = monotonic() + max(0.0, self.cfg.daemon.job_timeout_s - age)
         staging = Staging(self.cfg, self.info)
-        monitor: threading.Thread | None = None
         try:
-            if not self._start():
-                return self._outcome()
-            staging.prepare(fresh=self.takeover)
-            self._staging = staging
-            monitor = threading.Thread(
-                target=self._monitor, name=f"ev2-mon-{self.job_id[:8]}", daemon=True
-            )
-            monitor.start()
-            threads = [
-                threading.Thread(
-                    target=self._worker_main,
-                    args=(i,),
-                    name=f"ev2-w{i}-{self.job_id[:8]}",
-                    daemon=True,
+            first = self._start(staging)
+            if first is not None:
+                poll = max(0.05, self.cfg.daemon.poll_interval_s)
+                self._timer = _TIMERS.schedule(
+                    min(monotonic() + poll, self._deadline), self._start_monitor
                 )
-                for i in range(1, self.cfg.daemon.workers_per_job)
-            ]
-            for t in threads:
-                t.start()
-            self._worker_main(0)
-            self._join(threads)
+                if self._check(first, "claim"):
+                    self._worker_main(0, first.task)
+                self._join()
         finally:
             self._done.set()
+            _TIMERS.cancel(self._timer)
+            with self._cond:
+                monitor = self._monitor
             if monitor is not None:
                 monitor.join(timeout=5.0)
             staging.remove()
-        return self._outcome()
-
-    def _start(self) -> bool:
-        """Materialize and (on takeover) recover. False if the job cannot run at all."""
-
-        def start(conn: psycopg.Connection[Any]) -> dict[str, Any]:
-            return scheduler.materialize(
-                conn, self.job_id, self.workflow, validate=self.validate_workflow
-            )
-
         try:
-            made = self._db(start)
-        except DagDeadlock as exc:
-            message = exc.message
-            logger.error(
-                "invalid workflow: %s",
-                message,
-                extra={"action": "workflow_invalid", "job_id": self.job_id, "task_key": None},
-            )
-            self._db(
-                lambda c: scheduler.fail_job(
-                    c, self.cfg, self.job_id, self.owner, V2_DAG_DEADLOCK, message
-                )
-            )
-            return False
-        self._outputs.update(made.get("outputs") or {})
+            return self._outcome()
+        finally:
+            self._release_conn()
+
+    def _start(self, staging: Staging) -> scheduler.Step | None:
+        """Materialize, recover a takeover, prepare staging and claim the first tasks.
+        None if the job cannot run at all."""
         if self.takeover:
+            made = self._materialize()
+            if made is None:
+                return None
+            self._learn(made.get("outputs") or {})
             step = self._db(lambda c: scheduler.recover_job(c, self.job_id, self.owner, self.cfg))
             if step.stale:
                 logger.warning(
@@ -206,25 +277,83 @@ class JobRunner:
                         "task_key": None,
                     },
                 )
-                return False
+                return None
             logger.info(
                 "recovered job: %s",
                 step.extra,
                 extra={"action": "job_recovered", "job_id": self.job_id, "task_key": None},
             )
-        return True
+            staging.prepare(fresh=True)
+            self._staging = staging
+            more = self.workers - 1
+            return self._db(
+                lambda c: scheduler.claim(
+                    c, self.cfg, self.job_id, self.owner, more=more, atomic=False
+                )
+            )
+        staging.prepare(fresh=False)
+        self._staging = staging
+        try:
+            step = self._db(
+                lambda c: scheduler.start(
+                    c,
+                    self.cfg,
+                    self.job_id,
+                    self.owner,
+                    self.workflow,
+                    validate=self.validate_workflow,
+                    more=self.workers - 1,
+                )
+            )
+        except DagDeadlock as exc:
+            self._invalid_workflow(exc)
+            return None
+        self._learn(step.extra.get("outputs") or {})
+        return step
 
-    def _join(self, threads: list[threading.Thread]) -> None:
-        for t in threads:
-            while t.is_alive():
-                t.join(timeout=0.2)
-                if (
-                    t.is_alive()
-                    and self._aborted_at is not None
-                    and monotonic() - self._aborted_at > self.cfg.daemon.shutdown_grace_s
-                ):
-                    self._force_close()
-                    return
+    def _materialize(self) -> dict[str, Any] | None:
+        try:
+            return self._db(
+                lambda c: scheduler.materialize(
+                    c, self.job_id, self.workflow, validate=self.validate_workflow
+                )
+            )
+        except DagDeadlock as exc:
+            self._invalid_workflow(exc)
+            return None
+
+    def _invalid_workflow(self, exc: DagDeadlock) -> None:
+        message = exc.message
+        logger.error(
+            "invalid workflow: %s",
+            message,
+            extra={"action": "workflow_invalid", "job_id": self.job_id, "task_key": None},
+        )
+        self._db(
+            lambda c: scheduler.fail_job(
+                c, self.cfg, self.job_id, self.owner, V2_DAG_DEADLOCK, message
+            )
+        )
+
+    def _learn(self, outputs: Mapping[str, dict[str, Any]]) -> None:
+        self._outputs.update(outputs)
+        self._settled.update(outputs)
+
+    def _join(self) -> None:
+        while True:
+            with self._cond:
+                alive = [t for t in self._threads if t.is_alive()]
+            if not alive:
+                return
+            t = alive[0]
+            t.join(timeout=0.2)
+            if (
+                t.is_alive()
+                and self._aborted_at is not None
+                and monotonic() - self._aborted_at > self.cfg.daemon.shutdown_grace_s
+            ):
+                self._force_close()
+                return
 
     def _force_close(self) -> None:
         """Attempts whose body ignores the stop signal are closed for it (fenced: the
@@ -235,7 +364,7 @@ class JobRunner:
         status = "canceled" if isinstance(reason, Canceled) else "failed"
         for ctx in stuck:
             try:
-                self._db(
+                self._pool_db(
                     lambda c, ctx=ctx: scheduler.complete(
                         c,
                         self.cfg,
@@ -260,14 +389,43 @@ class JobRunner:
                 )
 
     def _outcome(self) -> JobOutcome:
+        final = self._final
+        if final is not None and final.job_status in TERMINAL:
+            return JobOutcome(final.job_status, final.error_code)  # no round trip
         state = self._db(lambda c: scheduler.job_state(c, self.job_id)) or {}
         status = state.get("status")
-        if status in ("succeeded", "failed", "canceled"):
+        if status in TERMINAL:
             return JobOutcome(status, state.get("error_code"))
         return JobOutcome("released", state.get("error_code"))
 
-    # ------------------------------------------------------------------ db helper
+    # ------------------------------------------------------------------ db helpers
     def _db(self, fn: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """``fn`` on the job's own connection (borrowed once, checked once)."""
+        delay = 0.05
+        for attempt in range(1, DB_RETRIES + 1):
+            try:
+                with self._conn_lock:
+                    if self._conn is None:
+                        self._conn = self.pool.getconn()
+                    conn = self._conn
+                    try:
+                        return fn(conn)
+                    except BaseException:
+                        if conn.broken or conn.info.transaction_status != TransactionStatus.IDLE:
+                            self._conn = None
+                            self.pool.putconn(conn)  # the pool discards or resets it
+                        raise
+            except psycopg.OperationalError as exc:
+                if attempt == DB_RETRIES:
+                    raise
+                self._db_retry(exc)
+                self._done.wait(delay)
+                delay *= 4
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _pool_db(self, fn: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """``fn`` on a connection borrowed for this call (monitor, force close: never
+        behind the job's own connection)."""
         delay = 0.05
         for attempt in range(1, DB_RETRIES + 1):
             try:
@@ -276,36 +434,57 @@ class JobRunner:
             except psycopg.OperationalError as exc:
                 if attempt == DB_RETRIES:
                     raise
-                logger.warning(
-                    "database call failed (%s), retrying",
-                    exc,
-                    extra={"action": "db_retry", "job_id": self.job_id, "task_key": None},
-                )
+                self._db_retry(exc)
                 self._done.wait(delay)
                 delay *= 4
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _db_retry(self, exc: Exception) -> None:
+        logger.warning(
+            "database call failed (%s), retrying",
+            exc,
+            extra={"action": "db_retry", "job_id": self.job_id, "task_key": None},
+        )
+
+    def _release_conn(self) -> None:
+        with self._conn_lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                self.pool.putconn(conn)
+            except Exception:  # pragma: no cover - a closed pool
+                conn.close()
+
     # ------------------------------------------------------------------ monitor
-    def _monitor(self) -> None:
+    def _start_monitor(self) -> None:
+        """Called by the process-wide timer: the job outlived its first poll."""
+        with self._cond:
+            if self._done.is_set() or self._monitor is not None:
+                return
+            self._monitor = threading.Thread(
+                target=self._monitor_loop, name=f"ev2-mon-{self.job_id[:8]}", daemon=True
+            )
+            self._monitor.start()
+
+    def _monitor_loop(self) -> None:
         poll = max(0.05, self.cfg.daemon.poll_interval_s)
         while not self._done.is_set():
             remaining = self._deadline - monotonic()
             if not self._timed_out and remaining <= 0:
                 self._on_timeout()
                 continue
-            wait = poll if self._timed_out else min(poll, remaining)
+            if not self._timed_out:
+                try:
+                    state = self._pool_db(lambda c: scheduler.job_state(c, self.job_id)) or {}
+                except Exception:
+                    state = {}
+                if state.get("cancel_requested") or state.get("status") == "canceled":
+                    self.abort(Canceled("job canceled"))
+                elif state and state.get("owner") != self.owner:
+                    self.abort(WorkerLost("job owned by another daemon"))
+            wait = poll if self._timed_out else min(poll, max(0.0, self._deadline - monotonic()))
             if self._done.wait(wait):
                 return
-            if self._timed_out or monotonic() >= self._deadline:
-                continue
-            try:
-                state = self._db(lambda c: scheduler.job_state(c, self.job_id)) or {}
-            except Exception:
-                continue
-            if state.get("cancel_requested") or state.get("status") == "canceled":
-                self.abort(Canceled("job canceled"))
-            elif state and state.get("owner") != self.owner:
-                self.abort(WorkerLost("job owned by another daemon"))
 
     def _on_timeout(self) -> None:
         self._timed_out = True
@@ -314,7 +493,7 @@ class JobRunner:
             msg, extra={"action": "job_timeout", "job_id": self.job_id, "task_key": None}
         )
         try:
-            self._db(
+            self._pool_db(
                 lambda c: scheduler.fail_job(
                     c, self.cfg, self.job_id, self.owner, V2_TIMEOUT, msg, cancel_code=V2_TIMEOUT
                 )
@@ -327,9 +506,14 @@ class JobRunner:
         self.abort(JobTimeout(msg))
 
     # ------------------------------------------------------------------ workers
-    def _worker_main(self, idx: int) -> None:
+    def _worker_main(self, idx: int, task: scheduler.ClaimedTask | None = None) -> None:
         try:
-            self._worker_loop()
+            while True:
+                if task is None:
+                    task = self._next_task()
+                    if task is None:
+                        return
+                task = self._run_task(task)
         except Exception as exc:
             logger.exception(
                 "worker %d crashed",
@@ -337,30 +521,62 @@ class JobRunner:
                 extra={"action": "worker_crashed", "job_id": self.job_id, "task_key": None},
             )
             self.abort(WorkerLost(f"worker crashed: {exc}"))
+        finally:
+            with self._cond:
+                self._alive -= 1
 
-    def _worker_loop(self) -> None:
-        task: scheduler.ClaimedTask | None = None
+    def _slots(self, busy: int) -> int:
+        """(under _cond) Tasks a claim may take beyond the caller's own: idle capacity."""
+        if self._stop_claims:
+            return 0
+        return max(0, self.workers - 1 - busy - len(self._queue))
+
+    def _next_task(self) -> scheduler.ClaimedTask | None:
+        """Wait for work: a task handed over, a request to claim, the job's end."""
+        timeout = self.cfg.daemon.worker_idle_timeout_s
         while True:
-            if task is None:
-                if self._stop_claims:
-                    return
-                gen = self._gen
-                step = self._db(lambda c: scheduler.claim(c, self.cfg, self.job_id, self.owner))
-                if step.stale or step.result == "missing":
-                    self._lost(f"claim rejected ({step.reason or step.result})")
-                    return
-                self._observe(step)
-                task = step.task
-                if task is None:
-                    if step.active == 0 or step.job_status == "canceled":
-                        self._wake()
-                        return
-                    if step.ready == 0:
-                        with self._cond:
-                            if self._gen == gen and not self._stop_claims:
-                                self._cond.wait(timeout=self.cfg.daemon.worker_idle_timeout_s)
+            with self._cond:
+                if self._queue:
+                    return self._queue.popleft()
+                if self._ended or self._stop_claims:
+                    return None
+                me = _Idler()
+                self._idlers.append(me)
+            woken = me.event.wait(timeout)
+            with self._cond:
+                if not woken:
+                    try:
+                        self._idlers.remove(me)
+                    except ValueError:
+                        pass  # handed something at the last moment
+                if me.task is not None:
+                    return me.task
+                if self._queue:
+                    return self._queue.popleft()
+                if self._ended or self._stop_claims:
+                    return None
+                if woken and not me.claim:
                     continue
-            task = self._run_task(task)
+                more = self._slots(len(self._running))
+            # Asked to claim, or the safety timeout: look at the database ourselves.
+            step = self._db(
+                lambda c, more=more: scheduler.claim(
+                    c, self.cfg, self.job_id, self.owner, more=more, atomic=False
+                )
+            )
+            if not self._check(step, "claim"):
+                return None
+            if step.task is not None:
+                return step.task
+
+    def _check(self, step: scheduler.Step, what: str) -> bool:
+        """Take in a step; False when the job is no longer ours."""
+        if step.stale or step.result == "missing":
+            if what == "claim" or step.reason == "owner":
+                self._lost(f"{what} rejected ({step.reason or step.result})")
+            return False
+        self._observe(step)
+        return True
 
     def _lost(self, why: str) -> None:
         logger.warning(
@@ -371,10 +587,50 @@ class JobRunner:
         self.abort(WorkerLost(why))
 
     def _observe(self, step: scheduler.Step) -> None:
+        """Hand extra claims to idle siblings (or new threads), ask one to claim when
+        ready work is left, and wake everyone when the job has nothing left to run."""
         if step.job_status == "canceled" and self._abort_reason is None:
             self.abort(Canceled("job canceled"))
-        elif step.ready > 0 or step.active == 0 or step.ended:
-            self._wake()
+        spawn: list[scheduler.ClaimedTask] = []
+        with self._cond:
+            self._settled.update(step.skipped)
+            for t in step.more:
+                if self._idlers:
+                    idler = self._idlers.popleft()
+                    idler.task = t
+                    idler.event.set()
+                elif self._alive < self.workers:
+                    self._alive += 1
+                    spawn.append(t)
+                else:
+                    self._queue.append(t)
+            if step.active == 0:
+                self._ended = True
+                self._final = step
+                self._broadcast()
+            elif step.ready > 0 and self._idlers and not self._stop_claims:
+                idler = self._idlers.popleft()
+                idler.claim = True
+                idler.event.set()
+            for t in spawn:
+                th = threading.Thread(
+                    target=self._worker_main,
+                    args=(len(self._threads) + 1, t),
+                    name=f"ev2-w{len(self._threads) + 1}-{self.job_id[:8]}",
+                    daemon=True,
+                )
+                self._threads.append(th)
+                th.start()
+
+    def _may_finalize(self, task_key: str, skips: Mapping[str, str]) -> bool:
+        """Could completing ``task_key`` successfully end the job? Then the completion
+        and the finalize share one transaction (else the call is one autocommit round
+        trip; a wrong guess only costs a second transaction)."""
+        with self._cond:
+            if len(self._running) > 1 or self._queue:
+                return False
+            left = set(self.workflow.keys) - self._settled - set(skips) - {task_key}
+            return not left
 
     def _upstream(self, task_key: str) -> dict[str, dict[str, Any]]:
         return {
@@ -418,7 +674,9 @@ class JobRunner:
             "tokens_out": usage.tokens_out,
             "cost_usd": round(usage.cost_usd, 4),
         }
-        claim_next = not self._stop_claims
+        with self._cond:
+            claim_next = not self._stop_claims
+            more = self._slots(len(self._running) - 1) if claim_next else 0
         if outcome is not None:
             output = outcome.output
             artifacts = [dataclasses.asdict(a) for a in outcome.artifacts]
@@ -433,6 +691,8 @@ class JobRunner:
                 if pr is not None:
                     partial = pr.data
                     artifacts.extend(pr.artifacts)
+            skip = self.workflow.skips_after(task.task_key, output)
+            atomic = self._may_finalize(task.task_key, skip)
             step = self._db(
                 lambda c: scheduler.complete(
                     c,
@@ -446,9 +706,11 @@ class JobRunner:
                     input=outcome.input or None,
                     usage=usage_json,
                     artifacts=artifacts,
-                    skip=self.workflow.skips_after(task.task_key, output),
+                    skip=skip,
                     partial=partial,
                     claim_next=claim_next,
+                    more=more,
+                    atomic=atomic,
                 )
             )
             label = "succeeded"
@@ -467,6 +729,8 @@ class JobRunner:
                     error=error_json(err),
                     usage=usage_json,
                     claim_next=claim_next,
+                    more=more,
+                    atomic=False,  # a failure never finalizes a job
                 )
             )
             if status == "failed" and err.retryable and task.attempt < task.max_attempts:
@@ -500,5 +764,7 @@ class JobRunner:
             return None
         if outcome is not None:
             self._outputs[task.task_key] = outcome.output
+            with self._cond:
+                self._settled.add(task.task_key)
         self._observe(step)
         return step.task

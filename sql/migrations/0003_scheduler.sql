@@ -15,6 +15,14 @@ ALTER TABLE engine_v2.job_tasks
   ADD COLUMN skip_reason text,                      -- marked by a 7.4 rule; applied at promotion
   ADD COLUMN blocked_reason text;                   -- dangling dependency (8.6)
 
+-- A failed or canceled job whose tasks are not all terminal yet (independent branches
+-- still running or ready). The daemon's intake also takes over such jobs when their
+-- lease expires, so a daemon dying mid-drain never leaves tasks non-terminal.
+ALTER TABLE engine_v2.job_runs
+  ADD COLUMN draining boolean NOT NULL DEFAULT false;
+CREATE INDEX idx_job_runs_draining
+  ON engine_v2.job_runs(created_at) WHERE draining;
+
 -- ---------------------------------------------------------------- helpers
 
 -- Weight-based percentage of tasks in a terminal state, floored, stored on job_runs
@@ -231,6 +239,22 @@ BEGIN
 END;
 $$;
 
+-- Claim up to p_n ready tasks (p_n >= 1): a jsonb array of _claim results, maybe empty.
+CREATE FUNCTION engine_v2._claim_many(p_job_id uuid, p_n int) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_out jsonb := '[]'::jsonb;
+  v_task jsonb;
+BEGIN
+  FOR i IN 1 .. greatest(p_n, 0) LOOP
+    v_task := engine_v2._claim(p_job_id);
+    EXIT WHEN v_task IS NULL;
+    v_out := v_out || jsonb_build_array(v_task);
+  END LOOP;
+  RETURN v_out;
+END;
+$$;
+
 -- Where the job stands after a change: deadlock detection (8.6) and "finalize now?".
 CREATE FUNCTION engine_v2._settle(p_job_id uuid) RETURNS jsonb
 LANGUAGE plpgsql AS $$
@@ -264,7 +288,7 @@ BEGIN
     c.waiting := 0;
   END IF;
 
-  SELECT status, error_code, mode, progress,
+  SELECT status, error_code, mode, progress, draining,
          extract(epoch FROM coalesce(finished_at, now()) - created_at)::float8 AS duration_s
     INTO v_job
     FROM engine_v2.job_runs WHERE job_id = p_job_id;
@@ -275,6 +299,12 @@ BEGIN
       'job has failed or canceled tasks but was still running', '{}');
     v_job.status := 'failed';
     v_job.error_code := 'v2_scheduler_error';
+  END IF;
+  IF v_job.draining IS DISTINCT FROM
+     (v_job.status <> 'running' AND c.ready + c.running + c.waiting > 0) THEN
+    UPDATE engine_v2.job_runs
+       SET draining = (v_job.status <> 'running' AND c.ready + c.running + c.waiting > 0)
+     WHERE job_id = p_job_id;
   END IF;
 
   RETURN jsonb_build_object(
@@ -363,13 +393,29 @@ BEGIN
 END;
 $$;
 
+-- materialize_job and the first claims (claim_task with p_more) in one transaction: a
+-- fresh job's first hand-off is one round trip. Returns claim_task's step plus
+-- 'created' and 'outputs'.
+CREATE FUNCTION engine_v2.start_job(
+  p_job_id uuid, p_tasks jsonb, p_edges jsonb, p_owner text, p_more int DEFAULT 0
+) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_made jsonb := engine_v2.materialize_job(p_job_id, p_tasks, p_edges);
+BEGIN
+  RETURN engine_v2.claim_task(p_job_id, p_owner, p_more) || v_made;
+END;
+$$;
+
 -- Claim the next ready task for a worker of the job's owner (fenced on job_runs.owner).
 -- result: 'ok' (task may be null), 'stale' (owner differs), 'missing'.
-CREATE FUNCTION engine_v2.claim_task(p_job_id uuid, p_owner text) RETURNS jsonb
+-- p_more: claim up to that many further ready tasks ('more'), for idle sibling workers.
+CREATE FUNCTION engine_v2.claim_task(p_job_id uuid, p_owner text, p_more int DEFAULT 0)
+RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
   v_job record;
-  v_task jsonb;
+  v_tasks jsonb := '[]'::jsonb;
 BEGIN
   SELECT status, owner, cancel_requested INTO v_job
     FROM engine_v2.job_runs WHERE job_id = p_job_id FOR UPDATE;
@@ -380,9 +426,10 @@ BEGIN
     RETURN jsonb_build_object('result', 'stale', 'reason', 'owner', 'owner', v_job.owner);
   END IF;
   IF v_job.status IN ('running', 'failed') AND NOT v_job.cancel_requested THEN
-    v_task := engine_v2._claim(p_job_id);
+    v_tasks := engine_v2._claim_many(p_job_id, 1 + greatest(coalesce(p_more, 0), 0));
   END IF;
-  RETURN engine_v2._step(p_job_id, v_job.status, jsonb_build_object('task', v_task));
+  RETURN engine_v2._step(p_job_id, v_job.status, jsonb_build_object(
+    'task', v_tasks->0, 'more', coalesce(v_tasks - 0, '[]'::jsonb)));
 END;
 $$;
 
@@ -408,14 +455,15 @@ CREATE FUNCTION engine_v2.complete_task(
   p_skip jsonb DEFAULT NULL,
   p_partial jsonb DEFAULT NULL,
   p_job_error_code text DEFAULT NULL,
-  p_claim boolean DEFAULT false
+  p_claim boolean DEFAULT false,
+  p_more int DEFAULT 0
 ) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
   v_job record;
   v_task record;
   v_status text := p_status;
-  v_next jsonb;
+  v_next jsonb := '[]'::jsonb;
   v_retry boolean;
   v_usage jsonb := coalesce(p_usage, '{}'::jsonb);
   v_skipped text[];
@@ -510,14 +558,15 @@ BEGIN
     SELECT status, cancel_requested INTO v_now_status, v_now_cancel
       FROM engine_v2.job_runs WHERE job_id = p_job_id;
     IF v_now_status IN ('running', 'failed') AND NOT v_now_cancel THEN
-      v_next := engine_v2._claim(p_job_id);
+      v_next := engine_v2._claim_many(p_job_id, 1 + greatest(coalesce(p_more, 0), 0));
     END IF;
   END IF;
   -- Tasks skipped by this transaction (marks set now or by an earlier completion).
   SELECT array_agg(task_key ORDER BY position) INTO v_skipped FROM engine_v2.job_tasks
    WHERE job_id = p_job_id AND status = 'skipped' AND finished_at = now();
   RETURN engine_v2._step(p_job_id, v_before, jsonb_build_object(
-    'task', v_next, 'completed', v_status, 'task_key', v_task.task_key,
+    'task', v_next->0, 'more', coalesce(v_next - 0, '[]'::jsonb),
+    'completed', v_status, 'task_key', v_task.task_key,
     'skipped', coalesce(to_jsonb(v_skipped), '[]'::jsonb)));
 END;
 $$;
@@ -598,6 +647,9 @@ BEGIN
     PERFORM engine_v2._cancel_tasks(p_job_id, v_ids, 'canceled',
       'Canceled: ' || coalesce(p_reason, 'job canceled'));
   END IF;
+  UPDATE engine_v2.job_runs SET draining = true
+   WHERE job_id = p_job_id AND EXISTS (
+     SELECT 1 FROM engine_v2.job_tasks WHERE job_id = p_job_id AND status = 'running');
   PERFORM engine_v2._event(p_job_id, NULL, 'jobCanceled',
     jsonb_build_object('reason', p_reason, 'error_code', 'canceled'));
   PERFORM engine_v2._event(p_job_id, NULL, 'fallback',
@@ -638,12 +690,13 @@ BEGIN
   UPDATE engine_v2.job_runs
      SET status = 'running', error_code = NULL, finished_at = NULL, owner = NULL,
          lease_expires_at = NULL, cancel_requested = false, fallback_triggered = false,
-         result = NULL
+         result = NULL, draining = false
    WHERE job_id = p_job_id;
   PERFORM engine_v2._promote(p_job_id);
   PERFORM engine_v2._event(p_job_id, NULL, 'jobRetried',
     jsonb_build_object('tasks', coalesce(to_jsonb(v_keys), '[]'::jsonb)));
-  PERFORM pg_notify('engine_v2_jobs', json_build_object('job_id', p_job_id)::text);
+  -- Exactly submit_job's payload (0002): {"job_id": "..."}.
+  PERFORM pg_notify('engine_v2_jobs', format('{"job_id": "%s"}', p_job_id));
   RETURN true;
 END;
 $$;
@@ -718,8 +771,8 @@ BEGIN
       JOIN pg_namespace n ON n.oid = p.pronamespace
      WHERE n.nspname = 'engine_v2'
        AND p.proname IN ('_refresh_progress', '_event', '_promote', '_cancel_tasks',
-         '_cancel_downstream', '_fail_job', '_task_failed', '_claim', '_settle', '_step',
-         'materialize_job', 'claim_task', 'complete_task', 'finish_job', 'fail_job',
+         '_cancel_downstream', '_fail_job', '_task_failed', '_claim', '_claim_many',
+         '_settle', '_step', 'materialize_job', 'start_job', 'claim_task', 'complete_task', 'finish_job', 'fail_job',
          'cancel_job', 'retry_job', 'recover_job')
   LOOP
     EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);

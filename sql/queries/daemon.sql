@@ -7,10 +7,12 @@
 -- `exclude` lists jobs this daemon still runs (its own lease may have lapsed during a
 -- database outage: never start a second runner for them). prev_owner is the expired
 -- holder (a takeover); was_claimed says the job ran before (recovery needed).
+-- A draining job (failed or canceled, tasks not all terminal yet: migration 0003) is
+-- taken over too, so its leftover tasks end terminal when its daemon died.
 WITH candidates AS (
   SELECT job_id, owner AS prev_owner, claimed_at IS NOT NULL AS was_claimed
     FROM engine_v2.job_runs
-   WHERE status = 'running'
+   WHERE (status = 'running' OR draining)
      AND (owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at < now())
      AND NOT (job_id = ANY (%(exclude)s::uuid[]))
    ORDER BY created_at, job_id
@@ -56,7 +58,7 @@ RETURNING job_id
 WITH victims AS (
   SELECT job_id, owner AS prev_owner
     FROM engine_v2.job_runs
-   WHERE status = 'running'
+   WHERE (status = 'running' OR draining)
      AND (owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at < now())
    ORDER BY created_at, job_id
    LIMIT %(limit)s

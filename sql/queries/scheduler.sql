@@ -1,8 +1,11 @@
 -- materialize_job: write a job's tasks and edges once (idempotent), promote the roots
 SELECT engine_v2.materialize_job(%(job_id)s, %(tasks)s, %(edges)s) AS step
 
--- claim_task: claim the next ready task for the job's owner
-SELECT engine_v2.claim_task(%(job_id)s, %(owner)s) AS step
+-- start_job: materialize_job + claim_task in one transaction (a fresh runner's first call)
+SELECT engine_v2.start_job(%(job_id)s, %(tasks)s, %(edges)s, %(owner)s, %(more)s) AS step
+
+-- claim_task: claim the next ready task (and up to `more` for idle siblings) for the owner
+SELECT engine_v2.claim_task(%(job_id)s, %(owner)s, %(more)s) AS step
 
 -- complete_task: fenced completion (+ skips, promotion, propagation, optional next claim)
 SELECT engine_v2.complete_task(
@@ -10,7 +13,8 @@ SELECT engine_v2.complete_task(
   p_owner => %(owner)s, p_status => %(status)s, p_output => %(output)s,
   p_input => %(input)s, p_error => %(error)s, p_usage => %(usage)s,
   p_artifacts => %(artifacts)s, p_skip => %(skip)s, p_partial => %(partial)s,
-  p_job_error_code => %(job_error_code)s, p_claim => %(claim)s) AS step
+  p_job_error_code => %(job_error_code)s, p_claim => %(claim)s,
+  p_more => %(more)s) AS step
 
 -- finish_job: the job succeeded (result stored, jobCompleted, progress 100)
 SELECT engine_v2.finish_job(%(job_id)s, %(owner)s, %(result)s) AS step
@@ -27,6 +31,9 @@ SELECT engine_v2.retry_job(%(job_id)s) AS retried
 
 -- recover_job: takeover of a job whose previous owner died
 SELECT engine_v2.recover_job(%(job_id)s, %(owner)s) AS step
+
+-- lock_job: the job's row lock, first in a transaction that finishes a job
+SELECT 1 FROM engine_v2.job_runs WHERE job_id = %(job_id)s FOR UPDATE
 
 -- job_state: status and ownership of a run (runner monitor, outcome)
 SELECT status, error_code, owner, cancel_requested, progress

@@ -98,11 +98,6 @@ def test_scrape_after_real_jobs(conn, make_job, config, fresh_metrics):
     )
 
 
-@pytest.mark.xfail(
-    reason="engine: scheduler._finalize replaces the Step, so the tasks skipped by the "
-    "completion that ends the job never reach metrics.task_skipped",
-    strict=False,
-)
 def test_skipped_tasks_are_counted(conn, make_job, config, fresh_metrics):
     job = make_job(options={"inject": {"intent": {"output": {"intent": "chat"}}}})
     pool = make_pool(config, max_size=2)

@@ -412,7 +412,9 @@ def test_retry_job_reruns_from_failed_tasks(conn, db_url, config, make_job):
         )  # back to failed to retry again, this time while listening
         assert scheduler.retry_job(conn, job) is True
         notes = list(listener.notifies(timeout=2.0, stop_after=1))
-    assert notes and f'"job_id" : "{job}"' in notes[0].payload
+    # byte-exact, as submit_job (0002) sends it
+    assert notes and notes[0].payload == f'{{"job_id": "{job}"}}'
+    assert json.loads(notes[0].payload) == {"job_id": job}
     run = job_row(conn, job)
     assert run["status"] == "running" and run["error_code"] is None
     assert run["finished_at"] is None and run["owner"] is None
