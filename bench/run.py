@@ -34,6 +34,7 @@ from typing import Any
 
 import psycopg
 
+from . import floor as floor_mod
 from . import naive as naive_mod
 from . import profile as prof_mod
 from .common import (
@@ -54,6 +55,7 @@ from .pg import (
     Client,
     create_daemon_db,
     create_naive_db,
+    drop_database,
     server_version,
     start_cluster,
 )
@@ -620,6 +622,21 @@ def render_details(results: dict[str, Any]) -> str:
         f"Mode: {mode}; sizes {results['sizes']}; code {results.get('code', '?')}; "
         f"took {results.get('elapsed_s', 0):.0f} s."
     )
+    fl = results.get("floor") or {}
+    if fl:
+
+        def pg(key: str, what: str) -> str:
+            r = fl.get(key) or {}
+            return f"{fmt(r.get(what), 3 if what == 'latency_ms' else 0)}"
+
+        out.append(
+            "PostgreSQL floor here (pgbench, one-statement transactions): a durable commit "
+            f"{pg('commit_1_client', 'latency_ms')} ms with 1 client, "
+            f"{pg('commit_32_clients', 'tps')} commits/s with 32 clients; a commit that also "
+            f"NOTIFYs {pg('notify_1_client', 'latency_ms')} ms with 1 client, "
+            f"{pg('notify_32_clients', 'tps')} commits/s with 32 clients (notifying commits "
+            "serialise on the notify queue lock)."
+        )
     d = results.get("daemon") or {}
     if results.get("daemon_error"):
         out.append(f"Daemon benchmark error: {results['daemon_error']}")
@@ -721,6 +738,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--state-dir", type=Path, default=BENCH_DIR / ".state")
     ap.add_argument("--skip-daemon", action="store_true", help="only the naive loop")
     ap.add_argument("--skip-naive", action="store_true", help="only the daemon")
+    ap.add_argument("--skip-floor", action="store_true", help="no pgbench floor figures")
     ap.add_argument(
         "--profile",
         action="store_true",
@@ -759,6 +777,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         results["machine"] = machine_info(server_version(cluster.dsn()))
         results["code"] = code_version()
+        if not args.skip_floor:
+            log("0. PostgreSQL floor (pgbench: durable and notifying commits)")
+            drop_database(cluster, "bench_floor")
+            with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+                conn.execute('CREATE DATABASE "bench_floor"')
+            results["floor"] = floor_mod.measure(cluster, state, "bench_floor")
         if not args.skip_daemon:
             try:
                 results["daemon"] = bench_daemon(cluster, state, sizes, args.profile)
