@@ -638,6 +638,8 @@ def render_details(results: dict[str, Any]) -> str:
             "serialise on the notify queue lock)."
         )
     d = results.get("daemon") or {}
+    if d.get("daemon_exit_code") is not None:
+        out.append(f"Warning: the daemon exited with code {d['daemon_exit_code']} on SIGTERM.")
     if results.get("daemon_error"):
         out.append(f"Daemon benchmark error: {results['daemon_error']}")
     if results.get("naive_error"):
