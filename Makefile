@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PG_BIN := /usr/lib/postgresql/15/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-unit test-integration test-acceptance lint format demo bench clean system-deps
+.PHONY: demo-deps install test test-unit test-integration test-acceptance lint format demo bench clean system-deps
 
 install: $(STAMP) system-deps
 
@@ -20,6 +20,10 @@ $(STAMP): pyproject.toml
 # PostgreSQL 15 server (tests and the demo run a private cluster) and Chromium (browser test).
 system-deps:
 	@scripts/ensure-system-deps.sh
+
+# The demo needs PostgreSQL but no browser.
+demo-deps:
+	@ENGINEV2_SKIP_CHROMIUM=1 scripts/ensure-system-deps.sh
 
 test: install
 	$(BIN)/pytest tests
@@ -41,7 +45,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-demo: install
+demo: $(STAMP) demo-deps
 	$(BIN)/enginev2d demo $(if $(PROMPT),"$(PROMPT)",)
 
 bench: install
