@@ -1,7 +1,8 @@
 """The offline templates: what each game is called, which sprites it draws, its words.
 
-The template files themselves live in ``templates/<id>/`` (index.html, game.js,
-style.css) plus the shared ``templates/_common/runtime.js`` inlined into game.js.
+The template files themselves live in ``templates/<id>/`` (index.html, game.js), with
+what all games share in ``templates/_common/``: style.css (sized by ``Template.canvas``)
+and runtime.js, inlined into game.js.
 A sprite's *role* is both the key the game looks it up by (``SPRITES.<role>``) and
 the stem of its image file: ``assets/<role>.png``.
 """
@@ -14,6 +15,7 @@ from importlib import resources
 
 TEMPLATE_FILES = ("index.html", "game.js", "style.css")
 RUNTIME_PATH = "_common/runtime.js"
+SHARED_FILES = frozenset({"style.css"})  # one copy in _common/, tokens fill the rest
 ASSET_DIR = "assets"
 
 
@@ -215,9 +217,11 @@ def normalize_template_id(value: object) -> str | None:
 
 @cache
 def template_source(template_id: str, filename: str) -> str:
-    """The raw (unsubstituted) text of one template file."""
+    """The raw (unsubstituted) text of one template file; files every template shares
+    (the stylesheet) live in ``templates/_common/``."""
     root = resources.files(__package__).joinpath("templates")
-    return root.joinpath(template_id).joinpath(filename).read_text(encoding="utf-8")
+    folder = "_common" if filename in SHARED_FILES else template_id
+    return root.joinpath(folder).joinpath(filename).read_text(encoding="utf-8")
 
 
 @cache
