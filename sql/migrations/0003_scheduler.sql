@@ -1,8 +1,8 @@
 -- Migration 3: the DAG scheduler (design 8). Additive only, all inside engine_v2.
 --
 -- Every state change of a job is one PL/pgSQL call that first locks the job's
--- job_runs row (FOR UPDATE). That serialises the job's transactions (emit_event takes
--- the same lock anyway), so "is the job finished?" is always decided on committed
+-- job_runs row (FOR UPDATE). That serialises the job's transactions (writing events
+-- takes the same lock anyway), so "is the job finished?" is always decided on committed
 -- state: two workers finishing the last two tasks at once cannot both miss the end.
 -- Lock order everywhere: job_runs, then job_tasks, then the rest.
 --
@@ -25,43 +25,81 @@ CREATE INDEX idx_job_runs_draining
 
 -- ---------------------------------------------------------------- helpers
 
--- Weight-based percentage of tasks in a terminal state, floored, stored on job_runs
--- and never decreasing. 100 is reserved for success (finish_job sets it).
-CREATE FUNCTION engine_v2._refresh_progress(p_job_id uuid) RETURNS int
-LANGUAGE plpgsql AS $$
-DECLARE
-  v_pct int;
-  v_new int;
-BEGIN
-  SELECT CASE WHEN coalesce(sum(greatest(weight, 0)), 0) = 0 THEN 0
+-- Weight-based percentage of tasks in a terminal state, floored, capped at 99 (100 is
+-- reserved for success: finish_job sets it).
+CREATE FUNCTION engine_v2._progress_pct(p_job_id uuid) RETURNS int
+LANGUAGE sql STABLE AS $$
+  SELECT least(99, CASE WHEN coalesce(sum(greatest(weight, 0)), 0) = 0 THEN 0
          ELSE (100 * coalesce(sum(greatest(weight, 0)) FILTER (
                  WHERE status IN ('succeeded', 'skipped', 'failed', 'canceled')), 0)
-               / sum(greatest(weight, 0)))::int END
-    INTO v_pct
-    FROM engine_v2.job_tasks WHERE job_id = p_job_id;
-  v_pct := least(v_pct, 99);
-  UPDATE engine_v2.job_runs SET progress = v_pct
-   WHERE job_id = p_job_id AND progress < v_pct
-  RETURNING progress INTO v_new;
-  IF v_new IS NULL THEN
-    SELECT progress INTO v_new FROM engine_v2.job_runs WHERE job_id = p_job_id;
-  END IF;
-  RETURN v_new;
-END;
+               / sum(greatest(weight, 0)))::int END)
+    FROM engine_v2.job_tasks WHERE job_id = p_job_id
 $$;
 
--- emit_event with the section 13 envelope: data.type always, data.progress by default.
+-- Events of one scheduler call, written with one job_runs update.
+--
+-- emit_event (0002) bumps job_runs.event_seq once per event: with progress that was
+-- two updates of the job's row per event, each a new row version, a trigger call and
+-- a deferred NOTIFY trigger firing. Every public function here locks the job's row
+-- first, so within one call the sequence can be kept in a transaction-local cursor
+-- (the setting engine_v2.ev = 'job_id/seq/progress') and written back once by
+-- _flush_events, which every public function calls before it returns (through _step
+-- or directly). The cursor is reset by the flush, so emit_event calls between two of
+-- our calls stay consistent; a rolled-back (sub)transaction rolls the setting back too.
+-- The event rows and the final job_runs.event_seq / progress are exactly what
+-- emit_event would have written; the deferred trigger still sends the one NOTIFY.
+
+-- emit an event with the section 13 envelope: data.type always, data.progress by
+-- default (weight-based, never decreasing).
 CREATE FUNCTION engine_v2._event(
   p_job_id uuid, p_task_id uuid, p_type text, p_data jsonb, p_progress boolean DEFAULT true
 ) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
+  v_cur text[] := string_to_array(nullif(current_setting('engine_v2.ev', true), ''), '/');
+  v_seq bigint;
+  v_prog int;
   v_data jsonb := jsonb_build_object('type', p_type) || coalesce(p_data, '{}'::jsonb);
 BEGIN
-  IF p_progress THEN
-    v_data := v_data || jsonb_build_object('progress', engine_v2._refresh_progress(p_job_id));
+  IF v_cur IS NOT NULL AND v_cur[1] = p_job_id::text THEN
+    v_seq := v_cur[2]::bigint;
+    v_prog := v_cur[3]::int;
+  ELSE
+    IF v_cur IS NOT NULL THEN
+      PERFORM engine_v2._flush_events(v_cur[1]::uuid);  -- another job's call (defensive)
+    END IF;
+    SELECT event_seq, progress INTO v_seq, v_prog
+      FROM engine_v2.job_runs WHERE job_id = p_job_id;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'engine_v2._event: no job_runs row for job %', p_job_id
+        USING ERRCODE = 'foreign_key_violation';
+    END IF;
   END IF;
-  RETURN engine_v2.emit_event(p_job_id, p_task_id, p_type, v_data);
+  v_seq := v_seq + 1;
+  IF p_progress THEN
+    v_prog := greatest(v_prog, engine_v2._progress_pct(p_job_id));
+    v_data := v_data || jsonb_build_object('progress', v_prog);
+  END IF;
+  INSERT INTO engine_v2.job_task_events (job_id, task_id, event_type, data, seq)
+  VALUES (p_job_id, p_task_id, p_type, v_data, v_seq);
+  PERFORM set_config('engine_v2.ev', p_job_id::text || '/' || v_seq || '/' || v_prog, true);
+  RETURN v_seq;
+END;
+$$;
+
+-- Write the call's event cursor back to job_runs (one update) and reset it.
+CREATE FUNCTION engine_v2._flush_events(p_job_id uuid) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_cur text[] := string_to_array(nullif(current_setting('engine_v2.ev', true), ''), '/');
+BEGIN
+  IF v_cur IS NULL OR v_cur[1] <> p_job_id::text THEN
+    RETURN;
+  END IF;
+  UPDATE engine_v2.job_runs
+     SET event_seq = v_cur[2]::bigint, progress = greatest(progress, v_cur[3]::int)
+   WHERE job_id = p_job_id;
+  PERFORM set_config('engine_v2.ev', '', true);
 END;
 $$;
 
@@ -324,8 +362,11 @@ CREATE FUNCTION engine_v2._step(p_job_id uuid, p_status_before text, p_extra jso
 RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-  v_state jsonb := engine_v2._settle(p_job_id);
+  v_state jsonb;
 BEGIN
+  PERFORM engine_v2._flush_events(p_job_id);
+  v_state := engine_v2._settle(p_job_id);
+  PERFORM engine_v2._flush_events(p_job_id);  -- a deadlock found by _settle
   RETURN v_state || jsonb_build_object('result', 'ok',
     'ended', CASE WHEN p_status_before = 'running' AND v_state->>'job_status' <> 'running'
                   THEN v_state->>'job_status' END) || coalesce(p_extra, '{}');
@@ -389,6 +430,7 @@ BEGIN
                  WHERE p.job_id = p_job_id AND p.task_key = e->>0)));
 
   PERFORM engine_v2._promote(p_job_id);
+  PERFORM engine_v2._flush_events(p_job_id);
   RETURN jsonb_build_object('created', true, 'outputs', '{}'::jsonb);
 END;
 $$;
@@ -654,6 +696,7 @@ BEGIN
     jsonb_build_object('reason', p_reason, 'error_code', 'canceled'));
   PERFORM engine_v2._event(p_job_id, NULL, 'fallback',
     jsonb_build_object('error_code', 'canceled', 'job_id', p_job_id), false);
+  PERFORM engine_v2._flush_events(p_job_id);
   RETURN true;
 END;
 $$;
@@ -695,6 +738,7 @@ BEGIN
   PERFORM engine_v2._promote(p_job_id);
   PERFORM engine_v2._event(p_job_id, NULL, 'jobRetried',
     jsonb_build_object('tasks', coalesce(to_jsonb(v_keys), '[]'::jsonb)));
+  PERFORM engine_v2._flush_events(p_job_id);
   -- Exactly submit_job's payload (0002): {"job_id": "..."}.
   PERFORM pg_notify('engine_v2_jobs', format('{"job_id": "%s"}', p_job_id));
   RETURN true;
@@ -770,7 +814,7 @@ BEGIN
     SELECT p.oid::regprocedure FROM pg_proc p
       JOIN pg_namespace n ON n.oid = p.pronamespace
      WHERE n.nspname = 'engine_v2'
-       AND p.proname IN ('_refresh_progress', '_event', '_promote', '_cancel_tasks',
+       AND p.proname IN ('_progress_pct', '_event', '_flush_events', '_promote', '_cancel_tasks',
          '_cancel_downstream', '_fail_job', '_task_failed', '_claim', '_claim_many',
          '_settle', '_step', 'materialize_job', 'start_job', 'claim_task', 'complete_task', 'finish_job', 'fail_job',
          'cancel_job', 'retry_job', 'recover_job')
