@@ -47,7 +47,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg.waiting import Wait
 
-from bench.common import CpuMeter, postmaster_pid
+from bench.common import CLK_TCK, CpuMeter, all_procs, postmaster_pid, read_proc
 from bench.profile import PROFILE_SETTINGS, reset_statements, top_statements
 from enginev2d.config import Config, load_config
 from enginev2d.db import make_pool
@@ -179,6 +179,26 @@ class Notifies:
         self.conn.close()
 
 
+def pg_cpu_by_kind(postmaster: int) -> dict[str, int]:
+    """CPU ticks of the cluster's processes by kind (backend, autovacuum, walwriter, ...);
+    exited children (reaped by the postmaster) count as 'exited'."""
+    out: dict[str, int] = {}
+    for pt in all_procs():
+        if pt.ppid != postmaster:
+            continue
+        try:
+            title = Path(f"/proc/{pt.pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        title = title.removeprefix("postgres: ").strip()
+        kind = "backend" if "bench_engine" in title else title.split(" ")[0]
+        out[kind] = out.get(kind, 0) + pt.utime + pt.stime + pt.cutime + pt.cstime
+    me = read_proc(postmaster)
+    if me is not None:
+        out["exited+postmaster"] = me.utime + me.stime + me.cutime + me.cstime
+    return out
+
+
 def xids(conn: psycopg.Connection[Any]) -> int:
     """Transaction ids assigned so far (does not assign one itself)."""
     row = conn.execute("SELECT txid_snapshot_xmax(txid_current_snapshot()) AS x").fetchone()
@@ -233,6 +253,7 @@ def main() -> None:
         listener = Notifies(dsn)
         rt.exclude.add(id(listener.conn))
         counts: dict[str, float] = {}
+        pg_kinds: dict[str, float] = {}
         statements = ""
         with psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn:
             # 1. single-job latency
@@ -259,6 +280,8 @@ def main() -> None:
                 rows = job_rows(conn, ids)  # not counted: the runner gets its row
                 if args.profile:
                     reset_statements(dsn)
+                pm = postmaster_pid(cluster.data_dir)
+                k0 = pg_cpu_by_kind(pm)
                 n0, x0, c0 = listener.snapshot(), xids(conn), meter.snapshot()
                 rt.install()
                 try:
@@ -267,6 +290,12 @@ def main() -> None:
                 finally:
                     rt.uninstall()
                 c1, x1, n1 = meter.snapshot(), xids(conn), listener.snapshot()
+                k1 = pg_cpu_by_kind(pm)
+                pg_kinds = {
+                    k: (k1[k] - k0.get(k, 0)) / CLK_TCK * 1000 / (7 * args.counts)
+                    for k in k1
+                    if k1[k] != k0.get(k, 0)
+                }
                 cpu = meter.delta(c0, c1)
                 n = args.counts
                 counts = {
@@ -325,6 +354,11 @@ def main() -> None:
                 f"{counts['notify_jobs']:.1f} NOTIFY engine_v2_jobs; CPU per task "
                 f"{counts['cpu_engine_ms']:.2f} ms engine + {counts['cpu_pg_ms']:.2f} ms PostgreSQL"
             )
+        if pg_kinds:
+            kinds = ", ".join(
+                f"{k} {v:.2f}" for k, v in sorted(pg_kinds.items(), key=lambda x: -x[1])
+            )
+            print(f"PostgreSQL CPU ms per task by process (counts phase): {kinds}")
         print(f"load average {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
         if statements:
             print(statements)

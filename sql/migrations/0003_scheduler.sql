@@ -26,14 +26,17 @@ CREATE INDEX idx_job_runs_draining
 -- ---------------------------------------------------------------- helpers
 
 -- Weight-based percentage of tasks in a terminal state, floored, capped at 99 (100 is
--- reserved for success: finish_job sets it).
+-- reserved for success: finish_job sets it). PL/pgSQL, not SQL: a non-inlined SQL
+-- function is parsed and planned at every call, PL/pgSQL keeps its plan.
 CREATE FUNCTION engine_v2._progress_pct(p_job_id uuid) RETURNS int
-LANGUAGE sql STABLE AS $$
-  SELECT least(99, CASE WHEN coalesce(sum(greatest(weight, 0)), 0) = 0 THEN 0
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN (SELECT least(99, CASE WHEN coalesce(sum(greatest(weight, 0)), 0) = 0 THEN 0
          ELSE (100 * coalesce(sum(greatest(weight, 0)) FILTER (
                  WHERE status IN ('succeeded', 'skipped', 'failed', 'canceled')), 0)
                / sum(greatest(weight, 0)))::int END)
-    FROM engine_v2.job_tasks WHERE job_id = p_job_id
+    FROM engine_v2.job_tasks WHERE job_id = p_job_id);
+END;
 $$;
 
 -- Events of one scheduler call, written with one job_runs update.
@@ -242,52 +245,47 @@ BEGIN
 END;
 $$;
 
--- Claim the next ready task (8.2): running, attempt_count + 1 (the fencing token),
--- attempt row opened, taskStarted. NULL when nothing is ready.
-CREATE FUNCTION engine_v2._claim(p_job_id uuid) RETURNS jsonb
+-- Claim up to p_n ready tasks (8.2) in one statement: running, attempt_count + 1 (the
+-- fencing token), an attempt row opened and taskStarted for each. A jsonb array of
+-- {id, task_key, attempt, label, max_attempts, prev_error}, in claim order; maybe empty.
+CREATE FUNCTION engine_v2._claim_many(p_job_id uuid, p_n int) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
   v record;
   v_prev jsonb;
-BEGIN
-  UPDATE engine_v2.job_tasks
-     SET status = 'running', started_at = now(), finished_at = NULL,
-         attempt_count = attempt_count + 1
-   WHERE id = (
-     SELECT id FROM engine_v2.job_tasks
-      WHERE job_id = p_job_id AND status = 'ready'
-      ORDER BY position, created_at
-      LIMIT 1
-      FOR UPDATE SKIP LOCKED)
-  RETURNING id, task_key, attempt_count, display_label, max_attempts INTO v;
-  IF v.id IS NULL THEN
-    RETURN NULL;
-  END IF;
-  INSERT INTO engine_v2.job_task_attempts (task_id, attempt_no, status, started_at)
-  VALUES (v.id, v.attempt_count, 'running', clock_timestamp());
-  IF v.attempt_count > 1 THEN
-    SELECT error INTO v_prev FROM engine_v2.job_task_attempts
-     WHERE task_id = v.id AND attempt_no = v.attempt_count - 1;
-  END IF;
-  PERFORM engine_v2._event(p_job_id, v.id, 'taskStarted',
-    jsonb_build_object('task_key', v.task_key, 'label', v.display_label,
-                       'attempt', v.attempt_count));
-  RETURN jsonb_build_object('id', v.id, 'task_key', v.task_key, 'attempt', v.attempt_count,
-    'label', v.display_label, 'max_attempts', v.max_attempts, 'prev_error', v_prev);
-END;
-$$;
-
--- Claim up to p_n ready tasks (p_n >= 1): a jsonb array of _claim results, maybe empty.
-CREATE FUNCTION engine_v2._claim_many(p_job_id uuid, p_n int) RETURNS jsonb
-LANGUAGE plpgsql AS $$
-DECLARE
   v_out jsonb := '[]'::jsonb;
-  v_task jsonb;
 BEGIN
-  FOR i IN 1 .. greatest(p_n, 0) LOOP
-    v_task := engine_v2._claim(p_job_id);
-    EXIT WHEN v_task IS NULL;
-    v_out := v_out || jsonb_build_array(v_task);
+  IF coalesce(p_n, 0) < 1 THEN
+    RETURN v_out;
+  END IF;
+  FOR v IN
+    WITH c AS (
+      UPDATE engine_v2.job_tasks
+         SET status = 'running', started_at = now(), finished_at = NULL,
+             attempt_count = attempt_count + 1
+       WHERE id IN (
+         SELECT id FROM engine_v2.job_tasks
+          WHERE job_id = p_job_id AND status = 'ready'
+          ORDER BY position, created_at
+          LIMIT p_n
+          FOR UPDATE SKIP LOCKED)
+      RETURNING id, task_key, attempt_count, display_label, max_attempts, position, created_at
+    )
+    SELECT * FROM c ORDER BY position, created_at
+  LOOP
+    INSERT INTO engine_v2.job_task_attempts (task_id, attempt_no, status, started_at)
+    VALUES (v.id, v.attempt_count, 'running', clock_timestamp());
+    v_prev := NULL;
+    IF v.attempt_count > 1 THEN
+      SELECT error INTO v_prev FROM engine_v2.job_task_attempts
+       WHERE task_id = v.id AND attempt_no = v.attempt_count - 1;
+    END IF;
+    PERFORM engine_v2._event(p_job_id, v.id, 'taskStarted',
+      jsonb_build_object('task_key', v.task_key, 'label', v.display_label,
+                         'attempt', v.attempt_count));
+    v_out := v_out || jsonb_build_array(jsonb_build_object(
+      'id', v.id, 'task_key', v.task_key, 'attempt', v.attempt_count,
+      'label', v.display_label, 'max_attempts', v.max_attempts, 'prev_error', v_prev));
   END LOOP;
   RETURN v_out;
 END;
@@ -815,7 +813,7 @@ BEGIN
       JOIN pg_namespace n ON n.oid = p.pronamespace
      WHERE n.nspname = 'engine_v2'
        AND p.proname IN ('_progress_pct', '_event', '_flush_events', '_promote', '_cancel_tasks',
-         '_cancel_downstream', '_fail_job', '_task_failed', '_claim', '_claim_many',
+         '_cancel_downstream', '_fail_job', '_task_failed', '_claim_many',
          '_settle', '_step', 'materialize_job', 'start_job', 'claim_task', 'complete_task', 'finish_job', 'fail_job',
          'cancel_job', 'retry_job', 'recover_job')
   LOOP

@@ -309,3 +309,50 @@ def test_noop_executor_helper_runs_a_job(conn, config, pool, make_job):
     job = make_job(options={"mode": "shadow"})
     assert runner(conn, config, pool, job, executor=noop_executor()).run().status == "succeeded"
     wait_for(lambda: job_row(conn, job)["status"] == "succeeded", timeout=1)
+
+
+def test_failed_job_with_a_running_branch_is_taken_over_and_drained(conn, config, pool, make_job):
+    """A job fails while an independent branch still runs and its daemon dies: the job is
+    'draining', the daemon's intake takes it over once the lease expired, and the
+    leftover tasks end terminal (the running attempt is recovered and finishes)."""
+    from enginev2d.sql import load_queries
+
+    job = make_job()
+    conn.execute("UPDATE engine_v2.job_runs SET owner = 'A' WHERE job_id = %s", (job,))
+    scheduler.materialize(conn, job)
+    for key in ("intent", "plan"):
+        t = scheduler.claim(conn, config, job, "A").task
+        assert t.task_key == key
+        scheduler.complete(
+            conn, config, job_id=job, task_id=t.id, attempt=t.attempt, owner="A",
+            status="succeeded", output=GOOD_OUTPUTS[key],
+        )  # fmt: skip
+    codegen = scheduler.claim(conn, config, job, "A").task
+    asset = scheduler.claim(conn, config, job, "A").task
+    assert (codegen.task_key, asset.task_key) == ("codegen", "asset")
+    err = {"code": "v2_task_failed", "message": "boom", "retryable": False}
+    scheduler.complete(
+        conn, config, job_id=job, task_id=codegen.id, attempt=1, owner="A",
+        status="failed", error=err,
+    )  # fmt: skip
+    run = job_row(conn, job)
+    assert (run["status"], run["draining"]) == ("failed", True)
+    assert statuses(conn, job)["asset"] == "running"
+    # daemon A dies: its lease expires; daemon B's intake takes the draining job over
+    conn.execute(
+        "UPDATE engine_v2.job_runs SET lease_expires_at = now() - interval '1 second'"
+        " WHERE job_id = %s",
+        (job,),
+    )
+    claim_jobs = load_queries("daemon")["claim_jobs"]
+    params = {"owner": "B", "lease_s": 30, "limit": 10, "exclude": []}
+    rows = conn.execute(claim_jobs, params).fetchall()
+    assert [str(r["job_id"]) for r in rows] == [job] and rows[0]["prev_owner"] == "A"
+    row = {k: v for k, v in rows[0].items() if k not in ("prev_owner", "was_claimed", "pickup_s")}
+    out = JobRunner(config, pool, row, owner="B", takeover=True, executor=noop_executor()).run()
+    assert (out.status, out.error_code) == ("failed", "v2_task_failed")
+    st = statuses(conn, job)
+    assert set(st.values()) <= TERMINAL and st["asset"] == "succeeded"
+    assert not [a for a in attempts(conn, job) if a["status"] == "running"]
+    assert job_row(conn, job)["draining"] is False
+    assert conn.execute(claim_jobs, {**params, "owner": "C"}).fetchall() == []
