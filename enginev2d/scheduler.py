@@ -217,7 +217,7 @@ def _call(
     atomic: bool,
 ) -> Step:
     if atomic or not conn.autocommit or conn.info.transaction_status:
-        with conn.pipeline(), conn.transaction():  # BEGIN travels with the call
+        with conn.transaction():
             step = _step(conn, query, params)
             if step.finalize:
                 step = _merged(step, _finalize(conn, cfg, job_id, owner, step))

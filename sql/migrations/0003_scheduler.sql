@@ -25,20 +25,6 @@ CREATE INDEX idx_job_runs_draining
 
 -- ---------------------------------------------------------------- helpers
 
--- Weight-based percentage of tasks in a terminal state, floored, capped at 99 (100 is
--- reserved for success: finish_job sets it). PL/pgSQL, not SQL: a non-inlined SQL
--- function is parsed and planned at every call, PL/pgSQL keeps its plan.
-CREATE FUNCTION engine_v2._progress_pct(p_job_id uuid) RETURNS int
-LANGUAGE plpgsql STABLE AS $$
-BEGIN
-  RETURN (SELECT least(99, CASE WHEN coalesce(sum(greatest(weight, 0)), 0) = 0 THEN 0
-         ELSE (100 * coalesce(sum(greatest(weight, 0)) FILTER (
-                 WHERE status IN ('succeeded', 'skipped', 'failed', 'canceled')), 0)
-               / sum(greatest(weight, 0)))::int END)
-    FROM engine_v2.job_tasks WHERE job_id = p_job_id);
-END;
-$$;
-
 -- Events of one scheduler call, written with one job_runs update.
 --
 -- emit_event (0002) bumps job_runs.event_seq once per event: with progress that was
@@ -80,7 +66,15 @@ BEGIN
   END IF;
   v_seq := v_seq + 1;
   IF p_progress THEN
-    v_prog := greatest(v_prog, engine_v2._progress_pct(p_job_id));
+    -- Weight-based percentage of tasks in a terminal state, floored, capped at 99 (100
+    -- is reserved for success: finish_job sets it), never below what was reported.
+    SELECT greatest(v_prog, least(99, CASE WHEN coalesce(sum(greatest(weight, 0)), 0) = 0
+             THEN 0
+             ELSE (100 * coalesce(sum(greatest(weight, 0)) FILTER (
+                     WHERE status IN ('succeeded', 'skipped', 'failed', 'canceled')), 0)
+                   / sum(greatest(weight, 0)))::int END))
+      INTO v_prog
+      FROM engine_v2.job_tasks WHERE job_id = p_job_id;
     v_data := v_data || jsonb_build_object('progress', v_prog);
   END IF;
   INSERT INTO engine_v2.job_task_events (job_id, task_id, event_type, data, seq)
@@ -107,12 +101,12 @@ END;
 $$;
 
 -- 8.1 with 7.4: pending tasks whose predecessors are all succeeded/skipped become
--- ready, or skipped when a rule marked them; skipping cascades. Returns how many
--- became ready.
-CREATE FUNCTION engine_v2._promote(p_job_id uuid) RETURNS int
+-- ready, or skipped when a rule marked them; skipping cascades. Returns the keys of the
+-- tasks it skipped, in order (empty array when none).
+CREATE FUNCTION engine_v2._promote(p_job_id uuid) RETURNS text[]
 LANGUAGE plpgsql AS $$
 DECLARE
-  v_ready int := 0;
+  v_keys text[] := '{}';
   v_skipped int;
   r record;
 BEGIN
@@ -135,17 +129,16 @@ BEGIN
       )
       SELECT * FROM u ORDER BY position
     LOOP
-      IF r.status = 'ready' THEN
-        v_ready := v_ready + 1;
-      ELSE
+      IF r.status = 'skipped' THEN
         v_skipped := v_skipped + 1;
+        v_keys := v_keys || r.task_key;
         PERFORM engine_v2._event(p_job_id, r.id, 'taskSkipped',
           jsonb_build_object('task_key', r.task_key, 'reason', r.skip_reason));
       END IF;
     END LOOP;
     EXIT WHEN v_skipped = 0;
   END LOOP;
-  RETURN v_ready;
+  RETURN v_keys;
 END;
 $$;
 
@@ -566,7 +559,7 @@ BEGIN
       UPDATE engine_v2.job_tasks t SET skip_reason = p_skip->>t.task_key
        WHERE t.job_id = p_job_id AND t.status = 'pending' AND p_skip ? t.task_key;
     END IF;
-    PERFORM engine_v2._promote(p_job_id);
+    v_skipped := engine_v2._promote(p_job_id);
   ELSIF v_status = 'failed' THEN
     UPDATE engine_v2.job_tasks SET input = coalesce(p_input, input) WHERE id = p_task_id;
     v_retry := coalesce((p_error->>'retryable')::boolean, false)
@@ -595,18 +588,21 @@ BEGIN
   END IF;
 
   IF p_claim THEN
-    SELECT status, cancel_requested INTO v_now_status, v_now_cancel
-      FROM engine_v2.job_runs WHERE job_id = p_job_id;
+    IF v_status = 'succeeded' THEN  -- a success never changes the job's status
+      v_now_status := v_job.status;
+      v_now_cancel := v_job.cancel_requested;
+    ELSE
+      SELECT status, cancel_requested INTO v_now_status, v_now_cancel
+        FROM engine_v2.job_runs WHERE job_id = p_job_id;
+    END IF;
     IF v_now_status IN ('running', 'failed') AND NOT v_now_cancel THEN
       v_next := engine_v2._claim_many(p_job_id, 1 + greatest(coalesce(p_more, 0), 0));
     END IF;
   END IF;
-  -- Tasks skipped by this transaction (marks set now or by an earlier completion).
-  SELECT array_agg(task_key ORDER BY position) INTO v_skipped FROM engine_v2.job_tasks
-   WHERE job_id = p_job_id AND status = 'skipped' AND finished_at = now();
   RETURN engine_v2._step(p_job_id, v_before, jsonb_build_object(
     'task', v_next->0, 'more', coalesce(v_next - 0, '[]'::jsonb),
     'completed', v_status, 'task_key', v_task.task_key,
+    -- the tasks this call skipped (marks set now or by an earlier completion)
     'skipped', coalesce(to_jsonb(v_skipped), '[]'::jsonb)));
 END;
 $$;
@@ -812,7 +808,7 @@ BEGIN
     SELECT p.oid::regprocedure FROM pg_proc p
       JOIN pg_namespace n ON n.oid = p.pronamespace
      WHERE n.nspname = 'engine_v2'
-       AND p.proname IN ('_progress_pct', '_event', '_flush_events', '_promote', '_cancel_tasks',
+       AND p.proname IN ('_event', '_flush_events', '_promote', '_cancel_tasks',
          '_cancel_downstream', '_fail_job', '_task_failed', '_claim_many',
          '_settle', '_step', 'materialize_job', 'start_job', 'claim_task', 'complete_task', 'finish_job', 'fail_job',
          'cancel_job', 'retry_job', 'recover_job')
