@@ -1,6 +1,7 @@
 """Progressive display (design 13): event payloads and the resume API.
 
-Events are written by the scheduler's SQL functions through ``engine_v2.emit_event`` in
+Events are written by the scheduler's SQL functions (``engine_v2._event``, the same rows
+and per-job ``seq`` as ``engine_v2.emit_event``, with one ``job_runs`` update per call) in
 the transaction of the state change they describe; every event's ``data`` carries
 ``type`` and (except ``fallback``) ``progress``. This module builds the one payload that
 needs Python (``partialResult``: inline files up to ``limits.partial_inline_bytes``,

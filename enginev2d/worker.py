@@ -99,7 +99,8 @@ class _Timers:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="ev2-timers", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            elif self._heap[0][2] is entry:
+                self._cond.notify()  # earlier than what the thread sleeps for
         return entry
 
     def cancel(self, entry: list[Any] | None) -> None:

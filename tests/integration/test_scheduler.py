@@ -15,6 +15,7 @@ from enginev2d.workflow import DEFAULT_WORKFLOW, Workflow
 from tests.integration.test_scheduler_support import (
     GOOD_OUTPUTS,
     TERMINAL,
+    artifacts_for,
     attempts,
     drive,
     event_types,
@@ -121,6 +122,37 @@ def test_success_live_completes_public_job_and_closes_attempts(conn, config, mak
     assert len(rows) == 7 and {a["status"] for a in rows} == {"succeeded"}
     assert all(a["ended_at"] is not None and a["latency_ms"] == 1 for a in rows)
     assert event_types(conn, job)[-2:] == ["taskDone", "jobCompleted"]
+
+
+def test_autocommit_completion_that_ends_the_job_finishes_it_in_a_second_transaction(
+    conn, db_url, config, make_job
+):
+    """The hot path's atomic=False guess can be wrong: the job still ends succeeded with
+    its result, public.jobs completed and the skips reported, one NOTIFY per commit."""
+    job = make_job()
+    scheduler.materialize(conn, job)
+    with psycopg.connect(db_url, autocommit=True) as c2:
+        step = scheduler.claim(c2, config, job, None, atomic=False)
+        while step.task is not None:
+            t = step.task
+            out = dict(GOOD_OUTPUTS[t.task_key])
+            if t.task_key == "qa_review":
+                out["issues"] = 0  # skips fix: the last completion reports a skip
+            step = scheduler.complete(
+                c2, config, job_id=job, task_id=t.id, attempt=t.attempt, owner=None,
+                status="succeeded", output=out, artifacts=artifacts_for(out),
+                skip=DEFAULT_WORKFLOW.skips_after(t.task_key, out), claim_next=True,
+                atomic=False,
+            )  # fmt: skip
+            if step.skipped:
+                assert step.skipped == ["fix"]
+        assert c2.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert step.ended == "succeeded" and step.active == 0
+    run = job_row(conn, job)
+    assert run["status"] == "succeeded" and run["progress"] == 100
+    assert run["result"]["type"] == "completed"
+    assert public_job_status(conn, job) == "completed"
+    assert event_types(conn, job)[-1] == "jobCompleted"
 
 
 def test_shadow_never_touches_public_jobs(conn, config, make_job):
