@@ -265,7 +265,9 @@ class Daemon:
                 reason = self._wake_reason if woken else "poll"
                 self.wake.clear()
                 self._wake_reason = "poll"
-                delay = self.poll_once(via="notify" if reason == "notify" else "poll")
+                # A claim after a finished job freed a slot is not a missed NOTIFY.
+                via = reason if reason in ("notify", "capacity") else "poll"
+                delay = self.poll_once(via=via)
                 next_poll = time.monotonic() + (poll_s if delay is None else min(poll_s, delay))
                 if not self.ready.is_set():
                     self.ready.set()
@@ -362,7 +364,7 @@ class Daemon:
                 rj.error = exc
             finally:
                 self._finished.put(rj)
-                self.wake.set()
+                self.on_wake("capacity")  # a slot is free: claim what waited
 
     def _reap(self) -> None:
         while True:

@@ -22,7 +22,7 @@ Process metrics (this daemon, since it started):
 * ``enginev2_images_total{model}``                  generated images (asset task)
 * ``enginev2_cost_usd_total{task_key}``
 * ``enginev2_running_jobs``                         gauge
-* ``enginev2_jobs_claimed_total{via}``              notify | poll | takeover
+* ``enginev2_jobs_claimed_total{via}``              notify | poll | capacity | takeover
 * ``enginev2_pickup_latency_seconds{via}``          histogram, submit -> first claim
 * ``enginev2_lease_takeovers_total``
 * ``enginev2_listener_reconnects_total``
@@ -72,7 +72,7 @@ PICKUP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.
 
 JOB_OUTCOMES = frozenset({"succeeded", "failed", "canceled"})
 TASK_OUTCOMES = frozenset({"succeeded", "failed", "retry", "canceled", "skipped"})
-CLAIM_VIA = frozenset({"notify", "poll", "takeover"})
+CLAIM_VIA = frozenset({"notify", "poll", "capacity", "takeover"})
 OTHER = "other"
 
 
@@ -271,7 +271,10 @@ def job_finished(outcome: str, duration_s: float, *, error_code: str | None = No
 
 
 def job_claimed(pickup_latency_s: float | None, *, takeover: bool, via: str) -> None:
-    """A daemon claimed a job (via = notify | poll | takeover)."""
+    """A daemon claimed a job (via = notify | poll | capacity | takeover).
+
+    Only ``poll`` counts as a missed notification: ``capacity`` is a job that waited
+    for a free slot after its NOTIFY arrived."""
 
     def do() -> None:
         m = _current

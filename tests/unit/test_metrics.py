@@ -213,3 +213,12 @@ def test_parse_duration(text, seconds):
 def test_parse_duration_rejects(text):
     with pytest.raises(SloError):
         parse_duration(text)
+
+
+def test_a_claim_that_waited_for_capacity_is_not_a_missed_notification():
+    m = metrics.reset()
+    metrics.job_claimed(0.01, takeover=False, via="capacity")
+    metrics.job_claimed(0.01, takeover=False, via="poll")
+    text = generate_latest(m.registry).decode()
+    assert 'enginev2_jobs_claimed_total{via="capacity"} 1.0' in text
+    assert "enginev2_notifications_missed_total 1.0" in text
