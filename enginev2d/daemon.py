@@ -36,7 +36,7 @@ from typing import Any, Protocol
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from . import metrics, migrations
+from . import metrics, migrations, staging
 from .backoff import Backoff
 from .config import Config
 from .db import connect_kwargs, make_pool
@@ -236,6 +236,7 @@ class Daemon:
             },
         )
         try:
+            self._sweep_staging()
             self._side.append(SideThread("heartbeat", self._heartbeat_loop))
             if self.listen:
                 self.listener = Listener(self.cfg, self.stop_event, self.on_wake)
@@ -249,6 +250,28 @@ class Daemon:
         finally:
             self._shutdown()
         return self.exit_code
+
+    def _sweep_staging(self) -> None:
+        """Remove staging left by crashed daemons for jobs that have ended since."""
+
+        def running(ids: list[str]) -> set[str]:
+            with self.pool.connection(timeout=self.CONN_TIMEOUT_S) as conn:
+                rows = conn.execute(self.queries["running_jobs_among"], {"ids": ids})
+                return {r["job_id"] for r in rows.fetchall()}
+
+        try:
+            removed = staging.sweep(self.cfg, running)
+        except (OSError, psycopg.Error, PoolTimeout) as exc:
+            logger.warning(
+                "staging sweep skipped: %s", _first_line(exc), extra={"action": "staging_sweep"}
+            )
+            return
+        if removed:
+            logger.info(
+                "removed %d stale staging entries",
+                len(removed),
+                extra={"action": "staging_sweep", "removed": len(removed)},
+            )
 
     def _main_loop(self) -> None:
         poll_s = self.cfg.daemon.poll_interval_s

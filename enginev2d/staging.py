@@ -19,10 +19,12 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import stat
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -334,3 +336,35 @@ def _rmtree(path: Path) -> None:
             shutil.rmtree(path)
     except FileNotFoundError:
         pass
+
+
+_JOB_ENTRY = re.compile(
+    r"^\.?(?P<job>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
+    r"(?:\.seed\.json|\.seeding-.*)?$"
+)
+
+
+def sweep(cfg: Config, running: Callable[[list[str]], set[str]]) -> list[str]:
+    """Remove what crashed daemons left in the staging root: every entry of a job that is
+    not running any more (``running(job_ids)`` answers which still are). Entries of running
+    jobs stay: their owner (or whoever takes them over) rebuilds or removes them."""
+    root = Path(cfg.paths.staging_root)
+    try:
+        entries = [p for p in root.iterdir() if _JOB_ENTRY.match(p.name)]
+    except FileNotFoundError:
+        return []
+    jobs = sorted({_JOB_ENTRY.match(p.name)["job"] for p in entries})  # type: ignore[index]
+    if not jobs:
+        return []
+    alive = running(jobs)
+    removed = []
+    for path in entries:
+        job = _JOB_ENTRY.match(path.name)["job"]  # type: ignore[index]
+        if job in alive:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path.name)
+    return removed

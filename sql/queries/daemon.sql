@@ -71,3 +71,10 @@ UPDATE engine_v2.job_runs r
   FROM victims v
  WHERE r.job_id = v.job_id
 RETURNING r.job_id, v.prev_owner
+
+-- running_jobs_among: which of these jobs are still running (the staging sweep at start
+-- keeps their directories)
+SELECT job_id::text AS job_id
+  FROM engine_v2.job_runs
+ WHERE job_id = ANY(%(ids)s::uuid[])
+   AND (status = 'running' OR draining);
