@@ -23,8 +23,7 @@ def test_sweep_at_start_keeps_running_jobs_only(config, conn, make_job):
     running = make_job()
     finished = make_job()
     conn.execute(
-        "UPDATE engine_v2.job_runs SET status = 'succeeded', finished_at = now()"
-        " WHERE job_id = %s",
+        "UPDATE engine_v2.job_runs SET status = 'succeeded', finished_at = now() WHERE job_id = %s",
         (finished,),
     )
     unknown = str(uuid.uuid4())
