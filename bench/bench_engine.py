@@ -308,6 +308,12 @@ def main() -> None:
                 }
                 if args.profile:
                     statements = top_statements(dsn, 7 * n)
+                    row = conn.execute(
+                        "SELECT sum(calls) FILTER (WHERE NOT toplevel) AS nested"
+                        " FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid"
+                        " WHERE d.datname = current_database()"
+                    ).fetchone()
+                    counts["nested_statements"] = float(row["nested"] or 0) / (7 * n)
             # 2. throughput
             ids = submit(conn, args.jobs)
             cpu0 = meter.snapshot()
@@ -353,6 +359,11 @@ def main() -> None:
                 f"{counts['notify_events']:.1f} NOTIFY engine_v2_events, "
                 f"{counts['notify_jobs']:.1f} NOTIFY engine_v2_jobs; CPU per task "
                 f"{counts['cpu_engine_ms']:.2f} ms engine + {counts['cpu_pg_ms']:.2f} ms PostgreSQL"
+            )
+        if "nested_statements" in counts:
+            print(
+                "SQL statements executed inside functions per task (pg_stat_statements, "
+                f"counts phase): {counts['nested_statements']:.1f}"
             )
         if pg_kinds:
             kinds = ", ".join(

@@ -107,36 +107,36 @@ CREATE FUNCTION engine_v2._promote(p_job_id uuid) RETURNS text[]
 LANGUAGE plpgsql AS $$
 DECLARE
   v_keys text[] := '{}';
-  v_skipped int;
-  r record;
+  v_ids uuid[];
+  v_new text[];
+  v_reasons text[];
 BEGIN
   LOOP
-    v_skipped := 0;
-    FOR r IN
-      WITH u AS (
-        UPDATE engine_v2.job_tasks t
-           SET status = CASE WHEN t.skip_reason IS NULL THEN 'ready' ELSE 'skipped' END,
-               finished_at = CASE WHEN t.skip_reason IS NULL THEN NULL ELSE now() END,
-               progress = CASE WHEN t.skip_reason IS NULL THEN t.progress ELSE 100 END
-         WHERE t.job_id = p_job_id
-           AND t.status = 'pending'
-           AND NOT EXISTS (
-             SELECT 1 FROM engine_v2.job_task_dependencies d
-               JOIN engine_v2.job_tasks pred ON pred.id = d.predecessor_task_id
-              WHERE d.successor_task_id = t.id
-                AND pred.status NOT IN ('succeeded', 'skipped'))
-        RETURNING t.id, t.task_key, t.status, t.skip_reason, t.position
-      )
-      SELECT * FROM u ORDER BY position
-    LOOP
-      IF r.status = 'skipped' THEN
-        v_skipped := v_skipped + 1;
-        v_keys := v_keys || r.task_key;
-        PERFORM engine_v2._event(p_job_id, r.id, 'taskSkipped',
-          jsonb_build_object('task_key', r.task_key, 'reason', r.skip_reason));
-      END IF;
+    WITH u AS (
+      UPDATE engine_v2.job_tasks t
+         SET status = CASE WHEN t.skip_reason IS NULL THEN 'ready' ELSE 'skipped' END,
+             finished_at = CASE WHEN t.skip_reason IS NULL THEN NULL ELSE now() END,
+             progress = CASE WHEN t.skip_reason IS NULL THEN t.progress ELSE 100 END
+       WHERE t.job_id = p_job_id
+         AND t.status = 'pending'
+         AND NOT EXISTS (
+           SELECT 1 FROM engine_v2.job_task_dependencies d
+             JOIN engine_v2.job_tasks pred ON pred.id = d.predecessor_task_id
+            WHERE d.successor_task_id = t.id
+              AND pred.status NOT IN ('succeeded', 'skipped'))
+      RETURNING t.id, t.task_key, t.status, t.skip_reason, t.position
+    )
+    SELECT array_agg(id ORDER BY position) FILTER (WHERE status = 'skipped'),
+           array_agg(task_key ORDER BY position) FILTER (WHERE status = 'skipped'),
+           array_agg(skip_reason ORDER BY position) FILTER (WHERE status = 'skipped')
+      INTO v_ids, v_new, v_reasons
+      FROM u;
+    EXIT WHEN v_ids IS NULL;
+    FOR i IN 1 .. array_length(v_ids, 1) LOOP
+      PERFORM engine_v2._event(p_job_id, v_ids[i], 'taskSkipped',
+        jsonb_build_object('task_key', v_new[i], 'reason', v_reasons[i]));
     END LOOP;
-    EXIT WHEN v_skipped = 0;
+    v_keys := v_keys || v_new;
   END LOOP;
   RETURN v_keys;
 END;
@@ -244,41 +244,54 @@ $$;
 CREATE FUNCTION engine_v2._claim_many(p_job_id uuid, p_n int) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-  v record;
+  v_ids uuid[];
+  v_keys text[];
+  v_attempts int[];
+  v_labels text[];
+  v_max int[];
   v_prev jsonb;
   v_out jsonb := '[]'::jsonb;
 BEGIN
   IF coalesce(p_n, 0) < 1 THEN
     RETURN v_out;
   END IF;
-  FOR v IN
-    WITH c AS (
-      UPDATE engine_v2.job_tasks
-         SET status = 'running', started_at = now(), finished_at = NULL,
-             attempt_count = attempt_count + 1
-       WHERE id IN (
-         SELECT id FROM engine_v2.job_tasks
-          WHERE job_id = p_job_id AND status = 'ready'
-          ORDER BY position, created_at
-          LIMIT p_n
-          FOR UPDATE SKIP LOCKED)
-      RETURNING id, task_key, attempt_count, display_label, max_attempts, position, created_at
-    )
-    SELECT * FROM c ORDER BY position, created_at
-  LOOP
+  WITH c AS (
+    UPDATE engine_v2.job_tasks
+       SET status = 'running', started_at = now(), finished_at = NULL,
+           attempt_count = attempt_count + 1
+     WHERE id IN (
+       SELECT id FROM engine_v2.job_tasks
+        WHERE job_id = p_job_id AND status = 'ready'
+        ORDER BY position, created_at
+        LIMIT p_n
+        FOR UPDATE SKIP LOCKED)
+    RETURNING id, task_key, attempt_count, display_label, max_attempts, position, created_at
+  ), a AS (
     INSERT INTO engine_v2.job_task_attempts (task_id, attempt_no, status, started_at)
-    VALUES (v.id, v.attempt_count, 'running', clock_timestamp());
+    SELECT id, attempt_count, 'running', clock_timestamp() FROM c
+  )
+  SELECT array_agg(id ORDER BY position, created_at),
+         array_agg(task_key ORDER BY position, created_at),
+         array_agg(attempt_count ORDER BY position, created_at),
+         array_agg(display_label ORDER BY position, created_at),
+         array_agg(max_attempts ORDER BY position, created_at)
+    INTO v_ids, v_keys, v_attempts, v_labels, v_max
+    FROM c;
+  IF v_ids IS NULL THEN
+    RETURN v_out;
+  END IF;
+  FOR i IN 1 .. array_length(v_ids, 1) LOOP
     v_prev := NULL;
-    IF v.attempt_count > 1 THEN
+    IF v_attempts[i] > 1 THEN
       SELECT error INTO v_prev FROM engine_v2.job_task_attempts
-       WHERE task_id = v.id AND attempt_no = v.attempt_count - 1;
+       WHERE task_id = v_ids[i] AND attempt_no = v_attempts[i] - 1;
     END IF;
-    PERFORM engine_v2._event(p_job_id, v.id, 'taskStarted',
-      jsonb_build_object('task_key', v.task_key, 'label', v.display_label,
-                         'attempt', v.attempt_count));
+    PERFORM engine_v2._event(p_job_id, v_ids[i], 'taskStarted',
+      jsonb_build_object('task_key', v_keys[i], 'label', v_labels[i],
+                         'attempt', v_attempts[i]));
     v_out := v_out || jsonb_build_array(jsonb_build_object(
-      'id', v.id, 'task_key', v.task_key, 'attempt', v.attempt_count,
-      'label', v.display_label, 'max_attempts', v.max_attempts, 'prev_error', v_prev));
+      'id', v_ids[i], 'task_key', v_keys[i], 'attempt', v_attempts[i],
+      'label', v_labels[i], 'max_attempts', v_max[i], 'prev_error', v_prev));
   END LOOP;
   RETURN v_out;
 END;
@@ -512,36 +525,56 @@ BEGIN
   IF NOT FOUND OR v_job.owner IS DISTINCT FROM p_owner THEN
     RETURN jsonb_build_object('result', 'stale', 'reason', 'owner', 'owner', v_job.owner);
   END IF;
-  SELECT id, task_key, attempt_count, max_attempts, display_label INTO v_task
-    FROM engine_v2.job_tasks
-   WHERE id = p_task_id AND job_id = p_job_id AND status = 'running'
-     AND attempt_count = p_attempt
-   FOR UPDATE;
-  IF NOT FOUND THEN
-    RETURN jsonb_build_object('result', 'stale', 'reason', 'attempt');
-  END IF;
   v_before := v_job.status;
   IF v_job.cancel_requested OR v_job.status = 'canceled' THEN
     v_status := 'canceled';
   END IF;
 
-  UPDATE engine_v2.job_task_attempts
-     SET status = CASE v_status WHEN 'succeeded' THEN 'succeeded'
-                                WHEN 'canceled' THEN 'canceled' ELSE 'failed' END,
-         ended_at = clock_timestamp(),
-         latency_ms = (v_usage->>'latency_ms')::int,
-         tokens_in = (v_usage->>'tokens_in')::int,
-         tokens_out = (v_usage->>'tokens_out')::int,
-         cost_usd = (v_usage->>'cost_usd')::numeric,
-         error = CASE WHEN v_status = 'succeeded' THEN NULL ELSE p_error END
-   WHERE task_id = p_task_id AND attempt_no = p_attempt;
+  IF v_status = 'succeeded' THEN
+    -- The hot path: fence, task and attempt in one statement.
+    WITH t AS (
+      UPDATE engine_v2.job_tasks
+         SET status = 'succeeded', output = coalesce(p_output, '{}'),
+             input = coalesce(p_input, input), progress = 100, finished_at = now(),
+             error_code = NULL, error_message = NULL
+       WHERE id = p_task_id AND job_id = p_job_id AND status = 'running'
+         AND attempt_count = p_attempt
+      RETURNING id, task_key, attempt_count, max_attempts, display_label
+    ), a AS (
+      UPDATE engine_v2.job_task_attempts
+         SET status = 'succeeded', ended_at = clock_timestamp(),
+             latency_ms = (v_usage->>'latency_ms')::int,
+             tokens_in = (v_usage->>'tokens_in')::int,
+             tokens_out = (v_usage->>'tokens_out')::int,
+             cost_usd = (v_usage->>'cost_usd')::numeric,
+             error = NULL
+       WHERE task_id = p_task_id AND attempt_no = p_attempt AND EXISTS (SELECT 1 FROM t)
+    )
+    SELECT * INTO v_task FROM t;
+    IF NOT FOUND THEN
+      RETURN jsonb_build_object('result', 'stale', 'reason', 'attempt');
+    END IF;
+  ELSE
+    SELECT id, task_key, attempt_count, max_attempts, display_label INTO v_task
+      FROM engine_v2.job_tasks
+     WHERE id = p_task_id AND job_id = p_job_id AND status = 'running'
+       AND attempt_count = p_attempt
+     FOR UPDATE;
+    IF NOT FOUND THEN
+      RETURN jsonb_build_object('result', 'stale', 'reason', 'attempt');
+    END IF;
+    UPDATE engine_v2.job_task_attempts
+       SET status = CASE v_status WHEN 'canceled' THEN 'canceled' ELSE 'failed' END,
+           ended_at = clock_timestamp(),
+           latency_ms = (v_usage->>'latency_ms')::int,
+           tokens_in = (v_usage->>'tokens_in')::int,
+           tokens_out = (v_usage->>'tokens_out')::int,
+           cost_usd = (v_usage->>'cost_usd')::numeric,
+           error = p_error
+     WHERE task_id = p_task_id AND attempt_no = p_attempt;
+  END IF;
 
   IF v_status = 'succeeded' THEN
-    UPDATE engine_v2.job_tasks
-       SET status = 'succeeded', output = coalesce(p_output, '{}'),
-           input = coalesce(p_input, input), progress = 100, finished_at = now(),
-           error_code = NULL, error_message = NULL
-     WHERE id = p_task_id;
     IF p_artifacts IS NOT NULL AND jsonb_array_length(p_artifacts) > 0 THEN
       INSERT INTO engine_v2.job_task_artifacts (id, job_id, task_id, kind, uri, content, metadata)
       SELECT coalesce((a->>'id')::uuid, gen_random_uuid()), p_job_id, p_task_id, a->>'kind',
