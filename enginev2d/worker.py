@@ -238,27 +238,27 @@ class JobRunner:
         self._deadline = monotonic() + max(0.0, self.cfg.daemon.job_timeout_s - age)
         staging = Staging(self.cfg, self.info)
         try:
-            first = self._start(staging)
-            if first is not None:
-                poll = max(0.05, self.cfg.daemon.poll_interval_s)
-                self._timer = _TIMERS.schedule(
-                    min(monotonic() + poll, self._deadline), self._start_monitor
-                )
-                if self._check(first, "claim"):
-                    self._worker_main(0, first.task)
-                self._join()
-        finally:
-            self._done.set()
-            _TIMERS.cancel(self._timer)
-            with self._cond:
-                monitor = self._monitor
-            if monitor is not None:
-                monitor.join(timeout=5.0)
-            staging.remove()
-        try:
+            try:
+                first = self._start(staging)
+                if first is not None:
+                    poll = max(0.05, self.cfg.daemon.poll_interval_s)
+                    self._timer = _TIMERS.schedule(
+                        min(monotonic() + poll, self._deadline), self._start_monitor
+                    )
+                    if self._check(first, "claim"):
+                        self._worker_main(0, first.task)
+                    self._join()
+            finally:
+                self._done.set()
+                _TIMERS.cancel(self._timer)
+                with self._cond:
+                    monitor = self._monitor
+                if monitor is not None:
+                    monitor.join(timeout=5.0)
+                staging.remove()
             return self._outcome()
         finally:
-            self._release_conn()
+            self._release_conn()  # whatever happened: the job's connection goes back
 
     def _start(self, staging: Staging) -> scheduler.Step | None:
         """Materialize, recover a takeover, prepare staging and claim the first tasks.
