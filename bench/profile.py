@@ -38,7 +38,7 @@ class PySpy:
             return
         self.proc = subprocess.Popen(
             [
-                str(exe), "record", "--pid", str(pid), "--rate", "200", "--threads", "--gil",
+                str(exe), "record", "--pid", str(pid), "--rate", "1000", "--threads", "--gil",
                 "--format", "raw", "--output", str(self.raw),
             ],
             stdout=subprocess.DEVNULL,

@@ -176,12 +176,18 @@ def bench_daemon(cluster: Any, state: Path, sizes: Sizes, profile: bool) -> dict
         run_sequential(client, daemon, opts, sizes.warmup, "warm-up job")
 
         log(f"1. single-job latency: {sizes.single} sequential jobs")
+        spy = None
         if profile:
             prof_mod.reset_statements(client.url)
+            spy = prof_mod.PySpy(daemon.pid, state / "profile-single", log)
         ids, cms, xids = run_sequential(client, daemon, opts, sizes.single, "single job")
         if profile:
+            report = [prof_mod.top_statements(url, sizes.single * 7)]
+            raw = spy.stop() if spy else None
+            if raw is not None:
+                report.append(prof_mod.summarize_collapsed(raw.read_text()))
             path = state / "profile-single-report.txt"
-            path.write_text(prof_mod.top_statements(url, sizes.single * 7) + "\n")
+            path.write_text("\n\n".join(report) + "\n")
             log(f"profile report in {path}")
         lat = db_latencies(client, ids, xids)
         res["single"] = {
