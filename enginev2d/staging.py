@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# The temporary names _atomic_write uses; readers skip them.
+_TEMP_NAME = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")
+
 MAX_COMPONENT_BYTES = 255
 MAX_PATH_BYTES = 1024
 _FORBIDDEN_CHARS = {chr(c) for c in range(0x20)} | {"\x7f", "\\"}
@@ -210,8 +213,13 @@ class Staging:
                 dirnames[:] = [d for d in dirnames if d.lower() != ".git"]
             dirnames.sort()
             for name in sorted(filenames):
+                if _TEMP_NAME.match(name):
+                    continue  # another task's write in flight (codegen and asset run at once)
                 path = Path(dirpath) / name
-                st = os.lstat(path)
+                try:
+                    st = os.lstat(path)
+                except FileNotFoundError:
+                    continue  # replaced or removed since the directory was listed
                 if stat.S_ISREG(st.st_mode):
                     out.append((path.relative_to(self.root).as_posix(), path, st))
         return out
@@ -224,7 +232,10 @@ class Staging:
         for rel, path, st in self._walk_files():
             if st.st_size > self.cfg.limits.max_file_bytes:
                 continue
-            data = path.read_bytes()
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                continue
             if b"\0" in data:
                 continue
             try:
@@ -315,7 +326,7 @@ def _atomic_write(root: Path, target: Path, data: bytes) -> None:
         except FileExistsError:
             if os.path.islink(current) or not current.is_dir():
                 raise PathEscape(f"{current} changed under us") from None
-    tmp = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.tmp"
+    tmp = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.tmp"  # see _TEMP_NAME
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -467,3 +467,38 @@ def test_parallel_writers_never_exceed_the_file_limit(tmp_path):
             t.join(10)
         assert len(st_.read_files()) == 9 and len(errors) == 5
         st_.remove()
+
+
+def test_reads_while_another_task_writes(tmp_path):
+    """codegen and asset share the job's staging at once: one listing and reading files
+    must never trip over the other's write in flight (a temporary file renamed away
+    between the directory listing and the stat or read)."""
+    import threading
+
+    cfg = make_cfg(tmp_path)
+    st_ = Staging(cfg, make_job())
+    st_.prepare()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def write_images() -> None:
+        try:
+            i = 0
+            while not stop.is_set():
+                st_.write_bytes(f"assets/sprite_{i % 8}.png", b"\x89PNG" + bytes(256 * 1024))
+                i += 1
+        except BaseException as exc:  # pragma: no cover - the failure being tested for
+            errors.append(exc)
+
+    writer = threading.Thread(target=write_images)
+    writer.start()
+    try:
+        for _ in range(1500):
+            files = st_.existing_files()
+            assert not [rel for rel in files if rel.endswith(".tmp")]
+    finally:
+        stop.set()
+        writer.join(10)
+    assert errors == []
+    st_.write_files([{"path": "index.html", "content": "<canvas></canvas>"}])  # limits
+    assert not list(st_.root.rglob("*.tmp"))
