@@ -502,3 +502,19 @@ def test_reads_while_another_task_writes(tmp_path):
     assert errors == []
     st_.write_files([{"path": "index.html", "content": "<canvas></canvas>"}])  # limits
     assert not list(st_.root.rglob("*.tmp"))
+
+
+def test_remove_deletes_the_job_and_its_bookkeeping_only(tmp_path):
+    cfg = make_cfg(tmp_path)
+    job, other = make_job(), make_job()
+    mine, theirs = Staging(cfg, job), Staging(cfg, other)
+    for st_ in (mine, theirs):
+        st_.prepare()
+        st_.write_files([{"path": "index.html", "content": "<canvas></canvas>"}])
+    root = Path(cfg.paths.staging_root)
+    (root / f".{job.job_id}.seeding-ab12").mkdir()
+    (root / f".{other.job_id}.seeding-cd34").mkdir()
+    mine.remove()
+    assert sorted(p.name for p in root.iterdir() if job.job_id in p.name) == []
+    assert (root / other.job_id / "index.html").is_file()
+    assert (root / f".{other.job_id}.seeding-cd34").is_dir()
