@@ -86,3 +86,26 @@ def test_demo_reports_a_taken_port(state_dir):
     assert result.returncode != 0
     assert "is taken by another process" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_demo_explains_missing_postgresql_binaries(state_dir, tmp_path):
+    result = subprocess.run(
+        [str(EXE), "demo", "--state-dir", str(state_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "ENGINEV2_PG_BIN": str(tmp_path / "no-postgres-here")},
+    )
+    assert result.returncode != 0
+    assert "PostgreSQL 15 binaries not found" in result.stderr
+    assert "apt-get install -y postgresql-15" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_demo_explains_an_unwritable_state_directory(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = _demo(blocker / "state")
+    assert result.returncode != 0
+    assert "is not writable" in result.stderr
+    assert "Traceback" not in result.stderr
