@@ -194,7 +194,9 @@ def start(
         "owner": owner,
         "more": more,
     }
-    return _call(conn, cfg, job_id, owner, "start_job", params, atomic=False)
+    step = _call(conn, cfg, job_id, owner, "start_job", params, atomic=False)
+    _after_commit(cfg, job_id, step)  # a job can end right here (deadlock at start)
+    return step
 
 
 # --------------------------------------------------------------------------- hot path

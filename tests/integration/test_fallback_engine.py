@@ -215,3 +215,38 @@ def test_every_failure_falls_back_and_never_touches_public_jobs(
     prod = prod_dir(cfg, user)
     assert not prod.is_dir()  # nothing was published
     assert not any(Path(cfg.paths.staging_root).iterdir())
+
+
+def _cyclic_workflow() -> Any:
+    from enginev2d.workflow import DEFAULT_WORKFLOW_DEF, Workflow
+
+    data = dict(DEFAULT_WORKFLOW_DEF)
+    data["dependencies"] = [*DEFAULT_WORKFLOW_DEF["dependencies"], ["publish_prep", "intent"]]
+    return Workflow.from_dict(data)
+
+
+@pytest.mark.parametrize("case", ["v2_dag_deadlock", "v2_scheduler_error", "canceled"])
+def test_fallback_fires_for_engine_and_operator_failures(cfg, pool, conn, make_job, webhook, case):
+    """The failures that do not come from a task body signal v1 the same way."""
+    from enginev2d import scheduler
+
+    user = str(uuid.uuid4())
+    job_id = make_job("make me a neon snake game", user_id=user)
+    row = conn.execute("SELECT * FROM engine_v2.job_runs WHERE job_id = %s", (job_id,)).fetchone()
+    if case == "v2_dag_deadlock":
+        runner = JobRunner(
+            cfg, pool, row, owner=None, workflow=_cyclic_workflow(), validate_workflow=False
+        )
+        assert runner.run().status == "failed"
+    elif case == "v2_scheduler_error":  # what the kill switch does to a waiting job
+        scheduler.fail_job(conn, cfg, job_id, None, "v2_scheduler_error", "engine v2 disabled")
+    else:
+        assert scheduler.cancel_job(conn, job_id, "operator", cfg=cfg) is True
+    state = run_state(conn, job_id)
+    assert state["status"] == ("canceled" if case == "canceled" else "failed")
+    assert state["fallback_triggered"] is True and state["error_code"] == case
+    assert state["host_status"] == "pending" and state["completions"] == 0
+    [event] = state["fallback_events"]
+    assert (event["error_code"], event["job_id"]) == (case, job_id)
+    assert webhook.wait_for(job_id) == [{"type": "fallback", "job_id": job_id, "error_code": case}]
+    assert not prod_dir(cfg, user).exists()
