@@ -832,14 +832,16 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     print()
     print(details)
-    # Full runs are kept in bench/results/; quick runs only in the state directory.
-    out_dir = state / "results" if args.quick else RESULTS_DIR
+    # Recorded runs (full, both engines, README rewritten) are kept in bench/results/;
+    # every other run only in the state directory.
+    record = not args.quick and not args.no_readme and not (args.skip_daemon or args.skip_naive)
+    out_dir = RESULTS_DIR if record else state / "results"
     out_dir.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     name = f"{stamp}{'-quick' if args.quick else ''}.json"
     (out_dir / name).write_text(json.dumps(results, indent=2, default=str) + "\n")
     log(f"results in {out_dir / name}; took {results['elapsed_s']:.0f} s")
-    if not args.quick and not args.no_readme and not (args.skip_daemon or args.skip_naive):
+    if record:
         write_readme(table, details)
         log(f"table written to {README}")
     return 1 if failed else 0
