@@ -38,18 +38,25 @@ CREATE INDEX idx_job_runs_draining
 -- The event rows and the final job_runs.event_seq / progress are exactly what
 -- emit_event would have written; the deferred trigger still sends the one NOTIFY.
 
--- emit an event with the section 13 envelope: data.type always, data.progress by
--- default (weight-based, never decreasing).
-CREATE FUNCTION engine_v2._event(
-  p_job_id uuid, p_task_id uuid, p_type text, p_data jsonb, p_progress boolean DEFAULT true
+-- Emit a batch of events with the section 13 envelope in one INSERT: data.type always,
+-- data.progress (weight-based, never decreasing) unless p_progress is false. Progress is
+-- computed once per batch: every caller emits a batch after the state changes it
+-- reports, so each event carries exactly what a per-event computation would give.
+-- p_task_ids, p_types and p_datas have one element per event, in seq order.
+CREATE FUNCTION engine_v2._events(
+  p_job_id uuid, p_task_ids uuid[], p_types text[], p_datas jsonb[],
+  p_progress boolean DEFAULT true
 ) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
   v_cur text[] := string_to_array(nullif(current_setting('engine_v2.ev', true), ''), '/');
+  v_n int := coalesce(array_length(p_types, 1), 0);
   v_seq bigint;
   v_prog int;
-  v_data jsonb := jsonb_build_object('type', p_type) || coalesce(p_data, '{}'::jsonb);
 BEGIN
+  IF v_n = 0 THEN
+    RETURN NULL;
+  END IF;
   IF v_cur IS NOT NULL AND v_cur[1] = p_job_id::text THEN
     v_seq := v_cur[2]::bigint;
     v_prog := v_cur[3]::int;
@@ -64,7 +71,6 @@ BEGIN
         USING ERRCODE = 'foreign_key_violation';
     END IF;
   END IF;
-  v_seq := v_seq + 1;
   IF p_progress THEN
     -- Weight-based percentage of tasks in a terminal state, floored, capped at 99 (100
     -- is reserved for success: finish_job sets it), never below what was reported.
@@ -75,13 +81,27 @@ BEGIN
                    / sum(greatest(weight, 0)))::int END))
       INTO v_prog
       FROM engine_v2.job_tasks WHERE job_id = p_job_id;
-    v_data := v_data || jsonb_build_object('progress', v_prog);
   END IF;
   INSERT INTO engine_v2.job_task_events (job_id, task_id, event_type, data, seq)
-  VALUES (p_job_id, p_task_id, p_type, v_data, v_seq);
+  SELECT p_job_id, e.tid, e.typ,
+         jsonb_build_object('type', e.typ) || coalesce(e.dat, '{}'::jsonb)
+           || CASE WHEN p_progress THEN jsonb_build_object('progress', v_prog)
+                   ELSE '{}'::jsonb END,
+         v_seq + e.i
+    FROM unnest(p_task_ids, p_types, p_datas) WITH ORDINALITY AS e(tid, typ, dat, i);
+  v_seq := v_seq + v_n;
   PERFORM set_config('engine_v2.ev', p_job_id::text || '/' || v_seq || '/' || v_prog, true);
   RETURN v_seq;
 END;
+$$;
+
+-- One event (the rare paths).
+CREATE FUNCTION engine_v2._event(
+  p_job_id uuid, p_task_id uuid, p_type text, p_data jsonb, p_progress boolean DEFAULT true
+) RETURNS bigint
+LANGUAGE sql AS $$
+  SELECT engine_v2._events(p_job_id, ARRAY[p_task_id], ARRAY[p_type], ARRAY[p_data],
+                           p_progress);
 $$;
 
 -- Write the call's event cursor back to job_runs (one update) and reset it.
@@ -132,10 +152,10 @@ BEGIN
       INTO v_ids, v_new, v_reasons
       FROM u;
     EXIT WHEN v_ids IS NULL;
-    FOR i IN 1 .. array_length(v_ids, 1) LOOP
-      PERFORM engine_v2._event(p_job_id, v_ids[i], 'taskSkipped',
-        jsonb_build_object('task_key', v_new[i], 'reason', v_reasons[i]));
-    END LOOP;
+    PERFORM engine_v2._events(p_job_id, v_ids,
+      array_fill('taskSkipped'::text, ARRAY[array_length(v_ids, 1)]),
+      ARRAY(SELECT jsonb_build_object('task_key', k, 'reason', r)
+              FROM unnest(v_new, v_reasons) WITH ORDINALITY AS x(k, r, i) ORDER BY i));
     v_keys := v_keys || v_new;
   END LOOP;
   RETURN v_keys;
@@ -148,24 +168,27 @@ CREATE FUNCTION engine_v2._cancel_tasks(
 ) RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE
-  n int := 0;
-  r record;
+  v_ids uuid[];
+  v_datas jsonb[];
 BEGIN
-  FOR r IN
-    WITH u AS (
-      UPDATE engine_v2.job_tasks
-         SET status = 'canceled', error_code = p_error_code, error_message = p_message,
-             finished_at = now()
-       WHERE id = ANY (p_ids) AND status IN ('pending', 'ready', 'blocked')
-      RETURNING id, task_key, position
-    )
-    SELECT * FROM u ORDER BY position
-  LOOP
-    n := n + 1;
-    PERFORM engine_v2._event(p_job_id, r.id, 'taskCanceled',
-      jsonb_build_object('task_key', r.task_key, 'error_code', p_error_code) || p_extra);
-  END LOOP;
-  RETURN n;
+  WITH u AS (
+    UPDATE engine_v2.job_tasks
+       SET status = 'canceled', error_code = p_error_code, error_message = p_message,
+           finished_at = now()
+     WHERE id = ANY (p_ids) AND status IN ('pending', 'ready', 'blocked')
+    RETURNING id, task_key, position
+  )
+  SELECT array_agg(id ORDER BY position),
+         array_agg(jsonb_build_object('task_key', task_key, 'error_code', p_error_code)
+                   || p_extra ORDER BY position)
+    INTO v_ids, v_datas
+    FROM u;
+  IF v_ids IS NULL THEN
+    RETURN 0;
+  END IF;
+  PERFORM engine_v2._events(p_job_id, v_ids,
+    array_fill('taskCanceled'::text, ARRAY[array_length(v_ids, 1)]), v_datas);
+  RETURN array_length(v_ids, 1);
 END;
 $$;
 
@@ -245,15 +268,11 @@ CREATE FUNCTION engine_v2._claim_many(p_job_id uuid, p_n int) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
   v_ids uuid[];
-  v_keys text[];
-  v_attempts int[];
-  v_labels text[];
-  v_max int[];
-  v_prev jsonb;
-  v_out jsonb := '[]'::jsonb;
+  v_datas jsonb[];
+  v_out jsonb;
 BEGIN
   IF coalesce(p_n, 0) < 1 THEN
-    RETURN v_out;
+    RETURN '[]'::jsonb;
   END IF;
   WITH c AS (
     UPDATE engine_v2.job_tasks
@@ -271,28 +290,22 @@ BEGIN
     SELECT id, attempt_count, 'running', clock_timestamp() FROM c
   )
   SELECT array_agg(id ORDER BY position, created_at),
-         array_agg(task_key ORDER BY position, created_at),
-         array_agg(attempt_count ORDER BY position, created_at),
-         array_agg(display_label ORDER BY position, created_at),
-         array_agg(max_attempts ORDER BY position, created_at)
-    INTO v_ids, v_keys, v_attempts, v_labels, v_max
+         array_agg(jsonb_build_object('task_key', task_key, 'label', display_label,
+                                      'attempt', attempt_count) ORDER BY position, created_at),
+         jsonb_agg(jsonb_build_object(
+           'id', id, 'task_key', task_key, 'attempt', attempt_count,
+           'label', display_label, 'max_attempts', max_attempts,
+           'prev_error', CASE WHEN attempt_count > 1 THEN (
+             SELECT pa.error FROM engine_v2.job_task_attempts pa
+              WHERE pa.task_id = c.id AND pa.attempt_no = c.attempt_count - 1) END)
+           ORDER BY position, created_at)
+    INTO v_ids, v_datas, v_out
     FROM c;
   IF v_ids IS NULL THEN
-    RETURN v_out;
+    RETURN '[]'::jsonb;
   END IF;
-  FOR i IN 1 .. array_length(v_ids, 1) LOOP
-    v_prev := NULL;
-    IF v_attempts[i] > 1 THEN
-      SELECT error INTO v_prev FROM engine_v2.job_task_attempts
-       WHERE task_id = v_ids[i] AND attempt_no = v_attempts[i] - 1;
-    END IF;
-    PERFORM engine_v2._event(p_job_id, v_ids[i], 'taskStarted',
-      jsonb_build_object('task_key', v_keys[i], 'label', v_labels[i],
-                         'attempt', v_attempts[i]));
-    v_out := v_out || jsonb_build_array(jsonb_build_object(
-      'id', v_ids[i], 'task_key', v_keys[i], 'attempt', v_attempts[i],
-      'label', v_labels[i], 'max_attempts', v_max[i], 'prev_error', v_prev));
-  END LOOP;
+  PERFORM engine_v2._events(p_job_id, v_ids,
+    array_fill('taskStarted'::text, ARRAY[array_length(v_ids, 1)]), v_datas);
   RETURN v_out;
 END;
 $$;
@@ -305,6 +318,7 @@ DECLARE
   v_stuck text[];
   v_ids uuid[];
   v_job record;
+  v_cur text[];
 BEGIN
   SELECT count(*) FILTER (WHERE status = 'ready') AS ready,
          count(*) FILTER (WHERE status = 'running') AS running,
@@ -330,10 +344,23 @@ BEGIN
     c.waiting := 0;
   END IF;
 
-  SELECT status, error_code, mode, progress, draining,
-         extract(epoch FROM coalesce(finished_at, now()) - created_at)::float8 AS duration_s
-    INTO v_job
-    FROM engine_v2.job_runs WHERE job_id = p_job_id;
+  -- Read the job's row; when this call emitted events, that read is the flush of the
+  -- event cursor (_flush_events) in the same statement.
+  v_cur := string_to_array(nullif(current_setting('engine_v2.ev', true), ''), '/');
+  IF v_cur IS NOT NULL AND v_cur[1] = p_job_id::text THEN
+    UPDATE engine_v2.job_runs
+       SET event_seq = v_cur[2]::bigint, progress = greatest(progress, v_cur[3]::int)
+     WHERE job_id = p_job_id
+    RETURNING status, error_code, mode, progress, draining,
+              extract(epoch FROM coalesce(finished_at, now()) - created_at)::float8 AS duration_s
+      INTO v_job;
+    PERFORM set_config('engine_v2.ev', '', true);
+  ELSE
+    SELECT status, error_code, mode, progress, draining,
+           extract(epoch FROM coalesce(finished_at, now()) - created_at)::float8 AS duration_s
+      INTO v_job
+      FROM engine_v2.job_runs WHERE job_id = p_job_id;
+  END IF;
   IF v_job.status = 'running' AND c.total > 0 AND c.ready + c.running + c.waiting = 0
      AND c.bad > 0 THEN
     -- Cannot happen through the functions here; keep 8.5 and fail loudly if it does.
@@ -368,9 +395,10 @@ LANGUAGE plpgsql AS $$
 DECLARE
   v_state jsonb;
 BEGIN
-  PERFORM engine_v2._flush_events(p_job_id);
-  v_state := engine_v2._settle(p_job_id);
-  PERFORM engine_v2._flush_events(p_job_id);  -- a deadlock found by _settle
+  v_state := engine_v2._settle(p_job_id);  -- flushes the call's events
+  IF current_setting('engine_v2.ev', true) <> '' THEN
+    PERFORM engine_v2._flush_events(p_job_id);  -- events _settle emitted after its read
+  END IF;
   RETURN v_state || jsonb_build_object('result', 'ok',
     'ended', CASE WHEN p_status_before = 'running' AND v_state->>'job_status' <> 'running'
                   THEN v_state->>'job_status' END) || coalesce(p_extra, '{}');
@@ -516,6 +544,7 @@ DECLARE
   v_before text;
   v_now_status text;
   v_now_cancel boolean;
+  v_done jsonb;
 BEGIN
   IF p_status NOT IN ('succeeded', 'failed', 'canceled') THEN
     RAISE EXCEPTION 'engine_v2.complete_task: bad status %', p_status USING ERRCODE = '22023';
@@ -581,13 +610,15 @@ BEGIN
              a->>'uri', a->'content', coalesce(a->'metadata', '{}')
         FROM jsonb_array_elements(p_artifacts) a;
     END IF;
+    v_done := jsonb_build_object('task_key', v_task.task_key, 'label', v_task.display_label,
+                                 'attempt', p_attempt, 'latency_ms', v_usage->'latency_ms');
     IF p_partial IS NOT NULL THEN
-      PERFORM engine_v2._event(p_job_id, p_task_id, 'partialResult',
-        jsonb_build_object('task_key', v_task.task_key) || p_partial);
+      PERFORM engine_v2._events(p_job_id, ARRAY[p_task_id, p_task_id],
+        ARRAY['partialResult', 'taskDone'],
+        ARRAY[jsonb_build_object('task_key', v_task.task_key) || p_partial, v_done]);
+    ELSE
+      PERFORM engine_v2._events(p_job_id, ARRAY[p_task_id], ARRAY['taskDone'], ARRAY[v_done]);
     END IF;
-    PERFORM engine_v2._event(p_job_id, p_task_id, 'taskDone',
-      jsonb_build_object('task_key', v_task.task_key, 'label', v_task.display_label,
-                         'attempt', p_attempt, 'latency_ms', v_usage->'latency_ms'));
     IF p_skip IS NOT NULL AND p_skip <> '{}'::jsonb THEN
       UPDATE engine_v2.job_tasks t SET skip_reason = p_skip->>t.task_key
        WHERE t.job_id = p_job_id AND t.status = 'pending' AND p_skip ? t.task_key;
@@ -841,7 +872,7 @@ BEGIN
     SELECT p.oid::regprocedure FROM pg_proc p
       JOIN pg_namespace n ON n.oid = p.pronamespace
      WHERE n.nspname = 'engine_v2'
-       AND p.proname IN ('_event', '_flush_events', '_promote', '_cancel_tasks',
+       AND p.proname IN ('_event', '_events', '_flush_events', '_promote', '_cancel_tasks',
          '_cancel_downstream', '_fail_job', '_task_failed', '_claim_many',
          '_settle', '_step', 'materialize_job', 'start_job', 'claim_task', 'complete_task', 'finish_job', 'fail_job',
          'cancel_job', 'retry_job', 'recover_job')
