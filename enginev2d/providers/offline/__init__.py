@@ -8,8 +8,8 @@ The embedded default provider: no network, no API keys, milliseconds per task.
   difficulty, title) from the request; for a game it made earlier (recognised by
   the ``<meta name="generator" content="enginev2d-offline/1 ...">`` marker in
   index.html) it keeps the template and merges the requested changes.
-- ``codegen``: fills ``templates/<id>/{index.html,game.js}`` and the shared
-  ``templates/_common/style.css``.
+- ``codegen``: fills ``templates/<id>/game.js`` and the shared
+  ``templates/_common/{index.html,style.css}``.
 - ``image_specs``/``images``: sprites ``assets/<role>.png`` drawn procedurally as PNG.
 - ``qa_review``/``fix``: real static checks (:mod:`.qa`) and repairs (:mod:`.fix`).
 

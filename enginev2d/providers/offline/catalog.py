@@ -1,8 +1,8 @@
 """The offline templates: what each game is called, which sprites it draws, its words.
 
-The template files themselves live in ``templates/<id>/`` (index.html, game.js), with
-what all games share in ``templates/_common/``: style.css (sized by ``Template.canvas``)
-and runtime.js, inlined into game.js.
+Each template's own code lives in ``templates/<id>/game.js``; what all games share is in
+``templates/_common/``: index.html and style.css (sized by ``Template.canvas``) and
+runtime.js, inlined into game.js.
 A sprite's *role* is both the key the game looks it up by (``SPRITES.<role>``) and
 the stem of its image file: ``assets/<role>.png``.
 """
@@ -15,7 +15,7 @@ from importlib import resources
 
 TEMPLATE_FILES = ("index.html", "game.js", "style.css")
 RUNTIME_PATH = "_common/runtime.js"
-SHARED_FILES = frozenset({"style.css"})  # one copy in _common/, tokens fill the rest
+SHARED_FILES = frozenset({"index.html", "style.css"})  # one copy in _common/, tokens fill the rest
 ASSET_DIR = "assets"
 
 
