@@ -18,7 +18,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ProviderError, ProviderNotConfigured
-from .base import ImageModel, ImageReply, TextModel, TextReply, usage_of
+from .base import SECRET_ENV, ImageModel, ImageReply, TextModel, TextReply, usage_of
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -42,14 +42,6 @@ __all__ = [
 
 TEXT_PROVIDERS = ("anthropic", "google", "modal")
 IMAGE_PROVIDERS = ("google",)
-_ENV_KEYS = (
-    "ANTHROPIC_API_KEY",
-    "GEMINI_API_KEY",
-    "GOOGLE_API_KEY",
-    "MODAL_TOKEN_ID",
-    "MODAL_TOKEN_SECRET",
-    "MODAL_AUTH_TOKEN",
-)
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +77,7 @@ def _build(cfg: Config, name: str) -> Any:
 
 def _cached(cfg: Config, name: str) -> Any:
     # The key holds hashes of the secrets, never the secrets themselves.
-    key = (name, _section(cfg, name), tuple(hash(os.environ.get(k, "")) for k in _ENV_KEYS))
+    key = (name, _section(cfg, name), tuple(hash(os.environ.get(k, "")) for k in SECRET_ENV))
     with _lock:
         inst = _cache.get(key)
         if inst is None:
