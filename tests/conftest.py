@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -45,6 +46,24 @@ def pg_cluster() -> Iterator[PgCluster]:
         yield cluster
     finally:
         cluster.destroy()
+
+
+@pytest.fixture
+def own_cluster() -> Iterator[PgCluster]:
+    """A private, migrated cluster that a test may stop, restart or break (never the
+    shared session one, which other tests use at the same time)."""
+    base = Path(tempfile.mkdtemp(prefix="enginev2d-own-pg-", dir="/tmp"))
+    os.chmod(base, 0o755)
+    cluster = PgCluster(base / "cluster")
+    cluster.start()
+    try:
+        with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+            conn.execute(STANDINS.read_text())
+        migrate(cluster.dsn())
+        yield cluster
+    finally:
+        cluster.destroy()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 _counter = itertools.count()

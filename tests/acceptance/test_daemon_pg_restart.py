@@ -4,17 +4,13 @@ Uses its own cluster: the session cluster is shared with tests running concurren
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from enginev2d.migrations import migrate
 from enginev2d.pgcluster import PgCluster
 
 from .harness import Harness, harness, inject, wait_for
@@ -22,22 +18,6 @@ from .harness import Harness, harness, inject, wait_for
 pytestmark = pytest.mark.slow
 
 STANDINS = Path(__file__).resolve().parent.parent / "sql" / "host_standins.sql"
-
-
-@pytest.fixture
-def own_cluster() -> Iterator[PgCluster]:
-    base = Path(tempfile.mkdtemp(prefix="ev2-restart-", dir="/tmp"))
-    os.chmod(base, 0o755)
-    cluster = PgCluster(base / "cluster")
-    cluster.start()
-    try:
-        with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
-            conn.execute(STANDINS.read_text())
-        migrate(cluster.dsn())
-        yield cluster
-    finally:
-        cluster.destroy()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture

@@ -5,11 +5,7 @@ once the database is back. Own cluster: the session one is shared."""
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import tempfile
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -20,28 +16,10 @@ from enginev2d.backoff import Backoff
 from enginev2d.config import Config
 from enginev2d.daemon import Daemon
 from enginev2d.errors import WorkerLost
-from enginev2d.migrations import migrate
-from enginev2d.pgcluster import PgCluster
 
 from .test_daemon import Running, StandInRunner, wait_for
 
 STANDINS = Path(__file__).resolve().parent.parent / "sql" / "host_standins.sql"
-
-
-@pytest.fixture
-def own_cluster() -> Iterator[PgCluster]:
-    base = Path(tempfile.mkdtemp(prefix="ev2-outage-", dir="/tmp"))
-    os.chmod(base, 0o755)
-    cluster = PgCluster(base / "cluster")
-    cluster.start()
-    try:
-        with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
-            conn.execute(STANDINS.read_text())
-        migrate(cluster.dsn())
-        yield cluster
-    finally:
-        cluster.destroy()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.mark.slow

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
-import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from enginev2d import metrics
 from enginev2d.config import Config, load_config
-from enginev2d.pgcluster import PgCluster
-from tests.conftest import STANDINS
 from tests.integration.test_slo import seed_job
 
 
@@ -100,26 +94,8 @@ def test_refresh_respects_the_statement_timeout(config, fresh_metrics, conn, mak
     assert value(s, "enginev2_slo_success_rate", engine="v2") == 1
 
 
-@pytest.fixture
-def own_cluster() -> Iterator[PgCluster]:
-    """A private cluster this test may stop (never the shared session one)."""
-    base = Path(tempfile.mkdtemp(prefix="enginev2d-metrics-pg-", dir="/tmp"))
-    os.chmod(base, 0o755)
-    cluster = PgCluster(base / "cluster")
-    cluster.start()
-    try:
-        yield cluster
-    finally:
-        cluster.destroy()
-
-
 def test_scrape_answers_with_the_database_stopped(own_cluster, tmp_path, fresh_metrics):
-    from enginev2d.migrations import migrate
-
     dsn = own_cluster.dsn()
-    with psycopg.connect(dsn, autocommit=True) as c:
-        c.execute(STANDINS.read_text())
-    migrate(dsn)
     cfg = load_config(
         env={},
         overrides={
