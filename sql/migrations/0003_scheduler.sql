@@ -90,7 +90,7 @@ BEGIN
          v_seq + e.i
     FROM unnest(p_task_ids, p_types, p_datas) WITH ORDINALITY AS e(tid, typ, dat, i);
   v_seq := v_seq + v_n;
-  PERFORM set_config('engine_v2.ev', p_job_id::text || '/' || v_seq || '/' || v_prog, true);
+  v_cur[1] := set_config('engine_v2.ev', p_job_id::text || '/' || v_seq || '/' || v_prog, true);
   RETURN v_seq;
 END;
 $$;
@@ -267,13 +267,24 @@ $$;
 CREATE FUNCTION engine_v2._claim_many(p_job_id uuid, p_n int) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-  v_ids uuid[];
-  v_datas jsonb[];
+  v_cur text[] := string_to_array(nullif(current_setting('engine_v2.ev', true), ''), '/');
+  v_seq bigint;
+  v_prog int;
+  v_n int;
   v_out jsonb;
 BEGIN
   IF coalesce(p_n, 0) < 1 THEN
     RETURN '[]'::jsonb;
   END IF;
+  IF v_cur IS NOT NULL AND v_cur[1] = p_job_id::text THEN
+    v_seq := v_cur[2]::bigint;
+    v_prog := v_cur[3]::int;
+  ELSIF v_cur IS NOT NULL THEN
+    PERFORM engine_v2._flush_events(v_cur[1]::uuid);  -- another job's call (defensive)
+  END IF;
+  -- Claim, open the attempts and write taskStarted (what _events would write: the seq
+  -- cursor, or job_runs when this call has no event yet; progress is unchanged by a
+  -- claim, computed on the statement's snapshot) in one statement.
   WITH c AS (
     UPDATE engine_v2.job_tasks
        SET status = 'running', started_at = now(), finished_at = NULL,
@@ -288,24 +299,43 @@ BEGIN
   ), a AS (
     INSERT INTO engine_v2.job_task_attempts (task_id, attempt_no, status, started_at)
     SELECT id, attempt_count, 'running', clock_timestamp() FROM c
+  ), o AS (
+    SELECT c.*, row_number() OVER (ORDER BY position, created_at) AS i FROM c
+  ), w AS (
+    SELECT coalesce(v_seq, r.event_seq) AS seq0,
+           greatest(coalesce(v_prog, r.progress), least(99,
+             CASE WHEN coalesce(sum(greatest(t.weight, 0)), 0) = 0 THEN 0
+             ELSE (100 * coalesce(sum(greatest(t.weight, 0)) FILTER (
+                     WHERE t.status IN ('succeeded', 'skipped', 'failed', 'canceled')), 0)
+                   / sum(greatest(t.weight, 0)))::int END)) AS prog
+      FROM engine_v2.job_runs r
+      LEFT JOIN engine_v2.job_tasks t ON t.job_id = r.job_id
+     WHERE r.job_id = p_job_id AND EXISTS (SELECT 1 FROM c)
+     GROUP BY r.event_seq, r.progress
+  ), ev AS (
+    INSERT INTO engine_v2.job_task_events (job_id, task_id, event_type, data, seq)
+    SELECT p_job_id, o.id, 'taskStarted',
+           jsonb_build_object('type', 'taskStarted', 'task_key', o.task_key,
+                              'label', o.display_label, 'attempt', o.attempt_count,
+                              'progress', w.prog),
+           w.seq0 + o.i
+      FROM o, w
   )
-  SELECT array_agg(id ORDER BY position, created_at),
-         array_agg(jsonb_build_object('task_key', task_key, 'label', display_label,
-                                      'attempt', attempt_count) ORDER BY position, created_at),
+  SELECT count(*), max(w.seq0), max(w.prog),
          jsonb_agg(jsonb_build_object(
-           'id', id, 'task_key', task_key, 'attempt', attempt_count,
-           'label', display_label, 'max_attempts', max_attempts,
-           'prev_error', CASE WHEN attempt_count > 1 THEN (
+           'id', o.id, 'task_key', o.task_key, 'attempt', o.attempt_count,
+           'label', o.display_label, 'max_attempts', o.max_attempts,
+           'prev_error', CASE WHEN o.attempt_count > 1 THEN (
              SELECT pa.error FROM engine_v2.job_task_attempts pa
-              WHERE pa.task_id = c.id AND pa.attempt_no = c.attempt_count - 1) END)
-           ORDER BY position, created_at)
-    INTO v_ids, v_datas, v_out
-    FROM c;
-  IF v_ids IS NULL THEN
+              WHERE pa.task_id = o.id AND pa.attempt_no = o.attempt_count - 1) END)
+           ORDER BY o.i)
+    INTO v_n, v_seq, v_prog, v_out
+    FROM o, w;
+  IF v_n = 0 THEN
     RETURN '[]'::jsonb;
   END IF;
-  PERFORM engine_v2._events(p_job_id, v_ids,
-    array_fill('taskStarted'::text, ARRAY[array_length(v_ids, 1)]), v_datas);
+  v_cur[1] := set_config('engine_v2.ev',
+    p_job_id::text || '/' || (v_seq + v_n) || '/' || v_prog, true);
   RETURN v_out;
 END;
 $$;
@@ -319,6 +349,7 @@ DECLARE
   v_ids uuid[];
   v_job record;
   v_cur text[];
+  v_intent text;
 BEGIN
   SELECT count(*) FILTER (WHERE status = 'ready') AS ready,
          count(*) FILTER (WHERE status = 'running') AS running,
@@ -354,7 +385,7 @@ BEGIN
     RETURNING status, error_code, mode, progress, draining,
               extract(epoch FROM coalesce(finished_at, now()) - created_at)::float8 AS duration_s
       INTO v_job;
-    PERFORM set_config('engine_v2.ev', '', true);
+    v_cur[1] := set_config('engine_v2.ev', '', true);
   ELSE
     SELECT status, error_code, mode, progress, draining,
            extract(epoch FROM coalesce(finished_at, now()) - created_at)::float8 AS duration_s
@@ -376,15 +407,17 @@ BEGIN
      WHERE job_id = p_job_id;
   END IF;
 
+  IF v_job.status = 'running' AND c.ready + c.running + c.waiting = 0 THEN
+    SELECT output->>'intent' INTO v_intent FROM engine_v2.job_tasks
+     WHERE job_id = p_job_id AND task_key = 'intent';
+  END IF;
   RETURN jsonb_build_object(
     'ready', c.ready, 'running', c.running, 'active', c.ready + c.running + c.waiting,
     'job_status', v_job.status, 'error_code', v_job.error_code, 'mode', v_job.mode,
     'progress', v_job.progress, 'duration_s', v_job.duration_s,
     'finalize', v_job.status = 'running' AND c.total > 0
                 AND c.ready + c.running + c.waiting + c.bad = 0,
-    'intent', CASE WHEN v_job.status = 'running' AND c.ready + c.running + c.waiting = 0
-                   THEN (SELECT output->>'intent' FROM engine_v2.job_tasks
-                          WHERE job_id = p_job_id AND task_key = 'intent') END);
+    'intent', v_intent);
 END;
 $$;
 
@@ -544,12 +577,14 @@ DECLARE
   v_before text;
   v_now_status text;
   v_now_cancel boolean;
-  v_done jsonb;
+  v_cur text[];
+  v_seq bigint;
+  v_prog int;
 BEGIN
   IF p_status NOT IN ('succeeded', 'failed', 'canceled') THEN
     RAISE EXCEPTION 'engine_v2.complete_task: bad status %', p_status USING ERRCODE = '22023';
   END IF;
-  SELECT status, owner, cancel_requested INTO v_job
+  SELECT status, owner, cancel_requested, event_seq, progress INTO v_job
     FROM engine_v2.job_runs WHERE job_id = p_job_id FOR UPDATE;
   IF NOT FOUND OR v_job.owner IS DISTINCT FROM p_owner THEN
     RETURN jsonb_build_object('result', 'stale', 'reason', 'owner', 'owner', v_job.owner);
@@ -560,7 +595,21 @@ BEGIN
   END IF;
 
   IF v_status = 'succeeded' THEN
-    -- The hot path: fence, task and attempt in one statement.
+    -- The hot path: fence, task, attempt, artifacts and the partialResult + taskDone
+    -- events in one statement. The events are what _events would write: seq from the
+    -- call's cursor (or the job row read under the lock), progress with this task
+    -- terminal (the statement's snapshot still sees it running).
+    v_cur := string_to_array(nullif(current_setting('engine_v2.ev', true), ''), '/');
+    IF v_cur IS NOT NULL AND v_cur[1] = p_job_id::text THEN
+      v_seq := v_cur[2]::bigint;
+      v_prog := v_cur[3]::int;
+    ELSE
+      IF v_cur IS NOT NULL THEN
+        PERFORM engine_v2._flush_events(v_cur[1]::uuid);  -- another job's call (defensive)
+      END IF;
+      v_seq := v_job.event_seq;
+      v_prog := v_job.progress;
+    END IF;
     WITH t AS (
       UPDATE engine_v2.job_tasks
          SET status = 'succeeded', output = coalesce(p_output, '{}'),
@@ -568,7 +617,7 @@ BEGIN
              error_code = NULL, error_message = NULL
        WHERE id = p_task_id AND job_id = p_job_id AND status = 'running'
          AND attempt_count = p_attempt
-      RETURNING id, task_key, attempt_count, max_attempts, display_label
+      RETURNING id, task_key, attempt_count, max_attempts, display_label, weight
     ), a AS (
       UPDATE engine_v2.job_task_attempts
          SET status = 'succeeded', ended_at = clock_timestamp(),
@@ -578,11 +627,42 @@ BEGIN
              cost_usd = (v_usage->>'cost_usd')::numeric,
              error = NULL
        WHERE task_id = p_task_id AND attempt_no = p_attempt AND EXISTS (SELECT 1 FROM t)
+    ), ar AS (
+      INSERT INTO engine_v2.job_task_artifacts (id, job_id, task_id, kind, uri, content, metadata)
+      SELECT coalesce((x->>'id')::uuid, gen_random_uuid()), p_job_id, p_task_id, x->>'kind',
+             x->>'uri', x->'content', coalesce(x->'metadata', '{}')
+        FROM jsonb_array_elements(coalesce(p_artifacts, '[]'::jsonb)) x
+       WHERE EXISTS (SELECT 1 FROM t)
+    ), w AS (
+      SELECT coalesce(sum(greatest(weight, 0)), 0) AS total,
+             coalesce(sum(greatest(weight, 0)) FILTER (
+               WHERE status IN ('succeeded', 'skipped', 'failed', 'canceled')), 0) AS term
+        FROM engine_v2.job_tasks WHERE job_id = p_job_id
+    ), p AS (
+      SELECT t.id, t.task_key, t.attempt_count, t.max_attempts, t.display_label,
+             greatest(v_prog, least(99, CASE WHEN w.total = 0 THEN 0
+               ELSE (100 * (w.term + greatest(t.weight, 0)) / w.total)::int END)) AS prog
+        FROM t, w
+    ), ev AS (
+      INSERT INTO engine_v2.job_task_events (job_id, task_id, event_type, data, seq)
+      SELECT p_job_id, p_task_id, e.typ,
+             jsonb_build_object('type', e.typ) || e.dat || jsonb_build_object('progress', p.prog),
+             v_seq + e.k - CASE WHEN p_partial IS NULL THEN 1 ELSE 0 END
+        FROM p, LATERAL (VALUES
+          (1, 'partialResult', jsonb_build_object('task_key', p.task_key) || p_partial),
+          (2, 'taskDone', jsonb_build_object('task_key', p.task_key, 'label', p.display_label,
+                                             'attempt', p_attempt,
+                                             'latency_ms', v_usage->'latency_ms')))
+          AS e(k, typ, dat)
+       WHERE e.k = 2 OR p_partial IS NOT NULL
     )
-    SELECT * INTO v_task FROM t;
+    SELECT * INTO v_task FROM p;
     IF NOT FOUND THEN
       RETURN jsonb_build_object('result', 'stale', 'reason', 'attempt');
     END IF;
+    v_seq := v_seq + CASE WHEN p_partial IS NULL THEN 1 ELSE 2 END;
+    v_cur[1] := set_config('engine_v2.ev',
+      p_job_id::text || '/' || v_seq || '/' || v_task.prog, true);
   ELSE
     SELECT id, task_key, attempt_count, max_attempts, display_label INTO v_task
       FROM engine_v2.job_tasks
@@ -604,21 +684,6 @@ BEGIN
   END IF;
 
   IF v_status = 'succeeded' THEN
-    IF p_artifacts IS NOT NULL AND jsonb_array_length(p_artifacts) > 0 THEN
-      INSERT INTO engine_v2.job_task_artifacts (id, job_id, task_id, kind, uri, content, metadata)
-      SELECT coalesce((a->>'id')::uuid, gen_random_uuid()), p_job_id, p_task_id, a->>'kind',
-             a->>'uri', a->'content', coalesce(a->'metadata', '{}')
-        FROM jsonb_array_elements(p_artifacts) a;
-    END IF;
-    v_done := jsonb_build_object('task_key', v_task.task_key, 'label', v_task.display_label,
-                                 'attempt', p_attempt, 'latency_ms', v_usage->'latency_ms');
-    IF p_partial IS NOT NULL THEN
-      PERFORM engine_v2._events(p_job_id, ARRAY[p_task_id, p_task_id],
-        ARRAY['partialResult', 'taskDone'],
-        ARRAY[jsonb_build_object('task_key', v_task.task_key) || p_partial, v_done]);
-    ELSE
-      PERFORM engine_v2._events(p_job_id, ARRAY[p_task_id], ARRAY['taskDone'], ARRAY[v_done]);
-    END IF;
     IF p_skip IS NOT NULL AND p_skip <> '{}'::jsonb THEN
       UPDATE engine_v2.job_tasks t SET skip_reason = p_skip->>t.task_key
        WHERE t.job_id = p_job_id AND t.status = 'pending' AND p_skip ? t.task_key;
