@@ -261,10 +261,12 @@ BEGIN
 END;
 $$;
 
--- Claim up to p_n ready tasks (8.2) in one statement: running, attempt_count + 1 (the
+-- Claim up to p_n ready tasks (8.2), or pending ones in p_also (promotable: see
+-- complete_task), in one statement: running, attempt_count + 1 (the
 -- fencing token), an attempt row opened and taskStarted for each. A jsonb array of
 -- {id, task_key, attempt, label, max_attempts, prev_error}, in claim order; maybe empty.
-CREATE FUNCTION engine_v2._claim_many(p_job_id uuid, p_n int) RETURNS jsonb
+CREATE FUNCTION engine_v2._claim_many(p_job_id uuid, p_n int, p_also uuid[] DEFAULT NULL)
+RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
   v_cur text[] := string_to_array(nullif(current_setting('engine_v2.ev', true), ''), '/');
@@ -291,11 +293,15 @@ BEGIN
            attempt_count = attempt_count + 1
      WHERE id IN (
        SELECT id FROM engine_v2.job_tasks
-        WHERE job_id = p_job_id AND status = 'ready'
+        WHERE job_id = p_job_id AND (status = 'ready' OR id = ANY (p_also))
         ORDER BY position, created_at
         LIMIT p_n
         FOR UPDATE SKIP LOCKED)
     RETURNING id, task_key, attempt_count, display_label, max_attempts, position, created_at
+  ), r AS (
+    -- p_also: pending tasks the caller found promotable; those not claimed become ready
+    UPDATE engine_v2.job_tasks SET status = 'ready', finished_at = NULL
+     WHERE id = ANY (p_also) AND status = 'pending' AND id NOT IN (SELECT id FROM c)
   ), a AS (
     INSERT INTO engine_v2.job_task_attempts (task_id, attempt_no, status, started_at)
     SELECT id, attempt_count, 'running', clock_timestamp() FROM c
@@ -580,6 +586,9 @@ DECLARE
   v_cur text[];
   v_seq bigint;
   v_prog int;
+  v_prom uuid[];
+  v_skip_any boolean;
+  v_claimed boolean := false;
 BEGIN
   IF p_status NOT IN ('succeeded', 'failed', 'canceled') THEN
     RAISE EXCEPTION 'engine_v2.complete_task: bad status %', p_status USING ERRCODE = '22023';
@@ -688,7 +697,31 @@ BEGIN
       UPDATE engine_v2.job_tasks t SET skip_reason = p_skip->>t.task_key
        WHERE t.job_id = p_job_id AND t.status = 'pending' AND p_skip ? t.task_key;
     END IF;
-    v_skipped := engine_v2._promote(p_job_id);
+    v_prom := NULL;
+    IF p_claim AND v_job.status IN ('running', 'failed') AND NOT v_job.cancel_requested THEN
+      -- Promote and claim together: a task that becomes ready and is claimed at once
+      -- goes pending -> running in one row update (nobody sees 'ready' in between:
+      -- the job's row lock is held). A promotable task marked for a skip takes the
+      -- general path (_promote: skips cascade and write events).
+      SELECT coalesce(array_agg(t.id), '{}'), coalesce(bool_or(t.skip_reason IS NOT NULL), false)
+        INTO v_prom, v_skip_any
+        FROM engine_v2.job_tasks t
+       WHERE t.job_id = p_job_id AND t.status = 'pending'
+         AND NOT EXISTS (
+           SELECT 1 FROM engine_v2.job_task_dependencies d
+             JOIN engine_v2.job_tasks pred ON pred.id = d.predecessor_task_id
+            WHERE d.successor_task_id = t.id
+              AND pred.status NOT IN ('succeeded', 'skipped'));
+      IF v_skip_any THEN
+        v_prom := NULL;
+      END IF;
+    END IF;
+    IF v_prom IS NULL THEN
+      v_skipped := engine_v2._promote(p_job_id);
+    ELSE
+      v_next := engine_v2._claim_many(p_job_id, 1 + greatest(coalesce(p_more, 0), 0), v_prom);
+      v_claimed := true;
+    END IF;
   ELSIF v_status = 'failed' THEN
     UPDATE engine_v2.job_tasks SET input = coalesce(p_input, input) WHERE id = p_task_id;
     v_retry := coalesce((p_error->>'retryable')::boolean, false)
@@ -716,7 +749,7 @@ BEGIN
     PERFORM engine_v2._cancel_downstream(p_job_id, p_task_id, v_task.task_key);
   END IF;
 
-  IF p_claim THEN
+  IF p_claim AND NOT v_claimed THEN
     IF v_status = 'succeeded' THEN  -- a success never changes the job's status
       v_now_status := v_job.status;
       v_now_cancel := v_job.cancel_requested;
