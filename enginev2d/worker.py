@@ -56,7 +56,7 @@ from .errors import (
     classify,
 )
 from .staging import Staging
-from .tasks.base import JobInfo, TaskContext, TaskOutcome
+from .tasks.base import Artifact, JobInfo, TaskContext, TaskOutcome
 from .workflow import DEFAULT_WORKFLOW, Workflow
 
 logger = logging.getLogger(__name__)
@@ -72,6 +72,16 @@ TERMINAL = frozenset({"succeeded", "failed", "canceled"})
 class JobOutcome:
     status: str  # succeeded | failed | canceled | released (unfinished, stopped gracefully)
     error_code: str | None = None
+
+
+_ARTIFACT_FIELDS = tuple(f.name for f in dataclasses.fields(Artifact))
+
+
+def _artifact_row(artifact: Artifact) -> dict[str, Any]:
+    """An artifact as a row for complete_task: a shallow dict (``dataclasses.asdict``
+    deep-copies the content, ~0.3 ms for a 30-file codegen output; nothing mutates the
+    nested values, partial_result only adds an ``id`` to the row itself)."""
+    return {name: getattr(artifact, name) for name in _ARTIFACT_FIELDS}
 
 
 def error_json(err: EngineError) -> dict[str, Any]:
@@ -680,7 +690,7 @@ class JobRunner:
             more = self._slots(len(self._running) - 1) if claim_next else 0
         if outcome is not None:
             output = outcome.output
-            artifacts = [dataclasses.asdict(a) for a in outcome.artifacts]
+            artifacts = [_artifact_row(a) for a in outcome.artifacts]
             partial = None
             spec = self.workflow.by_key.get(task.task_key)
             if spec is not None and spec.partial:
