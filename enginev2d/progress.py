@@ -87,7 +87,8 @@ def partial_result(
     files = [f for f in (files or []) if isinstance(f, Mapping) and f.get("path")]
     if not files:
         return None
-    total = sum(_file_bytes(f) for f in files)
+    sizes = [_file_bytes(f) for f in files]  # utf-8 encoding of big contents: once
+    total = sum(sizes)
     if total <= inline_limit:
         return PartialResult(
             {
@@ -107,18 +108,18 @@ def partial_result(
             by_path[path] = a
     extra: list[dict[str, Any]] = []
     refs = []
-    for f in files:
+    for f, size in zip(files, sizes, strict=True):
         row = by_path.get(f["path"])
         if row is None:
             row = {
                 "kind": "partial_file",
                 "uri": None,
                 "content": {"path": f["path"], "content": f.get("content", "")},
-                "metadata": {"path": f["path"], "bytes": _file_bytes(f)},
+                "metadata": {"path": f["path"], "bytes": size},
             }
             extra.append(row)
         row.setdefault("id", str(uuid.uuid4()))
-        refs.append({"path": f["path"], "bytes": _file_bytes(f), "uri": artifact_uri(row["id"])})
+        refs.append({"path": f["path"], "bytes": size, "uri": artifact_uri(row["id"])})
     return PartialResult({"ref": "uri", "files": refs, "total_bytes": total}, extra)
 
 
