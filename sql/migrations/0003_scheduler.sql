@@ -350,22 +350,47 @@ $$;
 CREATE FUNCTION engine_v2._settle(p_job_id uuid) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-  c record;
   v_stuck text[];
   v_ids uuid[];
   v_job record;
-  v_cur text[];
+  v_cur text[] := string_to_array(nullif(current_setting('engine_v2.ev', true), ''), '/');
   v_intent text;
 BEGIN
-  SELECT count(*) FILTER (WHERE status = 'ready') AS ready,
-         count(*) FILTER (WHERE status = 'running') AS running,
-         count(*) FILTER (WHERE status IN ('pending', 'blocked')) AS waiting,
-         count(*) FILTER (WHERE status IN ('failed', 'canceled')) AS bad,
-         count(*) AS total
-    INTO c
-    FROM engine_v2.job_tasks WHERE job_id = p_job_id;
+  -- The job's row and its task counts in one statement; when this call emitted
+  -- events, that statement is also the flush of the event cursor (_flush_events).
+  IF v_cur IS NOT NULL AND v_cur[1] = p_job_id::text THEN
+    UPDATE engine_v2.job_runs r
+       SET event_seq = v_cur[2]::bigint, progress = greatest(r.progress, v_cur[3]::int)
+      FROM (SELECT count(*) FILTER (WHERE status = 'ready') AS ready,
+                   count(*) FILTER (WHERE status = 'running') AS running,
+                   count(*) FILTER (WHERE status IN ('pending', 'blocked')) AS waiting,
+                   count(*) FILTER (WHERE status IN ('failed', 'canceled')) AS bad,
+                   count(*) AS total
+              FROM engine_v2.job_tasks WHERE job_id = p_job_id) c
+     WHERE r.job_id = p_job_id
+    RETURNING r.status, r.error_code, r.mode, r.progress, r.draining,
+              extract(epoch FROM coalesce(r.finished_at, now()) - r.created_at)::float8
+                AS duration_s,
+              c.ready, c.running, c.waiting, c.bad, c.total
+      INTO v_job;
+    v_cur[1] := set_config('engine_v2.ev', '', true);
+  ELSE
+    SELECT r.status, r.error_code, r.mode, r.progress, r.draining,
+           extract(epoch FROM coalesce(r.finished_at, now()) - r.created_at)::float8
+             AS duration_s,
+           c.ready, c.running, c.waiting, c.bad, c.total
+      INTO v_job
+      FROM engine_v2.job_runs r,
+           (SELECT count(*) FILTER (WHERE status = 'ready') AS ready,
+                   count(*) FILTER (WHERE status = 'running') AS running,
+                   count(*) FILTER (WHERE status IN ('pending', 'blocked')) AS waiting,
+                   count(*) FILTER (WHERE status IN ('failed', 'canceled')) AS bad,
+                   count(*) AS total
+              FROM engine_v2.job_tasks WHERE job_id = p_job_id) c
+     WHERE r.job_id = p_job_id;
+  END IF;
 
-  IF c.ready = 0 AND c.running = 0 AND c.waiting > 0 THEN
+  IF v_job.ready = 0 AND v_job.running = 0 AND v_job.waiting > 0 THEN
     SELECT array_agg(task_key ORDER BY position), array_agg(id ORDER BY position)
       INTO v_stuck, v_ids
       FROM engine_v2.job_tasks
@@ -377,29 +402,17 @@ BEGIN
     PERFORM engine_v2._fail_job(p_job_id, 'v2_dag_deadlock',
       'dag deadlock: nothing ready or running, stuck: ' || array_to_string(v_stuck, ', '),
       jsonb_build_object('stuck', to_jsonb(v_stuck)));
-    c.bad := c.bad + c.waiting;
-    c.waiting := 0;
+    PERFORM engine_v2._flush_events(p_job_id);
+    SELECT status, error_code, progress, draining,
+           extract(epoch FROM coalesce(finished_at, now()) - created_at)::float8
+      INTO v_job.status, v_job.error_code, v_job.progress, v_job.draining, v_job.duration_s
+      FROM engine_v2.job_runs WHERE job_id = p_job_id;
+    v_job.bad := v_job.bad + v_job.waiting;
+    v_job.waiting := 0;
   END IF;
 
-  -- Read the job's row; when this call emitted events, that read is the flush of the
-  -- event cursor (_flush_events) in the same statement.
-  v_cur := string_to_array(nullif(current_setting('engine_v2.ev', true), ''), '/');
-  IF v_cur IS NOT NULL AND v_cur[1] = p_job_id::text THEN
-    UPDATE engine_v2.job_runs
-       SET event_seq = v_cur[2]::bigint, progress = greatest(progress, v_cur[3]::int)
-     WHERE job_id = p_job_id
-    RETURNING status, error_code, mode, progress, draining,
-              extract(epoch FROM coalesce(finished_at, now()) - created_at)::float8 AS duration_s
-      INTO v_job;
-    v_cur[1] := set_config('engine_v2.ev', '', true);
-  ELSE
-    SELECT status, error_code, mode, progress, draining,
-           extract(epoch FROM coalesce(finished_at, now()) - created_at)::float8 AS duration_s
-      INTO v_job
-      FROM engine_v2.job_runs WHERE job_id = p_job_id;
-  END IF;
-  IF v_job.status = 'running' AND c.total > 0 AND c.ready + c.running + c.waiting = 0
-     AND c.bad > 0 THEN
+  IF v_job.status = 'running' AND v_job.total > 0
+     AND v_job.ready + v_job.running + v_job.waiting = 0 AND v_job.bad > 0 THEN
     -- Cannot happen through the functions here; keep 8.5 and fail loudly if it does.
     PERFORM engine_v2._fail_job(p_job_id, 'v2_scheduler_error',
       'job has failed or canceled tasks but was still running', '{}');
@@ -407,22 +420,24 @@ BEGIN
     v_job.error_code := 'v2_scheduler_error';
   END IF;
   IF v_job.draining IS DISTINCT FROM
-     (v_job.status <> 'running' AND c.ready + c.running + c.waiting > 0) THEN
+     (v_job.status <> 'running' AND v_job.ready + v_job.running + v_job.waiting > 0) THEN
     UPDATE engine_v2.job_runs
-       SET draining = (v_job.status <> 'running' AND c.ready + c.running + c.waiting > 0)
+       SET draining = (v_job.status <> 'running'
+                       AND v_job.ready + v_job.running + v_job.waiting > 0)
      WHERE job_id = p_job_id;
   END IF;
 
-  IF v_job.status = 'running' AND c.ready + c.running + c.waiting = 0 THEN
+  IF v_job.status = 'running' AND v_job.ready + v_job.running + v_job.waiting = 0 THEN
     SELECT output->>'intent' INTO v_intent FROM engine_v2.job_tasks
      WHERE job_id = p_job_id AND task_key = 'intent';
   END IF;
   RETURN jsonb_build_object(
-    'ready', c.ready, 'running', c.running, 'active', c.ready + c.running + c.waiting,
+    'ready', v_job.ready, 'running', v_job.running,
+    'active', v_job.ready + v_job.running + v_job.waiting,
     'job_status', v_job.status, 'error_code', v_job.error_code, 'mode', v_job.mode,
     'progress', v_job.progress, 'duration_s', v_job.duration_s,
-    'finalize', v_job.status = 'running' AND c.total > 0
-                AND c.ready + c.running + c.waiting + c.bad = 0,
+    'finalize', v_job.status = 'running' AND v_job.total > 0
+                AND v_job.ready + v_job.running + v_job.waiting + v_job.bad = 0,
     'intent', v_intent);
 END;
 $$;
