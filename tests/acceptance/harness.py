@@ -16,17 +16,17 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
+from tests.waiting import wait_for
+
 ENGINEV2D = str(Path(sys.executable).parent / "enginev2d")
-POLL_S = 0.02
 
 # Section 7.3-shaped outputs for every task: no model runs; qa finds nothing, fix skips.
 OUTPUTS: dict[str, dict[str, Any]] = {
@@ -56,17 +56,6 @@ def inject(**extra: dict[str, Any]) -> dict[str, Any]:
     for key, more in extra.items():
         spec[key] = {**spec[key], **more}
     return {"inject": spec}
-
-
-def wait_for(pred: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:.1f}s waiting for {what}")
-        time.sleep(POLL_S)
 
 
 def toml_value(value: Any) -> str:

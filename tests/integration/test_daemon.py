@@ -17,18 +17,7 @@ import pytest
 from enginev2d.config import Config
 from enginev2d.daemon import Daemon
 from enginev2d.errors import Canceled, WorkerLost
-
-DEADLINE_S = 10.0
-
-
-def wait_for(pred: Callable[[], Any], timeout: float = DEADLINE_S, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what or pred}")
+from tests.waiting import wait_for
 
 
 @dataclass

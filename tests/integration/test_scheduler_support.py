@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -81,17 +80,6 @@ def event_types(conn: Any, job_id: str, task_key: str | None = None) -> list[str
         for e in events(conn, job_id)
         if task_key is None or e["data"].get("task_key") == task_key
     ]
-
-
-def wait_for(pred: Callable[[], Any], timeout: float = 10.0, interval: float = 0.01) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
 
 
 def artifacts_for(output: Mapping[str, Any]) -> list[dict[str, Any]]:

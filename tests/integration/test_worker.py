@@ -24,8 +24,8 @@ from tests.integration.test_scheduler_support import (
     noop_executor,
     statuses,
     tasks,
-    wait_for,
 )
+from tests.waiting import wait_for
 
 
 @pytest.fixture
