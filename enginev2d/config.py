@@ -62,7 +62,7 @@ class DaemonConfig:
 @dataclass(frozen=True)
 class PathsConfig:
     projects_root: str = "/data/users"
-    staging_root: str = "/var/lib/enginev2d/staging"
+    staging_root: str = "/data/enginev2d/staging"  # beside projects_root: one filesystem
 
 
 @dataclass(frozen=True)
