@@ -26,6 +26,7 @@ from enginev2d.staging import Staging
 from enginev2d.tasks import execute
 from enginev2d.tasks import publish_prep as pp
 from enginev2d.tasks.base import JobInfo, TaskContext
+from tests.gitutil import git as _git
 
 INDEX = {"path": "index.html", "content": "<html>game</html>"}
 
@@ -37,25 +38,6 @@ def pool(config: Config) -> Iterator[Any]:
         yield p
     finally:
         p.close()
-
-
-def git(repo: Path, *args: str) -> str:
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(repo),
-        "GIT_AUTHOR_NAME": "v1",
-        "GIT_AUTHOR_EMAIL": "v1@host",
-        "GIT_COMMITTER_NAME": "v1",
-        "GIT_COMMITTER_EMAIL": "v1@host",
-        "GIT_CONFIG_NOSYSTEM": "1",
-    }
-    return subprocess.run(
-        ["git", "-C", str(repo), "-c", "init.defaultBranch=main", *args],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=env,
-    ).stdout.strip()
 
 
 def digest(root: Path) -> dict[str, str]:
@@ -660,3 +642,7 @@ def test_hooks_and_fsmonitor_in_a_user_repository_never_run(tmp_path):
     (repo / "index.html").write_text("x")
     publish.gitrepo.commit_all(repo, "c\n", author=("a", "a@a"))
     assert not marker.exists() and not Path(f"{marker}.fsmonitor").exists()
+
+
+def git(repo: Path, *args: str) -> str:
+    return _git(repo, *args, author="v1")

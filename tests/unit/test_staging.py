@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from enginev2d.config import Config, load_config
 from enginev2d.errors import OutputTooLarge, PathEscape, StagingError
 from enginev2d.staging import Staging, check_relpath, normalize_relpath
 from enginev2d.tasks.base import JobInfo
+from tests.gitutil import git
 
 
 def make_cfg(tmp_path: Path, **limits: int) -> Config:
@@ -52,25 +52,6 @@ def tree_digest(root: Path) -> dict[str, str]:
             else:
                 out[rel] = "dir"
     return out
-
-
-def git(repo: Path, *args: str) -> str:
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(repo),
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@t",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@t",
-        "GIT_CONFIG_NOSYSTEM": "1",
-    }
-    return subprocess.run(
-        ["git", "-C", str(repo), "-c", "init.defaultBranch=main", *args],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=env,
-    ).stdout.strip()
 
 
 # --------------------------------------------------------------------------- normalize
