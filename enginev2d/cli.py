@@ -126,7 +126,8 @@ def migrate(cfg: Config, show_status: bool) -> None:
         rows = migrations.status(cfg.database.url, **kw)
         for s in rows:
             when = s.applied_at.isoformat(timespec="seconds") if s.applied_at else "-"
-            click.echo(f"{s.version:04d}  {s.name:<32} {s.state:<9} {when}")
+            number = f"{s.version:04d}" if s.version is not None else "fn  "
+            click.echo(f"{number}  {s.name:<32} {s.state:<9} {when}")
         if any(s.state != "applied" for s in rows):
             sys.exit(1)
         return
@@ -354,12 +355,14 @@ def jobs_cmd(cfg: Config, statuses: tuple[str, ...], limit: int, as_json: bool) 
 @pass_config
 @fail_cleanly
 def cancel_cmd(cfg: Config, job: str, reason: str) -> None:
-    """Cancel a running job; its running tasks stop at their next check."""
+    """Cancel a running job: every task still going is stopped at once and v1 is told
+    (fallback). Prints cancel_job's answer: canceled, completed (v2 had already won) or
+    pending (its daemon died mid-publish; the takeover decides)."""
     from . import admin
 
     with _admin_conn(cfg) as conn:
         result = admin.cancel(conn, job, reason=reason, cfg=cfg)
-    click.echo(f"cancel requested for {result['job_id']} (now {result['status']})")
+    click.echo(f"{result['result']}: {result['job_id']} (run {result['status']})")
 
 
 @cli.command("retry")

@@ -53,6 +53,7 @@ class DaemonConfig:
     poll_interval_s: float = 2.0
     lease_s: float = 30.0
     heartbeat_s: float = 0.0  # 0 = lease_s / 3
+    max_takeovers: int = 3  # per task: a lost attempt is re-run this often, not charged
     job_timeout_s: float = 600.0
     shutdown_grace_s: float = 20.0
     worker_idle_timeout_s: float = 1.0  # safety net on the in-process condition
@@ -167,6 +168,9 @@ class LoggingConfig:
 @dataclass(frozen=True)
 class TestingConfig:
     allow_inject: bool = False
+    # Rehearsal of the worst crash: the daemon SIGKILLs itself right after publish_prep's
+    # swap, before its commit (only with allow_inject). Never in production.
+    crash_after_swap: bool = False
 
 
 @dataclass(frozen=True)
@@ -382,6 +386,7 @@ def validate(cfg: Config, *, require_database: bool = True) -> None:
         "daemon.workers_per_job": cfg.daemon.workers_per_job,
         "daemon.poll_interval_s": cfg.daemon.poll_interval_s,
         "daemon.lease_s": cfg.daemon.lease_s,
+        "daemon.max_takeovers": cfg.daemon.max_takeovers,
         "daemon.job_timeout_s": cfg.daemon.job_timeout_s,
         "limits.max_files": cfg.limits.max_files,
         "limits.max_file_bytes": cfg.limits.max_file_bytes,

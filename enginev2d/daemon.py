@@ -479,13 +479,19 @@ class Daemon:
 
     def _fail_owned(self, job_id: str, message: str) -> bool:
         """Fail a job this daemon holds with v2_scheduler_error (fallback to v1), through
-        the scheduler: attempts left running are closed first (recover_job), then the
-        job fails and its waiting tasks are canceled, with jobFailed + fallback events."""
+        the scheduler: a takeover first (recover_job: a job whose commit is already live
+        completes instead), then the job fails, every task still going is stopped, with
+        jobFailed + fallback events."""
         from . import scheduler
+        from .publish import Production
 
         try:
             with self.pool.connection(timeout=self.CONN_TIMEOUT_S) as conn:
-                scheduler.recover_job(conn, job_id, self.daemon_id, self.cfg)
+                step = scheduler.recover_job(
+                    conn, job_id, self.daemon_id, self.cfg, production=Production(self.cfg)
+                )
+                if step.ended:  # its commit was live (completed), or a waiting cancel
+                    return True
                 step = scheduler.fail_job(
                     conn, self.cfg, job_id, self.daemon_id, V2_SCHEDULER_ERROR, message
                 )
@@ -712,6 +718,8 @@ def check_schema(cfg: Config, *, migrate: bool, stop: threading.Event) -> bool:
                 return True
             pending = [
                 f"{s.version:04d}_{s.name} ({s.state})"
+                if s.version is not None
+                else f"functions/{s.name} ({s.state})"
                 for s in migrations.status(cfg.database.url, **kw)
                 if s.state != "applied"
             ]

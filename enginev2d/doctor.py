@@ -169,7 +169,13 @@ def run_checks(
         try:
             kw = connect_kwargs(cfg, application_name="enginev2d-doctor")
             rows = migrations.status(cfg.database.url, **kw)
-            bad = [f"{s.version:04d}_{s.name} {s.state}" for s in rows if s.state != "applied"]
+            bad = [
+                f"{s.version:04d}_{s.name} {s.state}"
+                if s.version is not None
+                else f"functions/{s.name} {s.state}"
+                for s in rows
+                if s.state != "applied"
+            ]
             if bad:
                 checks.append(
                     Check("schema", "fail", "not current: " + ", ".join(bad) + " (run migrate)")

@@ -1,9 +1,17 @@
-"""Schema migrations: numbered ``sql/migrations/NNNN_name.sql`` files applied in order.
+"""Schema migrations: numbered ``sql/migrations/NNNN_name.sql`` files applied in order,
+then the repeatable ``sql/functions/*.sql`` files.
 
 Each pending file runs in its own transaction together with its row in
 ``engine_v2.schema_migrations``; a session advisory lock on a dedicated connection makes
 two daemons starting at once apply each file exactly once (the second waits, then finds
 nothing pending). Only additive migrations are ever written (design 1).
+
+Numbered migrations hold tables, columns, indexes and data, and are frozen once applied.
+Functions and their grants live in repeatable files (the idea of Flyway's repeatable
+migrations): each file is ``CREATE OR REPLACE`` text, applied after the numbered ones, in
+name order, whenever its checksum differs from the one recorded in
+``engine_v2.schema_repeatables``. Changing a function is an edit of its one file, never a
+copy in a new migration.
 """
 
 from __future__ import annotations
@@ -35,6 +43,15 @@ CREATE TABLE IF NOT EXISTS engine_v2.schema_migrations (
 """
 
 
+_CREATE_REPEATABLES = """
+CREATE TABLE IF NOT EXISTS engine_v2.schema_repeatables (
+  name text PRIMARY KEY,
+  checksum text NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -51,8 +68,24 @@ class Migration:
 
 
 @dataclass(frozen=True)
+class Repeatable:
+    """A ``sql/functions/*.sql`` file, re-applied whenever its text changes."""
+
+    name: str
+    path: Path
+
+    @property
+    def sql(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True)
 class MigrationStatus:
-    version: int
+    version: int | None  # None for a repeatable file
     name: str
     applied_at: Any | None
     state: str  # applied | pending | modified | unknown
@@ -71,6 +104,51 @@ def discover(directory: Path | None = None) -> list[Migration]:
     if len(versions) != len(set(versions)):
         raise ValueError("two migration files share a version number")
     return found
+
+
+def discover_repeatables(directory: Path | None = None) -> list[Repeatable]:
+    directory = directory or sql_root() / "functions"
+    if not directory.is_dir():
+        return []
+    return [Repeatable(p.stem, p) for p in sorted(directory.glob("*.sql"))]
+
+
+def _repeatables_applied(conn: psycopg.Connection[Any]) -> dict[str, str]:
+    exists = conn.execute(
+        "SELECT to_regclass('engine_v2.schema_repeatables') IS NOT NULL AS e"
+    ).fetchone()
+    if not _value(exists, "e"):
+        return {}
+    rows = conn.execute("SELECT name, checksum FROM engine_v2.schema_repeatables").fetchall()
+    return {
+        (r["name"] if isinstance(r, dict) else r[0]): (
+            r["checksum"] if isinstance(r, dict) else r[1]
+        )
+        for r in rows
+    }
+
+
+def _apply_repeatables(conn: psycopg.Connection[Any], directory: Path | None) -> list[str]:
+    """(under the migration lock) Apply every repeatable file whose checksum changed."""
+    done = _repeatables_applied(conn)
+    applied: list[str] = []
+    for r in discover_repeatables(directory):
+        if done.get(r.name) == r.checksum:
+            continue
+        logger.info(
+            "applying functions %s", r.name, extra={"action": "repeatable_apply", "file": r.name}
+        )
+        with conn.transaction():
+            conn.execute(r.sql)  # type: ignore[arg-type]  # trusted file, no params
+            conn.execute(_CREATE_REPEATABLES)
+            conn.execute(
+                "INSERT INTO engine_v2.schema_repeatables (name, checksum) VALUES (%s, %s)"
+                " ON CONFLICT (name) DO UPDATE SET checksum = excluded.checksum,"
+                " applied_at = now()",
+                (r.name, r.checksum),
+            )
+        applied.append(r.name)
+    return applied
 
 
 def _applied(conn: psycopg.Connection[Any]) -> dict[int, dict[str, Any]]:
@@ -95,8 +173,15 @@ def _as_dict(row: Any) -> dict[str, Any]:
     return dict(zip(("version", "name", "checksum", "applied_at"), row, strict=True))
 
 
-def migrate(conninfo: str, *, directory: Path | None = None, **connect_kw: Any) -> list[Migration]:
-    """Apply every pending migration; return the ones applied (empty when current)."""
+def migrate(
+    conninfo: str,
+    *,
+    directory: Path | None = None,
+    functions: Path | None = None,
+    **connect_kw: Any,
+) -> list[Migration]:
+    """Apply every pending migration, then every changed repeatable file; return the
+    numbered migrations applied (empty when current)."""
     migrations = discover(directory)
     applied_now: list[Migration] = []
     with psycopg.connect(conninfo, autocommit=True, **connect_kw) as conn:
@@ -130,6 +215,8 @@ def migrate(conninfo: str, *, directory: Path | None = None, **connect_kw: Any) 
                         (m.version, m.name, m.checksum),
                     )
                 applied_now.append(m)
+            if directory is None or functions is not None:
+                _apply_repeatables(conn, functions)
         finally:
             if not conn.broken:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
@@ -137,11 +224,17 @@ def migrate(conninfo: str, *, directory: Path | None = None, **connect_kw: Any) 
 
 
 def status(
-    conninfo: str, *, directory: Path | None = None, **connect_kw: Any
+    conninfo: str,
+    *,
+    directory: Path | None = None,
+    functions: Path | None = None,
+    **connect_kw: Any,
 ) -> list[MigrationStatus]:
     migrations = discover(directory)
+    repeatables = discover_repeatables(functions) if directory is None or functions else []
     with psycopg.connect(conninfo, autocommit=True, **connect_kw) as conn:
         done = _applied(conn)
+        fns = _repeatables_applied(conn) if repeatables else {}
     out: list[MigrationStatus] = []
     for m in migrations:
         row = done.pop(m.version, None)
@@ -152,6 +245,9 @@ def status(
             out.append(MigrationStatus(m.version, m.name, row["applied_at"], state))
     for version, row in sorted(done.items()):
         out.append(MigrationStatus(version, row["name"], row["applied_at"], "unknown"))
+    for r in repeatables:
+        state = "applied" if fns.get(r.name) == r.checksum else "pending"
+        out.append(MigrationStatus(None, r.name, None, state))
     return out
 
 

@@ -39,17 +39,19 @@ import shutil
 import struct
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import psycopg
+
 from . import fsswap, gitrepo
-from .errors import ConcurrentApply, StagingError
+from .errors import Canceled, ConcurrentApply, StagingError, WorkerLost
 from .sql import load_queries
+from .staging import project_dir
 
 if TYPE_CHECKING:
-    import psycopg
     from psycopg_pool import ConnectionPool
 
     from .config import Config
@@ -252,6 +254,106 @@ def project_lock(
                 )
             time.sleep(min(LOCK_POLL_S, remaining))
         yield conn
+
+
+# --------------------------------------------------------------------------- production
+
+
+class Production:
+    """What a takeover may learn from production about a job (design 9: a job whose
+    output is live is never failed over). Reads only; the caller holds the job's
+    publish lock (``engine_v2._publish_lock``) so no publisher is half-way."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+
+    def project_dir(self, job: Mapping[str, Any]) -> Path:
+        return project_dir(self.cfg, job.get("user_id"), job.get("project_id"))
+
+    def live_commit(self, job: Mapping[str, Any]) -> str | None:
+        """This job's commit (``Engine-Job`` trailer) in production's history, if any."""
+        if (job.get("mode") or "live") != "live":
+            return None
+        prod = self.project_dir(job)
+        if not prod.is_dir():
+            return None
+        return gitrepo.find_job_commit(prod, str(job["job_id"]))
+
+    def v1_result(self, job: Mapping[str, Any], commit: str) -> dict[str, Any]:
+        """The v1 response read back from the live commit (files and message), for a
+        job whose result rows were lost with its daemon (a restore's tree, say)."""
+        prod = self.project_dir(job)
+        files = gitrepo.text_files_at(prod, commit)
+        subject = gitrepo.git(prod, "log", "-1", "--format=%s", commit).stdout.strip()
+        return {
+            "type": "completed",
+            "files": [{"path": p, "content": c} for p, c in sorted(files.items())],
+            "images": [],
+            "summary": subject or f"Published {commit[:12]}",
+        }
+
+
+# --------------------------------------------------------------------------- guard
+
+
+class PublishGuard:
+    """The job's publish guard (``sql/functions/10_publish_guard.sql``), held on a
+    connection of its own from the recorded intent until the task's completion has
+    committed: a cancel, a timeout or a takeover waits for a live publisher and never
+    decides while production may be half-way. If this process dies, PostgreSQL drops the
+    lock with the connection and the intent tells the next owner to look at production.
+    """
+
+    def __init__(self, pool: ConnectionPool, job_id: str) -> None:
+        self.pool = pool
+        self.job_id = job_id
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def begin(self, *, task_id: str, attempt: int, owner: str | None, commit: str) -> None:
+        """Take the guard and record ``commit`` as the intent, or raise :class:`Canceled`
+        (the run ended or a cancel waits) / :class:`WorkerLost` (not our attempt)."""
+        conn = self.pool.getconn()
+        try:
+            row = conn.execute(
+                load_queries("publish")["begin_publish"],
+                {
+                    "job_id": self.job_id,
+                    "task_id": task_id,
+                    "attempt": attempt,
+                    "owner": owner,
+                    "commit": commit,
+                },
+            ).fetchone()
+        except BaseException:
+            self.pool.putconn(conn)
+            raise
+        answer = row["answer"] if isinstance(row, dict) else row[0]  # type: ignore[index]
+        if answer != "ok":
+            self.pool.putconn(conn)
+            if answer == "canceled":
+                raise Canceled("the run ended before its publish: nothing was published")
+            raise WorkerLost("publish refused: this attempt is no longer the job's")
+        self._conn = conn
+
+    def release(self, *, unpublished: str | None = None) -> None:
+        """Let go of the guard (idempotent); ``unpublished`` withdraws an intent whose
+        swap did not happen. A broken connection already lost the lock."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            conn.execute(
+                load_queries("publish")["end_publish"],
+                {"job_id": self.job_id, "unpublished": unpublished},
+            )
+        except psycopg.Error as exc:
+            logger.warning(
+                "publish guard release failed (the lock went with the connection): %s",
+                exc,
+                extra={"action": "publish_guard_release_failed", "job_id": self.job_id},
+            )
+        finally:
+            self.pool.putconn(conn)
 
 
 # --------------------------------------------------------------------------- publish

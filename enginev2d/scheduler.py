@@ -14,7 +14,9 @@ SQL functions (schema ``engine_v2``):
   skips (7.4), promotion (8.1), retry or failure propagation (8.4), deadlock (8.6),
   progress, job failure with fallback, and optionally the worker's next claim
 * ``finish_job(job_id, owner, result)`` / ``fail_job(...)`` - job outcome
-* ``cancel_job(job_id, reason)``, ``retry_job(job_id)``, ``recover_job(job_id, owner)``
+* ``cancel_job(job_id, reason)`` -> 'canceled' | 'completed' | 'pending',
+  ``log_fallback(job_id, code, detail)``, ``retry_job(job_id)``,
+  ``recover_job(job_id, owner, max_takeovers, published)``
 
 Job success needs Python (``fallback.job_result`` and ``validate_output``): when a step
 says ``finalize``, :func:`complete` / :func:`claim` build the result and finish the job
@@ -28,8 +30,9 @@ with ``fallback.notify_fallback`` (the NOTIFY already went out at commit).
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +42,7 @@ from psycopg.types.json import Jsonb
 from . import fallback, metrics
 from .config import Config
 from .errors import V2_OUTPUT_INVALID, OutputInvalid, SchedulerError, classify, job_error_code
+from .publish import Production
 from .sql import load_queries
 from .workflow import DEFAULT_WORKFLOW, Workflow
 
@@ -303,10 +307,17 @@ def complete(
 
 
 def _finalize(
-    conn: psycopg.Connection[Any], cfg: Config, job_id: str, owner: str | None, step: Step
+    conn: psycopg.Connection[Any],
+    cfg: Config,
+    job_id: str,
+    owner: str | None,
+    step: Step,
+    live_result: Callable[[], dict[str, Any]] | None = None,
 ) -> Step:
     """Every task succeeded or skipped: build the result and end the job (in the caller's
-    transaction). Chat jobs end with ``CHAT_RESULT`` and never touch public.jobs."""
+    transaction). Chat jobs end with ``CHAT_RESULT`` and never touch public.jobs.
+    ``live_result``: the job's commit is live in production, so it can never fail over;
+    a result that cannot be built from the rows is read back from that commit."""
     if step.intent == "chat":
         return _step(
             conn, "finish_job", {"job_id": job_id, "owner": owner, "result": Jsonb(CHAT_RESULT)}
@@ -323,6 +334,13 @@ def _finalize(
     else:
         if not fallback.validate_output(result):
             failure = (V2_OUTPUT_INVALID, "job result failed validate_output (design 14)")
+    if failure is not None and live_result is not None:
+        logger.warning(
+            "result rebuilt from the live commit: %s",
+            failure[1],
+            extra={"action": "result_from_production", "job_id": job_id, "task_key": None},
+        )
+        result, failure = live_result(), None
     if failure is not None:
         code, message = failure
         params = {"job_id": job_id, "owner": owner, "error_code": code, "message": message}
@@ -398,40 +416,78 @@ def cancel_job(
     reason: str | None = None,
     *,
     cfg: Config | None = None,
-) -> bool:
-    """Operator cancel. False when the job was not running. Running attempts stop at
-    their next check (the daemon aborts its runner; the runner's monitor notices too)."""
+) -> str:
+    """The server's (or an operator's) cancel, idempotent: ``'canceled'`` (v2 publishes
+    and completes nothing), ``'completed'`` (v2 had already won) or ``'pending'`` (the
+    daemon died mid-publish; the takeover ends the run with jobCompleted or jobCanceled).
+    Running attempts are stopped in the same transaction; their workers' late reports
+    are fenced off."""
     with conn.transaction():
+        before = conn.execute(Q["job_state"], {"job_id": job_id}).fetchone()
         row = conn.execute(Q["cancel_job"], {"job_id": job_id, "reason": reason}).fetchone()
-        canceled = bool(row["canceled"] if isinstance(row, Mapping) else row[0])
-        state = conn.execute(Q["job_state"], {"job_id": job_id}).fetchone() if canceled else None
-    if canceled:
+        answer = str(row["answer"] if isinstance(row, Mapping) else row[0])
+        state = conn.execute(Q["job_state"], {"job_id": job_id}).fetchone()
+    was = before["status"] if isinstance(before, Mapping) else None
+    if answer == "canceled" and was == "running":
         step = Step("ok", job_status="canceled", error_code="canceled", ended="canceled")
-        if state is not None and isinstance(state, Mapping):
+        if isinstance(state, Mapping):
             step.progress = int(state.get("progress") or 0)
         _after_commit(cfg, job_id, step)
-    return canceled
+    return answer
+
+
+def log_fallback(
+    conn: psycopg.Connection[Any],
+    job_id: str,
+    code: str,
+    detail: Mapping[str, Any] | None = None,
+) -> str:
+    """Record a fallback the server decided itself (cancelling a run still going);
+    returns :func:`cancel_job`'s answer."""
+    params = {"job_id": job_id, "code": code, "detail": Jsonb(dict(detail or {}))}
+    row = conn.execute(Q["log_fallback"], params).fetchone()
+    return str(row["answer"] if isinstance(row, Mapping) else row[0])
 
 
 def retry_job(conn: psycopg.Connection[Any], job_id: str) -> bool:
-    """Re-run a failed/canceled job from its failed and canceled tasks (fresh attempt
-    budget, attempt numbers continue). False when the job is not failed/canceled."""
+    """Re-run a failed/canceled shadow job from its failed and canceled tasks (fresh
+    attempt budget, attempt numbers continue). False when the job is not failed/canceled;
+    :class:`SchedulerError` for a live job that fell back (v1 owns it)."""
     try:
         row = conn.execute(Q["retry_job"], {"job_id": job_id}).fetchone()
     except psycopg.errors.ObjectNotInPrerequisiteState as exc:
-        raise SchedulerError(str(exc).strip()) from None
+        raise SchedulerError(exc.diag.message_primary or str(exc).strip()) from None
     return bool(row["retried"] if isinstance(row, Mapping) else row[0])
 
 
 def recover_job(
-    conn: psycopg.Connection[Any], job_id: str, owner: str | None, cfg: Config | None = None
+    conn: psycopg.Connection[Any],
+    job_id: str,
+    owner: str | None,
+    cfg: Config | None = None,
+    *,
+    production: Production | None = None,
 ) -> Step:
-    """After a takeover: attempts the dead owner left running count as failed
-    (``worker_lost``, retryable)."""
+    """After a takeover: under the job's publish lock, look at production first (this
+    job's commit live means it completes as succeeded), then re-run what the dead owner
+    left running without using up attempts (``daemon.max_takeovers`` bounds it)."""
+    max_takeovers = cfg.daemon.max_takeovers if cfg is not None else 3
     with conn.transaction():
-        step = _step(conn, "recover_job", {"job_id": job_id, "owner": owner})
+        conn.execute(Q["publish_lock"], {"job_id": job_id})
+        job = conn.execute(Q["job_row"], {"job_id": job_id}).fetchone()
+        live = production.live_commit(job) if (production and isinstance(job, Mapping)) else None
+        params = {
+            "job_id": job_id,
+            "owner": owner,
+            "max_takeovers": max_takeovers,
+            "published": live,
+        }
+        step = _step(conn, "recover_job", params)
         if step.finalize and cfg is not None:
-            step = _merged(step, _finalize(conn, cfg, job_id, owner, step))
+            rebuild = None
+            if live and production is not None and isinstance(job, Mapping):
+                rebuild = functools.partial(production.v1_result, job, live)
+            step = _merged(step, _finalize(conn, cfg, job_id, owner, step, rebuild))
     _after_commit(cfg, job_id, step)
     return step
 

@@ -122,6 +122,11 @@ def check_relpath(staging_root: str | os.PathLike[str], rel: Any) -> Path:
 # --------------------------------------------------------------------------- staging
 
 
+def project_dir(cfg: Config, user_id: object, project_id: object) -> Path:
+    """Production: ``{paths.projects_root}/{user_id}/projects/{project_id}`` (design 10.1)."""
+    return Path(cfg.paths.projects_root) / str(user_id) / "projects" / str(project_id)
+
+
 class Staging:
     """One job's staging work tree. See the module docstring for the guarantees."""
 
@@ -129,9 +134,7 @@ class Staging:
         self.cfg = cfg
         self.job = job
         self.root = Path(cfg.paths.staging_root) / job.job_id
-        self.prod_dir = (
-            Path(cfg.paths.projects_root) / str(job.user_id) / "projects" / str(job.project_id)
-        )
+        self.prod_dir = project_dir(cfg, job.user_id, job.project_id)
         # Outside the tree so it is never published: what production looked like at seed.
         self.seed_path = Path(cfg.paths.staging_root) / f".{job.job_id}.seed.json"
         # codegen and asset write in parallel: limits are checked and applied atomically.

@@ -55,6 +55,7 @@ from .errors import (
     WorkerLost,
     classify,
 )
+from .publish import Production
 from .staging import Staging
 from .tasks.base import Artifact, JobInfo, TaskContext, TaskOutcome
 from .workflow import DEFAULT_WORKFLOW, Workflow
@@ -143,6 +144,15 @@ class _Timers:
 
 
 _TIMERS = _Timers()
+
+
+def _label(task: scheduler.ClaimedTask, err: EngineError | None) -> str:
+    """The attempt's outcome as the metrics and logs name it."""
+    if err is None:
+        return "succeeded"
+    if isinstance(err, Canceled):
+        return "canceled"
+    return "retry" if err.retryable and task.attempt < task.max_attempts else "failed"
 
 
 class _Idler:
@@ -278,7 +288,14 @@ class JobRunner:
             if made is None:
                 return None
             self._learn(made.get("outputs") or {})
-            step = self._db(lambda c: scheduler.recover_job(c, self.job_id, self.owner, self.cfg))
+            production = Production(self.cfg)
+            step = self._db(
+                lambda c: scheduler.recover_job(
+                    c, self.job_id, self.owner, self.cfg, production=production
+                )
+            )
+            if step.ended:  # live in production already, or a waiting cancel applied
+                return None
             if step.stale:
                 logger.warning(
                     "takeover lost: job owned by someone else",
@@ -600,8 +617,10 @@ class JobRunner:
     def _observe(self, step: scheduler.Step) -> None:
         """Hand extra claims to idle siblings (or new threads), ask one to claim when
         ready work is left, and wake everyone when the job has nothing left to run."""
-        if step.job_status == "canceled" and self._abort_reason is None:
-            self.abort(Canceled("job canceled"))
+        if step.job_status in ("failed", "canceled") and self._abort_reason is None:
+            # The outcome is decided (the transaction stopped every task still going):
+            # abandon the attempts still running here, spend nothing more.
+            self.abort(Canceled(f"job {step.job_status}"))
         spawn: list[scheduler.ClaimedTask] = []
         with self._cond:
             self._settled.update(step.skipped)
@@ -661,6 +680,7 @@ class JobRunner:
             repair_hint=task.repair_hint,
             pool=self.pool,
             stop_reason=self._stop_reason,
+            owner=self.owner,
         )
         with self._cond:
             self._running[task.id] = ctx
@@ -685,6 +705,55 @@ class JobRunner:
             "tokens_out": usage.tokens_out,
             "cost_usd": round(usage.cost_usd, 4),
         }
+        try:
+            step = self._record(task, ctx, outcome, err, usage_json)
+        finally:
+            for release in ctx.after_complete:  # e.g. the publish guard, after our commit
+                release()
+        label = _label(task, err)
+        with self._cond:
+            self._running.pop(task.id, None)
+        if err is not None:
+            logger.info(
+                "task %s attempt %d %s: %s",
+                task.task_key,
+                task.attempt,
+                label,
+                err.message,
+                extra={"action": "task_" + label, **log_extra},
+            )
+        metrics.task_attempt_finished(
+            task.task_key,
+            label,
+            elapsed,
+            model=usage.model,
+            tokens_in=usage.tokens_in,
+            tokens_out=usage.tokens_out,
+            cost_usd=usage.cost_usd,
+        )
+        for key in step.skipped:
+            metrics.task_skipped(key)
+        if step.stale:
+            if step.reason == "owner":
+                self._lost("completion rejected: job owned by another daemon")
+            return None
+        if outcome is not None:
+            self._outputs[task.task_key] = outcome.output
+            with self._cond:
+                self._settled.add(task.task_key)
+        self._observe(step)
+        return step.task
+
+    def _record(
+        self,
+        task: scheduler.ClaimedTask,
+        ctx: TaskContext,
+        outcome: TaskOutcome | None,
+        err: EngineError | None,
+        usage_json: dict[str, Any],
+    ) -> scheduler.Step:
+        """Hand the attempt's result to the scheduler: one call that also claims the
+        worker's next task (and one per idle sibling)."""
         with self._cond:
             claim_next = not self._stop_claims
             more = self._slots(len(self._running) - 1) if claim_next else 0
@@ -724,7 +793,6 @@ class JobRunner:
                     atomic=atomic,
                 )
             )
-            label = "succeeded"
         else:
             assert err is not None
             status = "canceled" if isinstance(err, Canceled) else "failed"
@@ -744,38 +812,4 @@ class JobRunner:
                     atomic=False,  # a failure never finalizes a job
                 )
             )
-            if status == "failed" and err.retryable and task.attempt < task.max_attempts:
-                label = "retry"
-            else:
-                label = status
-            logger.info(
-                "task %s attempt %d %s: %s",
-                task.task_key,
-                task.attempt,
-                label,
-                err.message,
-                extra={"action": "task_" + label, **log_extra},
-            )
-        with self._cond:
-            self._running.pop(task.id, None)
-        metrics.task_attempt_finished(
-            task.task_key,
-            label,
-            elapsed,
-            model=usage.model,
-            tokens_in=usage.tokens_in,
-            tokens_out=usage.tokens_out,
-            cost_usd=usage.cost_usd,
-        )
-        for key in step.skipped:
-            metrics.task_skipped(key)
-        if step.stale:
-            if step.reason == "owner":
-                self._lost("completion rejected: job owned by another daemon")
-            return None
-        if outcome is not None:
-            self._outputs[task.task_key] = outcome.output
-            with self._cond:
-                self._settled.add(task.task_key)
-        self._observe(step)
-        return step.task
+        return step

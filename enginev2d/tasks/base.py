@@ -98,6 +98,10 @@ class TaskContext:
     usage: Usage = field(default_factory=Usage)
     artifacts: list[Artifact] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # free-form, e.g. which model answered
+    owner: str | None = None  # the daemon holding the job's lease (publish fences on it)
+    # Run by the worker once this attempt's completion has committed (or was refused):
+    # publish_prep releases its publish guard here.
+    after_complete: list[Callable[[], None]] = field(default_factory=list)
 
     # ------------------------------------------------------------------ helpers
     @property

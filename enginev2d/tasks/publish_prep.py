@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
+import signal
 from typing import Any
 
 from .. import gitrepo, publish
@@ -109,7 +111,7 @@ def run(ctx: TaskContext, task_input: dict[str, Any]) -> Any:
         return output
     if ctx.pool is None:
         raise SchedulerError("publish_prep: live mode needs a connection pool for the lock")
-    result = publish.publish_staging(ctx.config, ctx.pool, staging, commit_hash=sha)
+    result = _publish_guarded(ctx, sha)
     ctx.extra["publish"] = {
         "swapped": result.swapped,
         "strategy": result.report.strategy if result.report else None,
@@ -118,6 +120,27 @@ def run(ctx: TaskContext, task_input: dict[str, Any]) -> Any:
     output["commit_hash"] = result.commit_hash
     output["published"] = True
     return output
+
+
+def _publish_guarded(ctx: TaskContext, sha: str) -> publish.PublishResult:
+    """Swap under the job's publish guard: the intent (``sha``) is recorded first, the
+    guard is held until the worker's completion commits (``ctx.after_complete``), so a
+    cancel or a timeout either comes before the swap (and nothing is published) or after
+    the completion (and the job is ``completed``). Withdrawn when the swap fails."""
+    assert ctx.pool is not None
+    guard = publish.PublishGuard(ctx.pool, ctx.job.job_id)
+    guard.begin(task_id=ctx.task_id, attempt=ctx.attempt, owner=ctx.owner, commit=sha)
+    try:
+        result = publish.publish_staging(ctx.config, ctx.pool, ctx.staging, commit_hash=sha)
+    except BaseException:
+        guard.release(unpublished=sha)
+        raise
+    ctx.after_complete.append(guard.release)
+    testing = ctx.config.testing
+    if testing.allow_inject and testing.crash_after_swap:  # rehearsal: dies before its commit
+        logger.warning("inject: SIGKILL after the swap", extra={"action": "inject_crash"})
+        os.kill(os.getpid(), signal.SIGKILL)
+    return result
 
 
 def _restore_images(ctx: TaskContext, images: list[dict[str, Any]]) -> None:

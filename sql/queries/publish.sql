@@ -65,3 +65,10 @@ SELECT DISTINCT ON (name) name, uri, content->>'data_base64' AS data_base64
        AND a.content ? 'data_base64'
   ) i
  ORDER BY name, created_at DESC, id DESC;
+
+-- begin_publish: take the publish guard (session) and record the intent: ok | canceled | stale
+SELECT engine_v2.begin_publish(%(job_id)s, %(task_id)s, %(attempt)s, %(owner)s, %(commit)s)
+       AS answer
+
+-- end_publish: release the publish guard; `unpublished` withdraws an intent that did not go live
+SELECT engine_v2.end_publish(%(job_id)s, %(unpublished)s) AS released

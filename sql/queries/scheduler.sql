@@ -23,14 +23,25 @@ SELECT engine_v2.finish_job(%(job_id)s, %(owner)s, %(result)s) AS step
 SELECT engine_v2.fail_job(%(job_id)s, %(owner)s, %(error_code)s, %(message)s,
                           %(cancel_code)s) AS step
 
--- cancel_job: operator cancel
-SELECT engine_v2.cancel_job(%(job_id)s, %(reason)s) AS canceled
+-- cancel_job: the server's or operator's cancel: 'canceled' | 'completed' | 'pending'
+SELECT engine_v2.cancel_job(%(job_id)s, %(reason)s) AS answer
+
+-- log_fallback: a fallback the server decided itself (recorded for the SLO)
+SELECT engine_v2.log_fallback(%(job_id)s, %(code)s, %(detail)s) AS answer
 
 -- retry_job: re-run a failed/canceled job from its failed tasks
 SELECT engine_v2.retry_job(%(job_id)s) AS retried
 
--- recover_job: takeover of a job whose previous owner died
-SELECT engine_v2.recover_job(%(job_id)s, %(owner)s) AS step
+-- recover_job: takeover of a job whose previous owner died (run under publish_lock, after
+-- looking at production: `published` is this job's live commit or NULL)
+SELECT engine_v2.recover_job(%(job_id)s, %(owner)s, %(max_takeovers)s, %(published)s) AS step
+
+-- publish_lock: the job's publish guard, for this transaction (before looking at production)
+SELECT engine_v2._publish_lock(%(job_id)s)
+
+-- job_row: what a takeover needs to find the job's production directory
+SELECT job_id, user_id, project_id, message, mode, options
+  FROM engine_v2.job_runs WHERE job_id = %(job_id)s
 
 -- lock_job: the job's row lock, first in a transaction that finishes a job
 SELECT 1 FROM engine_v2.job_runs WHERE job_id = %(job_id)s FOR UPDATE

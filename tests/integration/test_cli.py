@@ -344,12 +344,30 @@ def test_cancel_running_job(cfg_file, conn, make_job):
     row = conn.execute(
         "SELECT status, cancel_requested FROM engine_v2.job_runs WHERE job_id = %s", (job,)
     ).fetchone()
-    assert row["cancel_requested"] or row["status"] == "canceled"
+    assert row["cancel_requested"] and row["status"] == "canceled"
+    assert result.output == f"canceled: {job} (run canceled)\n"
 
 
 @pytest.mark.skipif(not _scheduler_has("retry_job"), reason="scheduler.retry_job not landed")
-def test_retry_failed_job(cfg_file, conn, make_job):
+def test_retry_refuses_a_live_job_that_fell_back(cfg_file, conn, make_job):
     job = seed_job(conn, make_job, status="failed")
+    conn.execute(
+        "UPDATE engine_v2.job_runs SET fallback_triggered = true WHERE job_id = %s", (job,)
+    )
+    result = run(cfg_file, "retry", job)
+    assert result.exit_code != 0
+    assert result.output.strip().splitlines() == [
+        f"Error: job {job} fell back to v1, which owns it now: submit a new job"
+    ]
+    status = conn.execute(
+        "SELECT status FROM engine_v2.job_runs WHERE job_id = %s", (job,)
+    ).fetchone()["status"]
+    assert status == "failed"
+
+
+def test_retry_failed_shadow_job(cfg_file, conn, make_job):
+    job = seed_job(conn, make_job, status="failed")
+    conn.execute("UPDATE engine_v2.job_runs SET mode = 'shadow' WHERE job_id = %s", (job,))
     result = run(cfg_file, "retry", job)
     assert result.exit_code == 0, result.output
     status = conn.execute(

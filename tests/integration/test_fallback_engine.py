@@ -241,7 +241,7 @@ def test_fallback_fires_for_engine_and_operator_failures(cfg, pool, conn, make_j
     elif case == "v2_scheduler_error":  # what the kill switch does to a waiting job
         scheduler.fail_job(conn, cfg, job_id, None, "v2_scheduler_error", "engine v2 disabled")
     else:
-        assert scheduler.cancel_job(conn, job_id, "operator", cfg=cfg) is True
+        assert scheduler.cancel_job(conn, job_id, "operator", cfg=cfg) == "canceled"
     state = run_state(conn, job_id)
     assert state["status"] == ("canceled" if case == "canceled" else "failed")
     assert state["fallback_triggered"] is True and state["error_code"] == case

@@ -15,6 +15,7 @@ from psycopg.rows import dict_row
 
 from enginev2d import migrations
 from enginev2d.cli import cli
+from enginev2d.sql import sql_root
 
 ALL = migrations.discover()
 VERSIONS = [m.version for m in ALL]
@@ -263,8 +264,12 @@ def test_failed_first_migration_leaves_no_schema(bare_db_url, tmp_path):
 def test_stepwise_migration_equals_all_at_once(bare_db_url, db_url, tmp_path):
     """Procrastinate's rule: a database migrated one file at a time is identical to a
     fresh one (here: the template, migrated in one run)."""
+    functions = sql_root() / "functions"
     for k in range(1, len(ALL) + 1):
-        applied = migrations.migrate(bare_db_url, directory=_only_first(tmp_path, k))
+        last = k == len(ALL)  # repeatable files follow the numbered ones, as in production
+        applied = migrations.migrate(
+            bare_db_url, directory=_only_first(tmp_path, k), functions=functions if last else None
+        )
         assert [m.version for m in applied] == [ALL[k - 1].version]
     # Everything, not only engine_v2: public and auth must not differ either.
     ns = "^(engine_v2|public|auth)$"
@@ -349,7 +354,7 @@ def test_cli_status_reports_modified_and_unknown(db_url, cli_config):
 
 def test_status_modified_when_applied_file_changes(bare_db_url, tmp_path):
     directory = _only_first(tmp_path, len(ALL))
-    migrations.migrate(bare_db_url, directory=directory)
+    migrations.migrate(bare_db_url, directory=directory, functions=sql_root() / "functions")
     assert {s.state for s in migrations.status(bare_db_url, directory=directory)} == {"applied"}
     first = directory / ALL[0].path.name
     first.write_text(first.read_text(encoding="utf-8") + "\n-- edited\n", encoding="utf-8")
@@ -378,3 +383,33 @@ def test_cli_migrate_unreachable_database_is_one_line(cli_config):
     assert result.exit_code != 0
     assert "database unreachable" in result.output
     assert "Traceback" not in result.output
+
+
+# ---------------------------------------------------------------- repeatable function files
+
+
+def test_repeatable_files_are_reapplied_when_their_text_changes(bare_db_url, tmp_path):
+    """Functions live in sql/functions/: applied after the numbered migrations, again
+    whenever a file's checksum changes, and reported pending until then."""
+    functions = tmp_path / "functions"
+    shutil.copytree(sql_root() / "functions", functions)
+    extra = functions / "90_probe.sql"
+    extra.write_text(
+        "CREATE OR REPLACE FUNCTION engine_v2.probe() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;",
+        encoding="utf-8",
+    )
+    migrations.migrate(bare_db_url, functions=functions)
+    assert migrations.migrate(bare_db_url, functions=functions) == []  # nothing pending
+
+    def probe() -> int:
+        with psycopg.connect(bare_db_url) as conn:
+            return conn.execute("SELECT engine_v2.probe()").fetchone()[0]
+
+    assert probe() == 1
+    extra.write_text(extra.read_text(encoding="utf-8").replace("SELECT 1", "SELECT 2"))
+    states = {s.name: s.state for s in migrations.status(bare_db_url, functions=functions)}
+    assert states["90_probe"] == "pending"
+    assert all(v == "applied" for k, v in states.items() if k != "90_probe")
+    migrations.migrate(bare_db_url, functions=functions)
+    assert probe() == 2
+    assert all(s.state == "applied" for s in migrations.status(bare_db_url, functions=functions))

@@ -23,7 +23,7 @@ from enginev2d.config import Config
 from enginev2d.db import make_pool
 from enginev2d.errors import ConcurrentApply, OutputInvalid, OutputTooLarge, PathEscape
 from enginev2d.staging import Staging
-from enginev2d.tasks import execute
+from enginev2d.tasks import execute as run_task
 from enginev2d.tasks import publish_prep as pp
 from enginev2d.tasks.base import JobInfo, TaskContext
 from tests.gitutil import git as _git
@@ -87,16 +87,64 @@ def make_ctx(
     }
     if fix_files is not None:
         upstream["fix"] = {"files": fix_files}
+    task_id = str(uuid.uuid4())
+    if pool is not None:
+        register_publish_attempt(pool, job, task_id)
     return TaskContext(
         job=job,
-        task_id=str(uuid.uuid4()),
+        task_id=task_id,
         task_key="publish_prep",
         attempt=1,
         config=cfg,
         staging=staging,
         upstream=upstream,
         pool=pool,
+        owner=OWNER,
     )
+
+
+OWNER = "test-daemon"
+
+
+def execute(ctx: TaskContext) -> Any:
+    """The task as the worker runs it: then whatever waits for the completion's commit
+    (the publish guard) is released."""
+    try:
+        return run_task(ctx)
+    finally:
+        for release in ctx.after_complete:
+            release()
+
+
+def register_publish_attempt(pool: Any, job: JobInfo, task_id: str) -> None:
+    """The rows the publish guard fences on: the run (running, ours) and publish_prep's
+    running attempt 1 (created once per job; a second context re-claims it)."""
+    with pool.connection() as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM engine_v2.job_runs WHERE job_id = %s", (job.job_id,)
+        ).fetchone()
+        if not exists:
+            conn.execute(
+                "INSERT INTO public.jobs (id, user_id, project_id, status)"
+                " VALUES (%s, %s, %s, 'pending')",
+                (job.job_id, job.user_id, job.project_id),
+            )
+            conn.execute(
+                "SELECT engine_v2.submit_job(%s, %s, %s, 'msg', %s)",
+                (job.job_id, job.user_id, job.project_id, Jsonb({"mode": job.mode})),
+            )
+            conn.execute(
+                "UPDATE engine_v2.job_runs SET owner = %s WHERE job_id = %s", (OWNER, job.job_id)
+            )
+        conn.execute(
+            "DELETE FROM engine_v2.job_tasks WHERE job_id = %s AND task_key = 'publish_prep'",
+            (job.job_id,),
+        )
+        conn.execute(
+            "INSERT INTO engine_v2.job_tasks (id, job_id, task_key, agent_role, status,"
+            " attempt_count) VALUES (%s, %s, 'publish_prep', 'publisher', 'running', 1)",
+            (task_id, job.job_id),
+        )
 
 
 def make_prod(cfg: Config, job: JobInfo, versions: list[dict[str, str]]) -> Path:

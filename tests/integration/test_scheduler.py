@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from enginev2d import scheduler
-from enginev2d.errors import DagDeadlock, OutputInvalid, TaskFailed, classify
+from enginev2d.errors import DagDeadlock, OutputInvalid, SchedulerError, TaskFailed, classify
 from enginev2d.progress import events_after
 from enginev2d.worker import error_json
 from enginev2d.workflow import DEFAULT_WORKFLOW, Workflow
@@ -243,30 +243,38 @@ def test_repair_hint_reaches_the_next_attempt(conn, config, make_job):
     assert step.task.repair_hint == "answer with JSON only"
 
 
-def test_exhausted_retries_cancel_downstream_and_independent_branch_finishes(
+def test_exhausted_retries_cancel_downstream_and_stop_the_independent_branch(
     conn, config, make_job
 ):
+    """The outcome is decided at the failure: downstream tasks are upstream_failed and
+    the independent branch (asset, running at that moment) is stopped in the same
+    transaction, so the final fallback is the last event and no model call follows."""
     job = make_job()
     scheduler.materialize(conn, job)
     drive(conn, config, job, outputs(codegen=with_failures("codegen", 5)))
     st = statuses(conn, job)
     assert st["codegen"] == "failed"
-    assert st["asset"] == "succeeded"  # independent branch still ran to the end
+    assert st["asset"] == "canceled"  # stopped: nothing is spent after the fallback
     for key in ("qa_review", "fix", "publish_prep"):
         assert st[key] == "canceled"
     rows = tasks(conn, job)
     assert rows["qa_review"]["error_code"] == "upstream_failed"
     assert rows["publish_prep"]["error_message"] == "Canceled: upstream task codegen failed"
+    assert rows["asset"]["error_code"] == "v2_task_failed"
     run = job_row(conn, job)
     assert run["status"] == "failed" and run["error_code"] == "v2_task_failed"
     assert run["fallback_triggered"] is True and run["finished_at"] is not None
     assert public_job_status(conn, job) == "pending"
+    assert not [a for a in attempts(conn, job) if a["status"] == "running"]
     ev = events(conn, job)
     types = [e["event_type"] for e in ev]
     i = types.index("taskFailed")
     # taskFailed, the cancellations, jobFailed and fallback are one transaction.
-    assert types[i : i + 6] == ["taskFailed"] + ["taskCanceled"] * 3 + ["jobFailed", "fallback"]
-    assert ev[i + 5]["data"] == {"type": "fallback", "error_code": "v2_task_failed", "job_id": job}
+    assert types[i:] == ["taskFailed"] + ["taskCanceled"] * 4 + ["jobFailed", "fallback"]
+    assert ev[-1]["data"]["final"] is True
+    assert ev[-1]["data"] == {
+        "type": "fallback", "error_code": "v2_task_failed", "job_id": job, "final": True,
+    }  # fmt: skip
     assert types.count("jobFailed") == 1
     assert [a["status"] for a in attempts(conn, job) if a["task_key"] == "codegen"] == [
         "failed",
@@ -386,25 +394,48 @@ def test_recover_job_requeues_or_fails_what_the_dead_owner_left_running(conn, co
     conn.execute("UPDATE engine_v2.job_runs SET owner = 'B' WHERE job_id = %s", (job,))
     assert scheduler.recover_job(conn, job, "A").stale
     step = scheduler.recover_job(conn, job, "B", config)
-    assert step.extra == {"retried": 1, "failed": 1, "canceled": 0}
-    st = statuses(conn, job)
-    assert st["asset"] == "ready"  # attempts left: back in the queue
-    assert st["qa_review"] == "failed"  # max_attempts 1: failed for good, with propagation
-    assert st["fix"] == st["publish_prep"] == "canceled"
-    assert job_row(conn, job)["error_code"] == "v2_task_failed"
+    # A lost attempt is not a failed one: both go back to ready with their budget intact
+    # (qa_review has max_attempts 1 and still runs again).
+    assert step.extra == {"retried": 2, "failed": 0, "canceled": 0}
+    rows = tasks(conn, job)
+    assert rows["asset"]["status"] == rows["qa_review"]["status"] == "ready"
+    assert rows["qa_review"]["max_attempts"] == 2 and rows["qa_review"]["takeovers"] == 1
     assert not [a for a in attempts(conn, job) if a["status"] == "running"]
     lost = [a for a in attempts(conn, job) if a["error"] and a["error"]["code"] == "worker_lost"]
-    assert {a["task_key"] for a in lost} == {"asset", "qa_review"}
-    drive(conn, config, job, outputs(), owner="B")  # the independent branch still finishes
-    assert statuses(conn, job)["asset"] == "succeeded"
+    assert {a["task_key"] for a in lost} == {"asset", "qa_review"}  # history is kept
+    drive(conn, config, job, outputs(), owner="B")
+    assert job_row(conn, job)["status"] == "succeeded"
+
+
+def test_recover_job_bounds_a_crash_loop_with_max_takeovers(conn, config, make_job):
+    """daemon.max_takeovers per task: the (n+1)-th loss of the same task fails the job
+    with v2_scheduler_error instead of re-running it forever."""
+    job = make_job(options={"mode": "shadow"})
+    scheduler.materialize(conn, job)
+    owners = iter(f"D{i}" for i in range(10))
+    owner = next(owners)
+    conn.execute("UPDATE engine_v2.job_runs SET owner = %s WHERE job_id = %s", (owner, job))
+    t = scheduler.claim(conn, config, job, owner).task
+    assert t.task_key == "intent"
+    for lost in range(config.daemon.max_takeovers + 1):
+        owner = next(owners)
+        conn.execute("UPDATE engine_v2.job_runs SET owner = %s WHERE job_id = %s", (owner, job))
+        step = scheduler.recover_job(conn, job, owner, config)
+        if lost < config.daemon.max_takeovers:
+            assert step.extra["retried"] == 1
+            assert scheduler.claim(conn, config, job, owner).task.task_key == "intent"
+    run = job_row(conn, job)
+    assert (run["status"], run["error_code"]) == ("failed", "v2_scheduler_error")
+    assert tasks(conn, job)["intent"]["takeovers"] == config.daemon.max_takeovers
+    assert events(conn, job)[-1]["event_type"] == "fallback"
 
 
 def test_cancel_job(conn, config, make_job):
     job = make_job()
     scheduler.materialize(conn, job)
     t = scheduler.claim(conn, config, job, None).task
-    assert scheduler.cancel_job(conn, job, reason="operator", cfg=config) is True
-    assert scheduler.cancel_job(conn, job, reason="again") is False
+    assert scheduler.cancel_job(conn, job, reason="operator", cfg=config) == "canceled"
+    assert scheduler.cancel_job(conn, job, reason="again") == "canceled"  # idempotent
     run = job_row(conn, job)
     assert (run["status"], run["error_code"], run["cancel_requested"]) == (
         "canceled",
@@ -412,27 +443,39 @@ def test_cancel_job(conn, config, make_job):
         True,
     )
     assert run["fallback_triggered"] is True and run["finished_at"] is not None
-    st = statuses(conn, job)
-    assert st.pop("intent") == "running"
-    assert set(st.values()) == {"canceled"}
-    assert {r["error_code"] for k, r in tasks(conn, job).items() if k != "intent"} == {"canceled"}
-    # The running attempt reports (even a success) and is closed as canceled; no claims.
+    # Every task stopped in the cancel's transaction, the running one included.
+    assert set(statuses(conn, job).values()) == {"canceled"}
+    assert {r["error_code"] for r in tasks(conn, job).values()} == {"canceled"}
+    assert [a["status"] for a in attempts(conn, job)] == ["canceled"]
+    n_events = len(events(conn, job))
+    # The running attempt reports late (even a success): fenced off, nothing follows.
     step = scheduler.complete(
         conn, config, job_id=job, task_id=t.id, attempt=1, owner=None, status="succeeded",
         output={"intent": "edit"}, claim_next=True,
     )  # fmt: skip
-    assert step.task is None and step.active == 0
-    assert statuses(conn, job)["intent"] == "canceled"
-    assert [a["status"] for a in attempts(conn, job)] == ["canceled"]
-    types = event_types(conn, job)
-    assert types.count("jobCanceled") == 1 and "fallback" in types
-    fb = [e["data"] for e in events(conn, job) if e["event_type"] == "fallback"]
-    assert fb == [{"type": "fallback", "error_code": "canceled", "job_id": job}]
+    assert step.stale and step.task is None
+    assert len(events(conn, job)) == n_events
+    ev = events(conn, job)
+    assert [e["event_type"] for e in ev[-2:]] == ["fallback", "jobCanceled"]
+    assert ev[-1]["data"]["final"] is True and "final" not in ev[-2]["data"]
+    assert ev[-2]["data"] == {"type": "fallback", "error_code": "canceled", "job_id": job}
     assert public_job_status(conn, job) == "pending"
 
 
-def test_retry_job_reruns_from_failed_tasks(conn, db_url, config, make_job):
-    job = make_job()
+def test_cancel_job_after_success_answers_completed(conn, config, make_job):
+    job = make_job(options={"mode": "shadow"})
+    scheduler.materialize(conn, job)
+    drive(conn, config, job, outputs())
+    assert job_row(conn, job)["status"] == "succeeded"
+    n = len(events(conn, job))
+    assert scheduler.cancel_job(conn, job, reason="deadline") == "completed"
+    assert job_row(conn, job)["status"] == "succeeded" and len(events(conn, job)) == n
+    ev = events(conn, job)
+    assert ev[-1]["event_type"] == "jobCompleted" and ev[-1]["data"]["final"] is True
+
+
+def test_retry_job_reruns_a_failed_shadow_job_from_failed_tasks(conn, db_url, config, make_job):
+    job = make_job(options={"mode": "shadow"})
     scheduler.materialize(conn, job)
     drive(conn, config, job, outputs(codegen=with_failures("codegen", 2)))
     assert job_row(conn, job)["status"] == "failed"
@@ -453,13 +496,25 @@ def test_retry_job_reruns_from_failed_tasks(conn, db_url, config, make_job):
     rows = tasks(conn, job)
     assert rows["codegen"]["status"] == "ready"
     assert rows["codegen"]["max_attempts"] == 4  # 2 used + a fresh budget of 2
-    assert rows["qa_review"]["status"] == "pending" and rows["asset"]["status"] == "succeeded"
+    # asset was stopped by the failure (canceled): it runs again too
+    assert rows["qa_review"]["status"] == "pending" and rows["asset"]["status"] == "ready"
     assert "jobRetried" in event_types(conn, job)
     assert scheduler.retry_job(conn, job) is False  # running: nothing to retry
     drive(conn, config, job, outputs())
     assert job_row(conn, job)["status"] == "succeeded"
     assert [a["attempt_no"] for a in attempts(conn, job) if a["task_key"] == "codegen"] == [1, 2, 3]
-    assert [a["attempt_no"] for a in attempts(conn, job) if a["task_key"] == "asset"] == [1]
+
+
+def test_retry_job_refuses_a_live_job_that_fell_back(conn, config, make_job):
+    """v1 owns a live job once v2 signalled fallback: a retry would publish and complete
+    public.jobs a second time."""
+    job = make_job()
+    scheduler.materialize(conn, job)
+    drive(conn, config, job, outputs(codegen=with_failures("codegen", 2)))
+    before = (job_row(conn, job), statuses(conn, job), len(events(conn, job)))
+    with pytest.raises(SchedulerError, match="fell back to v1, which owns it now"):
+        scheduler.retry_job(conn, job)
+    assert (job_row(conn, job), statuses(conn, job), len(events(conn, job))) == before
 
 
 # ---------------------------------------------------------------- events

@@ -127,19 +127,32 @@ def test_retry_then_success_and_repair_hint(conn, config, pool, make_job):
     ]
 
 
-def test_exhausted_retries_fail_job_and_independent_branch_finishes(conn, config, pool, make_job):
+def test_exhausted_retries_fail_job_and_stop_the_running_branch(conn, config, pool, make_job):
+    """The running asset attempt is stopped when codegen fails for good: abandoned by its
+    worker (ctx.wait raises at once), recorded canceled, no event after the fallback."""
     job = make_job()
+    asset_stopped = threading.Event()
 
     def codegen(ctx):
         raise TaskFailed("model down", retryable=True)
 
-    rec = Recorder({"codegen": codegen, "asset": lambda ctx: ctx.wait(0.2)})
+    def asset(ctx):
+        try:
+            ctx.wait(30)
+        finally:
+            asset_stopped.set()
+
+    rec = Recorder({"codegen": codegen, "asset": asset})
+    t0 = time.monotonic()
     out = runner(conn, config, pool, job, executor=rec).run()
     assert (out.status, out.error_code) == ("failed", "v2_task_failed")
+    assert asset_stopped.is_set() and time.monotonic() - t0 < 10
     st = statuses(conn, job)
-    assert st["asset"] == "succeeded" and st["codegen"] == "failed"
+    assert st["asset"] == "canceled" and st["codegen"] == "failed"
     assert set(st.values()) <= TERMINAL
-    assert not [a for a in attempts(conn, job) if a["status"] == "running"]
+    assert [a["status"] for a in attempts(conn, job) if a["task_key"] == "asset"] == ["canceled"]
+    ev = events(conn, job)
+    assert ev[-1]["event_type"] == "fallback" and ev[-1]["data"]["final"] is True
 
 
 def test_partial_result_inline_and_uri(conn, config, pool, make_job):
@@ -176,11 +189,12 @@ def test_job_timeout_fails_with_v2_timeout(conn, config, pool, make_job):
     assert time.monotonic() - t0 < 5
     assert (out.status, out.error_code) == ("failed", "v2_timeout")
     st = statuses(conn, job)
-    assert st["codegen"] == st["asset"] == "failed"
-    assert {st[k] for k in ("qa_review", "fix", "publish_prep")} == {"canceled"}
+    assert set(st.values()) == {"succeeded", "canceled"}  # running ones stopped, in the same tx
+    assert st["codegen"] == st["asset"] == "canceled"
     att = [a for a in attempts(conn, job) if a["task_key"] in ("codegen", "asset")]
-    assert {a["status"] for a in att} == {"failed"}
+    assert {a["status"] for a in att} == {"canceled"}
     assert {a["error"]["code"] for a in att} == {"v2_timeout"}
+    assert events(conn, job)[-1]["event_type"] == "fallback"
     run = job_row(conn, job)
     assert run["fallback_triggered"] is True and run["error_code"] == "v2_timeout"
     assert event_types(conn, job).count("jobFailed") == 1
@@ -309,50 +323,3 @@ def test_noop_executor_helper_runs_a_job(conn, config, pool, make_job):
     job = make_job(options={"mode": "shadow"})
     assert runner(conn, config, pool, job, executor=noop_executor()).run().status == "succeeded"
     wait_for(lambda: job_row(conn, job)["status"] == "succeeded", timeout=1)
-
-
-def test_failed_job_with_a_running_branch_is_taken_over_and_drained(conn, config, pool, make_job):
-    """A job fails while an independent branch still runs and its daemon dies: the job is
-    'draining', the daemon's intake takes it over once the lease expired, and the
-    leftover tasks end terminal (the running attempt is recovered and finishes)."""
-    from enginev2d.sql import load_queries
-
-    job = make_job()
-    conn.execute("UPDATE engine_v2.job_runs SET owner = 'A' WHERE job_id = %s", (job,))
-    scheduler.materialize(conn, job)
-    for key in ("intent", "plan"):
-        t = scheduler.claim(conn, config, job, "A").task
-        assert t.task_key == key
-        scheduler.complete(
-            conn, config, job_id=job, task_id=t.id, attempt=t.attempt, owner="A",
-            status="succeeded", output=GOOD_OUTPUTS[key],
-        )  # fmt: skip
-    codegen = scheduler.claim(conn, config, job, "A").task
-    asset = scheduler.claim(conn, config, job, "A").task
-    assert (codegen.task_key, asset.task_key) == ("codegen", "asset")
-    err = {"code": "v2_task_failed", "message": "boom", "retryable": False}
-    scheduler.complete(
-        conn, config, job_id=job, task_id=codegen.id, attempt=1, owner="A",
-        status="failed", error=err,
-    )  # fmt: skip
-    run = job_row(conn, job)
-    assert (run["status"], run["draining"]) == ("failed", True)
-    assert statuses(conn, job)["asset"] == "running"
-    # daemon A dies: its lease expires; daemon B's intake takes the draining job over
-    conn.execute(
-        "UPDATE engine_v2.job_runs SET lease_expires_at = now() - interval '1 second'"
-        " WHERE job_id = %s",
-        (job,),
-    )
-    claim_jobs = load_queries("daemon")["claim_jobs"]
-    params = {"owner": "B", "lease_s": 30, "limit": 10, "exclude": []}
-    rows = conn.execute(claim_jobs, params).fetchall()
-    assert [str(r["job_id"]) for r in rows] == [job] and rows[0]["prev_owner"] == "A"
-    row = {k: v for k, v in rows[0].items() if k not in ("prev_owner", "was_claimed", "pickup_s")}
-    out = JobRunner(config, pool, row, owner="B", takeover=True, executor=noop_executor()).run()
-    assert (out.status, out.error_code) == ("failed", "v2_task_failed")
-    st = statuses(conn, job)
-    assert set(st.values()) <= TERMINAL and st["asset"] == "succeeded"
-    assert not [a for a in attempts(conn, job) if a["status"] == "running"]
-    assert job_row(conn, job)["draining"] is False
-    assert conn.execute(claim_jobs, {**params, "owner": "C"}).fetchall() == []
