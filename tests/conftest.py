@@ -120,6 +120,18 @@ def config(db_url: str, tmp_path: Path) -> Config:
 
 
 @pytest.fixture
+def pool(config: Config) -> Iterator[Any]:
+    """An opened connection pool on the test database, as the daemon makes it."""
+    from enginev2d.db import make_pool
+
+    p = make_pool(config, min_size=1, max_size=8, name="test")
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+@pytest.fixture
 def make_job(conn: psycopg.Connection[dict[str, Any]]) -> Callable[..., str]:
     """Insert a public.jobs row (the host's part) and submit it through the SQL contract."""
 

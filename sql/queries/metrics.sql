@@ -1,20 +1,36 @@
 -- Queries behind the SLO gauges (enginev2d.slo, enginev2d.metrics). Design section 18.
 --
--- The window is "jobs that finished in the last %(window_s)s seconds". Only runs that
--- ended succeeded or failed count: canceled runs are an operator's decision, not an
--- engine outcome, and running ones have no outcome yet.
+-- The window is "jobs that finished in the last %(window_s)s seconds". Runs that ended
+-- succeeded or failed count; a canceled run counts only when the server recorded a
+-- fallback for it (engine_v2.log_fallback: its deadline, its own validation), otherwise
+-- it was an operator's decision, not an engine outcome; running ones have no outcome yet.
+-- A fallback the server recorded for a job without a run (submit failed) counts as a
+-- finished job that fell back, once.
 
 -- slo_v2: the section 18 figures over the window, fleet-wide, in one round trip
 WITH w AS (
   SELECT now() - make_interval(secs => %(window_s)s::float8) AS since
+), server AS (
+  SELECT DISTINCT ON (f.job_id) f.job_id, f.created_at
+    FROM engine_v2.server_fallbacks f, w
+   WHERE f.created_at >= w.since
+   ORDER BY f.job_id, f.created_at
 ), finished AS (
   SELECT r.job_id, r.status, r.created_at, r.finished_at,
-         (coalesce(r.fallback_triggered, false)
+         (coalesce(r.fallback_triggered, false) AND r.status <> 'canceled'
           OR EXISTS (SELECT 1 FROM engine_v2.job_task_events e
-                      WHERE e.job_id = r.job_id AND e.event_type = 'fallback')) AS fell_back
-    FROM engine_v2.job_runs r, w
+                      WHERE e.job_id = r.job_id AND e.event_type = 'fallback'
+                        AND r.status <> 'canceled')
+          OR s.job_id IS NOT NULL) AS fell_back
+    FROM engine_v2.job_runs r
+    CROSS JOIN w
+    LEFT JOIN server s ON s.job_id = r.job_id
    WHERE r.finished_at >= w.since
-     AND r.status IN ('succeeded', 'failed')
+     AND (r.status IN ('succeeded', 'failed') OR s.job_id IS NOT NULL)
+  UNION ALL
+  SELECT s.job_id, 'failed', s.created_at, s.created_at, true
+    FROM server s
+   WHERE NOT EXISTS (SELECT 1 FROM engine_v2.job_runs r WHERE r.job_id = s.job_id)
 ), per_task AS (
   SELECT t.id, count(a.id) AS attempts, coalesce(sum(a.cost_usd), 0) AS cost_usd
     FROM finished f

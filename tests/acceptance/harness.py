@@ -209,13 +209,15 @@ class Harness:
         env: dict[str, str] | None = None,
         db_url: str | None = None,
         ready: bool = True,
+        sections: dict[str, dict[str, Any]] | None = None,
         **daemon: Any,
     ) -> DaemonProc:
+        """A daemon; ``daemon`` overrides [daemon] keys, ``sections`` merges into others."""
         n = len(self.daemons)
-        cfg = write_config(
-            self.root / f"daemon{n}.toml",
-            daemon_sections(db_url or self.db_url, self.root, **daemon),
-        )
+        merged = daemon_sections(db_url or self.db_url, self.root, **daemon)
+        for name, values in (sections or {}).items():
+            merged[name] = {**merged.get(name, {}), **values}
+        cfg = write_config(self.root / f"daemon{n}.toml", merged)
         d = DaemonProc(cfg, self.root / f"daemon{n}.log", args=args, env=env)
         self.daemons.append(d)
         if ready:
