@@ -10,9 +10,10 @@ SQL functions (schema ``engine_v2``):
 * ``start_job(job_id, tasks, edges, owner, more)`` - materialize + first claims, one call
 * ``claim_task(job_id, owner, more)`` - 8.2 claim (SKIP LOCKED), fenced on the job's owner;
   ``more`` claims further ready tasks at once for idle sibling workers (``step.more``)
-* ``complete_task(...)`` - fenced completion: output, attempt row, artifacts, events,
+* ``task_succeeded`` / ``task_failed`` / ``task_canceled`` - a fenced completion per
+  outcome (:class:`~enginev2d.completion.Completion`): attempt row, artifacts, events,
   skips (7.4), promotion (8.1), retry or failure propagation (8.4), deadlock (8.6),
-  progress, job failure with fallback, and optionally the worker's next claim
+  progress, job failure with fallback, and optionally the worker's next claims
 * ``finish_job(job_id, owner, result)`` / ``fail_job(...)`` - job outcome
 * ``cancel_job(job_id, reason)`` -> 'canceled' | 'completed' | 'pending',
   ``log_fallback(job_id, code, detail)``, ``retry_job(job_id)``,
@@ -40,6 +41,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from . import fallback, metrics
+from .completion import Completion
 from .config import Config
 from .errors import V2_OUTPUT_INVALID, OutputInvalid, SchedulerError, classify, job_error_code
 from .publish import Production
@@ -136,10 +138,6 @@ class Step:
             more=[t for t in map(ClaimedTask.from_json, d.get("more") or []) if t is not None],
             extra={k: v for k, v in d.items() if k not in known},
         )
-
-
-def _j(value: Any) -> Jsonb | None:
-    return None if value is None else Jsonb(value)
 
 
 def _step(conn: psycopg.Connection[Any], query: str, params: Mapping[str, Any]) -> Step:
@@ -256,49 +254,23 @@ def claim(
 def complete(
     conn: psycopg.Connection[Any],
     cfg: Config,
-    *,
     job_id: str,
-    task_id: str,
-    attempt: int,
     owner: str | None,
-    status: str,  # succeeded | failed | canceled
-    output: Mapping[str, Any] | None = None,
-    input: Mapping[str, Any] | None = None,
-    error: Mapping[str, Any] | None = None,
-    usage: Mapping[str, Any] | None = None,
-    artifacts: list[Mapping[str, Any]] | None = None,
-    skip: Mapping[str, str] | None = None,
-    partial: Mapping[str, Any] | None = None,
+    completion: Completion,
+    *,
     claim_next: bool = False,
     more: int = 0,
     atomic: bool = True,
 ) -> Step:
-    """Finish attempt ``attempt`` of a task (fenced) and optionally claim the next one
-    (and up to ``more`` further ones for idle siblings: ``step.more``)."""
-    job_code = job_error_code(error.get("code")) if (error and status == "failed") else None
-    params = {
-        "job_id": job_id,
-        "task_id": task_id,
-        "attempt": attempt,
-        "owner": owner,
-        "status": status,
-        "output": _j(output),
-        "input": _j(input),
-        "error": _j(error),
-        "usage": _j(usage),
-        "artifacts": _j(artifacts) if artifacts else None,
-        "skip": _j(skip) if skip else None,
-        "partial": _j(partial),
-        "job_error_code": job_code,
-        "claim": claim_next,
-        "more": more if claim_next else 0,
-    }
-    step = _call(conn, cfg, job_id, owner, "complete_task", params, atomic=atomic)
+    """Record a finished attempt (fenced on the owner and the attempt) and optionally
+    claim the worker's next task (and up to ``more`` for idle siblings: ``step.more``)."""
+    params = completion.params(job_id, owner, claim=claim_next, more=more)
+    step = _call(conn, cfg, job_id, owner, completion.query, params, atomic=atomic)
     if step.stale:
         logger.warning(
             "stale write rejected: attempt %s of task %s no longer current (%s)",
-            attempt,
-            task_id,
+            completion.attempt,
+            completion.task_id,
             step.reason,
             extra={"action": "stale_write_rejected", "job_id": job_id, "task_key": None},
         )

@@ -43,6 +43,7 @@ from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool
 
 from . import metrics, progress, scheduler, tasks
+from .completion import Completion
 from .config import Config
 from .errors import (
     V2_DAG_DEADLOCK,
@@ -144,6 +145,22 @@ class _Timers:
 
 
 _TIMERS = _Timers()
+
+
+def _usage_json(usage: Any, elapsed_s: float) -> dict[str, Any]:
+    return {
+        "latency_ms": int(elapsed_s * 1000),
+        "tokens_in": usage.tokens_in,
+        "tokens_out": usage.tokens_out,
+        "cost_usd": round(usage.cost_usd, 4),
+    }
+
+
+def _stopped(ctx: TaskContext, reason: EngineError) -> Completion:
+    """An attempt whose body ignored the stop signal, closed for it."""
+    if isinstance(reason, Canceled):
+        return Completion.canceled(ctx.task_id, ctx.attempt, error_json(reason))
+    return Completion.failed(ctx.task_id, ctx.attempt, error_json(reason))
 
 
 def _label(task: scheduler.ClaimedTask, err: EngineError | None) -> str:
@@ -389,21 +406,11 @@ class JobRunner:
         with self._cond:
             stuck = list(self._running.values())
         reason = self._abort_reason or Canceled("job stopped")
-        status = "canceled" if isinstance(reason, Canceled) else "failed"
         for ctx in stuck:
             try:
                 self._pool_db(
                     lambda c, ctx=ctx: scheduler.complete(
-                        c,
-                        self.cfg,
-                        job_id=self.job_id,
-                        task_id=ctx.task_id,
-                        attempt=ctx.attempt,
-                        owner=self.owner,
-                        status=status,
-                        error=error_json(reason),
-                        usage={},
-                        claim_next=False,
+                        c, self.cfg, self.job_id, self.owner, _stopped(ctx, reason)
                     )
                 )
             except Exception:
@@ -668,6 +675,51 @@ class JobRunner:
         }
 
     def _run_task(self, task: scheduler.ClaimedTask) -> scheduler.ClaimedTask | None:
+        """Execute one claimed attempt and hand its completion over; returns the task
+        the same call claimed for this worker (or None)."""
+        ctx = self._context(task)
+        t0 = monotonic()
+        try:
+            outcome: TaskOutcome | None = self.executor(ctx)
+            if not isinstance(outcome.output, dict):
+                raise OutputInvalid(f"{task.task_key}: output must be an object")
+            err: EngineError | None = None
+        except Exception as exc:
+            outcome, err = None, classify(exc)
+        elapsed = monotonic() - t0
+        usage = outcome.usage if outcome is not None else ctx.usage
+        completion = self._completion(task, outcome, err, _usage_json(usage, elapsed))
+        try:
+            step = self._record(task, completion)
+        finally:
+            for release in ctx.after_complete:  # e.g. the publish guard, after our commit
+                release()
+        with self._cond:
+            self._running.pop(task.id, None)
+        label = _label(task, err)
+        if err is not None:
+            logger.info(
+                "task %s attempt %d %s: %s", task.task_key, task.attempt, label, err.message,
+                extra={"action": "task_" + label, "job_id": self.job_id, "task_key": task.task_key},
+            )  # fmt: skip
+        metrics.task_attempt_finished(
+            task.task_key, label, elapsed, model=usage.model, tokens_in=usage.tokens_in,
+            tokens_out=usage.tokens_out, cost_usd=usage.cost_usd,
+        )  # fmt: skip
+        for key in step.skipped:
+            metrics.task_skipped(key)
+        if step.stale:
+            if step.reason == "owner":
+                self._lost("completion rejected: job owned by another daemon")
+            return None
+        if outcome is not None:
+            self._outputs[task.task_key] = outcome.output
+            with self._cond:
+                self._settled.add(task.task_key)
+        self._observe(step)
+        return step.task
+
+    def _context(self, task: scheduler.ClaimedTask) -> TaskContext:
         assert self._staging is not None
         ctx = TaskContext(
             job=self.info,
@@ -686,130 +738,58 @@ class JobRunner:
             self._running[task.id] = ctx
             if self._abort_reason is not None:
                 ctx.stop_event.set()
-        log_extra = {"job_id": self.job_id, "task_key": task.task_key}
-        t0 = monotonic()
-        outcome: TaskOutcome | None = None
-        err: EngineError | None = None
-        try:
-            outcome = self.executor(ctx)
-            if not isinstance(outcome.output, dict):
-                raise OutputInvalid(f"{task.task_key}: output must be an object")
-        except Exception as exc:
-            err = classify(exc)
-            outcome = None
-        elapsed = monotonic() - t0
-        usage = outcome.usage if outcome is not None else ctx.usage
-        usage_json = {
-            "latency_ms": int(elapsed * 1000),
-            "tokens_in": usage.tokens_in,
-            "tokens_out": usage.tokens_out,
-            "cost_usd": round(usage.cost_usd, 4),
-        }
-        try:
-            step = self._record(task, ctx, outcome, err, usage_json)
-        finally:
-            for release in ctx.after_complete:  # e.g. the publish guard, after our commit
-                release()
-        label = _label(task, err)
-        with self._cond:
-            self._running.pop(task.id, None)
-        if err is not None:
-            logger.info(
-                "task %s attempt %d %s: %s",
-                task.task_key,
-                task.attempt,
-                label,
-                err.message,
-                extra={"action": "task_" + label, **log_extra},
-            )
-        metrics.task_attempt_finished(
-            task.task_key,
-            label,
-            elapsed,
-            model=usage.model,
-            tokens_in=usage.tokens_in,
-            tokens_out=usage.tokens_out,
-            cost_usd=usage.cost_usd,
-        )
-        for key in step.skipped:
-            metrics.task_skipped(key)
-        if step.stale:
-            if step.reason == "owner":
-                self._lost("completion rejected: job owned by another daemon")
-            return None
-        if outcome is not None:
-            self._outputs[task.task_key] = outcome.output
-            with self._cond:
-                self._settled.add(task.task_key)
-        self._observe(step)
-        return step.task
+        return ctx
 
-    def _record(
+    def _completion(
         self,
         task: scheduler.ClaimedTask,
-        ctx: TaskContext,
         outcome: TaskOutcome | None,
         err: EngineError | None,
-        usage_json: dict[str, Any],
-    ) -> scheduler.Step:
-        """Hand the attempt's result to the scheduler: one call that also claims the
-        worker's next task (and one per idle sibling)."""
+        usage: dict[str, Any],
+    ) -> Completion:
+        if outcome is None:
+            assert err is not None
+            if isinstance(err, Canceled):
+                return Completion.canceled(task.id, task.attempt, error_json(err), usage=usage)
+            return Completion.failed(task.id, task.attempt, error_json(err), usage=usage)
+        output = outcome.output
+        artifacts = [_artifact_row(a) for a in outcome.artifacts]
+        partial = None
+        spec = self.workflow.by_key.get(task.task_key)
+        if spec is not None and spec.partial:
+            pr = progress.partial_result(
+                output.get("files"),
+                inline_limit=self.cfg.limits.partial_inline_bytes,
+                task_artifacts=artifacts,
+            )
+            if pr is not None:
+                partial = pr.data
+                artifacts.extend(pr.artifacts)
+        return Completion.succeeded(
+            task.id, task.attempt, output, usage=usage, input=outcome.input,
+            artifacts=artifacts, skip=self.workflow.skips_after(task.task_key, output),
+            partial=partial,
+        )  # fmt: skip
+
+    def _record(self, task: scheduler.ClaimedTask, completion: Completion) -> scheduler.Step:
+        """One call that records the attempt and claims the worker's next task (and one
+        per idle sibling). Only a success can end the job: then the completion and the
+        finalize share one transaction (else the call is one autocommit round trip)."""
         with self._cond:
             claim_next = not self._stop_claims
             more = self._slots(len(self._running) - 1) if claim_next else 0
-        if outcome is not None:
-            output = outcome.output
-            artifacts = [_artifact_row(a) for a in outcome.artifacts]
-            partial = None
-            spec = self.workflow.by_key.get(task.task_key)
-            if spec is not None and spec.partial:
-                pr = progress.partial_result(
-                    output.get("files"),
-                    inline_limit=self.cfg.limits.partial_inline_bytes,
-                    task_artifacts=artifacts,
-                )
-                if pr is not None:
-                    partial = pr.data
-                    artifacts.extend(pr.artifacts)
-            skip = self.workflow.skips_after(task.task_key, output)
-            atomic = self._may_finalize(task.task_key, skip)
-            step = self._db(
-                lambda c: scheduler.complete(
-                    c,
-                    self.cfg,
-                    job_id=self.job_id,
-                    task_id=task.id,
-                    attempt=task.attempt,
-                    owner=self.owner,
-                    status="succeeded",
-                    output=output,
-                    input=outcome.input or None,
-                    usage=usage_json,
-                    artifacts=artifacts,
-                    skip=skip,
-                    partial=partial,
-                    claim_next=claim_next,
-                    more=more,
-                    atomic=atomic,
-                )
+        atomic = completion.outcome == "succeeded" and self._may_finalize(
+            task.task_key, completion.skip or {}
+        )
+        return self._db(
+            lambda c: scheduler.complete(
+                c,
+                self.cfg,
+                self.job_id,
+                self.owner,
+                completion,
+                claim_next=claim_next,
+                more=more,
+                atomic=atomic,
             )
-        else:
-            assert err is not None
-            status = "canceled" if isinstance(err, Canceled) else "failed"
-            step = self._db(
-                lambda c: scheduler.complete(
-                    c,
-                    self.cfg,
-                    job_id=self.job_id,
-                    task_id=task.id,
-                    attempt=task.attempt,
-                    owner=self.owner,
-                    status=status,
-                    error=error_json(err),
-                    usage=usage_json,
-                    claim_next=claim_next,
-                    more=more,
-                    atomic=False,  # a failure never finalizes a job
-                )
-            )
-        return step
+        )

@@ -7,14 +7,23 @@ SELECT engine_v2.start_job(%(job_id)s, %(tasks)s, %(edges)s, %(owner)s, %(more)s
 -- claim_task: claim the next ready task (and up to `more` for idle siblings) for the owner
 SELECT engine_v2.claim_task(%(job_id)s, %(owner)s, %(more)s) AS step
 
--- complete_task: fenced completion (+ skips, promotion, propagation, optional next claim)
-SELECT engine_v2.complete_task(
+-- task_succeeded: the attempt succeeded (+ skips, promotion, the worker's next claims)
+SELECT engine_v2.task_succeeded(
   p_job_id => %(job_id)s, p_task_id => %(task_id)s, p_attempt => %(attempt)s,
-  p_owner => %(owner)s, p_status => %(status)s, p_output => %(output)s,
-  p_input => %(input)s, p_error => %(error)s, p_usage => %(usage)s,
+  p_owner => %(owner)s, p_output => %(output)s, p_input => %(input)s, p_usage => %(usage)s,
   p_artifacts => %(artifacts)s, p_skip => %(skip)s, p_partial => %(partial)s,
-  p_job_error_code => %(job_error_code)s, p_claim => %(claim)s,
-  p_more => %(more)s) AS step
+  p_claim => %(claim)s, p_more => %(more)s) AS step
+
+-- task_failed: the attempt failed (retry while the budget lasts, else propagation)
+SELECT engine_v2.task_failed(
+  p_job_id => %(job_id)s, p_task_id => %(task_id)s, p_attempt => %(attempt)s,
+  p_owner => %(owner)s, p_error => %(error)s, p_usage => %(usage)s, p_input => %(input)s,
+  p_job_error_code => %(job_error_code)s, p_claim => %(claim)s, p_more => %(more)s) AS step
+
+-- task_canceled: the attempt obeyed a stop (the task and its downstream canceled)
+SELECT engine_v2.task_canceled(
+  p_job_id => %(job_id)s, p_task_id => %(task_id)s, p_attempt => %(attempt)s,
+  p_owner => %(owner)s, p_error => %(error)s, p_usage => %(usage)s) AS step
 
 -- finish_job: the job succeeded (result stored, jobCompleted, progress 100)
 SELECT engine_v2.finish_job(%(job_id)s, %(owner)s, %(result)s) AS step

@@ -14,6 +14,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from enginev2d import scheduler, slo
+from enginev2d.completion import Completion
 from enginev2d.errors import Canceled
 from enginev2d.publish import Production
 from enginev2d.staging import Staging
@@ -64,9 +65,13 @@ def to_publish(conn: Any, cfg: Any, job: str, owner: str) -> scheduler.ClaimedTa
         t = step.task
         out = OUTPUTS[t.task_key]
         step = scheduler.complete(
-            conn, cfg, job_id=job, task_id=t.id, attempt=t.attempt, owner=owner,
-            status="succeeded", output=out, artifacts=artifacts_for(out), claim_next=True,
-        )  # fmt: skip
+            conn,
+            cfg,
+            job,
+            owner,
+            Completion.succeeded(t.id, t.attempt, out, artifacts=artifacts_for(out)),
+            claim_next=True,
+        )
     assert step.task is not None, step
     return step.task
 
@@ -162,9 +167,12 @@ def test_crash_after_the_intent_before_the_swap_re_runs_publish_uncharged(
     ctx = publish_ctx(conn, config, pool, job, claim, "B")
     outcome = execute(ctx)
     step = scheduler.complete(
-        conn, config, job_id=job, task_id=claim.id, attempt=2, owner="B", status="succeeded",
-        output=outcome.output, usage={"latency_ms": 1},
-    )  # fmt: skip
+        conn,
+        config,
+        job,
+        "B",
+        Completion.succeeded(claim.id, 2, outcome.output, usage={"latency_ms": 1}),
+    )
     for release in ctx.after_complete:
         release()
     assert step.ended == "succeeded" and completions(job) == ["v2"]
@@ -235,9 +243,12 @@ def test_cancel_waits_for_a_live_publisher_and_answers_completed(
     )
     assert "a" not in answer
     step = scheduler.complete(
-        conn, config, job_id=job, task_id=task.id, attempt=task.attempt, owner="A",
-        status="succeeded", output=outcome.output, usage={"latency_ms": 1},
-    )  # fmt: skip
+        conn,
+        config,
+        job,
+        "A",
+        Completion.succeeded(task.id, task.attempt, outcome.output, usage={"latency_ms": 1}),
+    )
     for release in ctx.after_complete:
         release()
     th.join(10)

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from enginev2d import scheduler
+from enginev2d.completion import Completion
 from enginev2d.errors import Canceled, SchedulerError
 from tests.integration.test_one_owner import (
     OUTPUTS,
@@ -86,10 +87,13 @@ class Daemons:
         if key != "publish_prep":
             out = OUTPUTS[key]
             return scheduler.complete(
-                self.conn, self.cfg, job_id=self.job, task_id=task.id, attempt=task.attempt,
-                owner=self.owner, status="succeeded", output=out, artifacts=artifacts_for(out),
+                self.conn,
+                self.cfg,
+                self.job,
+                self.owner,
+                Completion.succeeded(task.id, task.attempt, out, artifacts=artifacts_for(out)),
                 claim_next=True,
-            )  # fmt: skip
+            )
         return self.publish(task)
 
     def publish(self, task: scheduler.ClaimedTask) -> scheduler.Step:
@@ -116,9 +120,12 @@ class Daemons:
             return self.crashed()
         try:
             return scheduler.complete(
-                self.conn, self.cfg, job_id=self.job, task_id=task.id, attempt=task.attempt,
-                owner=self.owner, status="succeeded", output=outcome.output,
-            )  # fmt: skip
+                self.conn,
+                self.cfg,
+                self.job,
+                self.owner,
+                Completion.succeeded(task.id, task.attempt, outcome.output),
+            )
         finally:
             for release in ctx.after_complete:
                 release()

@@ -8,6 +8,7 @@ import psycopg
 import pytest
 
 from enginev2d import scheduler
+from enginev2d.completion import Completion
 from enginev2d.errors import DagDeadlock, OutputInvalid, SchedulerError, TaskFailed, classify
 from enginev2d.progress import events_after
 from enginev2d.worker import error_json
@@ -139,11 +140,20 @@ def test_autocommit_completion_that_ends_the_job_finishes_it_in_a_second_transac
             if t.task_key == "qa_review":
                 out["issues"] = 0  # skips fix: the last completion reports a skip
             step = scheduler.complete(
-                c2, config, job_id=job, task_id=t.id, attempt=t.attempt, owner=None,
-                status="succeeded", output=out, artifacts=artifacts_for(out),
-                skip=DEFAULT_WORKFLOW.skips_after(t.task_key, out), claim_next=True,
+                c2,
+                config,
+                job,
+                None,
+                Completion.succeeded(
+                    t.id,
+                    t.attempt,
+                    out,
+                    artifacts=artifacts_for(out),
+                    skip=DEFAULT_WORKFLOW.skips_after(t.task_key, out),
+                ),
+                claim_next=True,
                 atomic=False,
-            )  # fmt: skip
+            )
             if step.skipped:
                 assert step.skipped == ["fix"]
         assert c2.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
@@ -236,9 +246,8 @@ def test_repair_hint_reaches_the_next_attempt(conn, config, make_job):
     step = scheduler.claim(conn, config, job, None)
     err = error_json(OutputInvalid("bad json", repair_hint="answer with JSON only"))
     step = scheduler.complete(
-        conn, config, job_id=job, task_id=step.task.id, attempt=1, owner=None,
-        status="failed", error=err, claim_next=True,
-    )  # fmt: skip
+        conn, config, job, None, Completion.failed(step.task.id, 1, err), claim_next=True
+    )
     assert step.task.task_key == "intent" and step.task.attempt == 2
     assert step.task.repair_hint == "answer with JSON only"
 
@@ -337,9 +346,8 @@ def test_stale_worker_writes_are_rejected(conn, config, make_job, caplog):
     # A's lease expires; B takes over and recovers the attempt A left running.
     conn.execute("UPDATE engine_v2.job_runs SET owner = 'B' WHERE job_id = %s", (job,))
     late = scheduler.complete(
-        conn, config, job_id=job, task_id=first.task.id, attempt=1, owner="A",
-        status="succeeded", output={"intent": "chat"},
-    )  # fmt: skip
+        conn, config, job, "A", Completion.succeeded(first.task.id, 1, {"intent": "chat"})
+    )
     assert late.stale and late.reason == "owner"
     rec = scheduler.recover_job(conn, job, "B", config)
     assert rec.extra["retried"] == 1
@@ -349,18 +357,16 @@ def test_stale_worker_writes_are_rejected(conn, config, make_job, caplog):
     caplog.set_level("WARNING")
     for owner in ("A", "B"):  # the old attempt number is fenced even with the right owner
         stale = scheduler.complete(
-            conn, config, job_id=job, task_id=first.task.id, attempt=1, owner=owner,
-            status="succeeded", output={"intent": "chat"},
-        )  # fmt: skip
+            conn, config, job, owner, Completion.succeeded(first.task.id, 1, {"intent": "chat"})
+        )
         assert stale.stale
     assert any(getattr(r, "action", None) == "stale_write_rejected" for r in caplog.records)
     assert job_row(conn, job)["event_seq"] == seq
     row = tasks(conn, job)["intent"]
     assert row["status"] == "running" and row["output"] == {}
     ok = scheduler.complete(
-        conn, config, job_id=job, task_id=first.task.id, attempt=2, owner="B",
-        status="succeeded", output={"intent": "edit"},
-    )  # fmt: skip
+        conn, config, job, "B", Completion.succeeded(first.task.id, 2, {"intent": "edit"})
+    )
     assert ok.result == "ok"
     assert tasks(conn, job)["intent"]["output"] == {"intent": "edit"}
     att = [a for a in attempts(conn, job) if a["task_key"] == "intent"]
@@ -378,9 +384,8 @@ def test_recover_job_requeues_or_fails_what_the_dead_owner_left_running(conn, co
 
     def complete(task, output):
         return scheduler.complete(
-            conn, config, job_id=job, task_id=task.id, attempt=task.attempt, owner="A",
-            status="succeeded", output=output,
-        )  # fmt: skip
+            conn, config, job, "A", Completion.succeeded(task.id, task.attempt, output)
+        )
 
     for key in ("intent", "plan"):
         t = scheduler.claim(conn, config, job, "A").task
@@ -450,9 +455,8 @@ def test_cancel_job(conn, config, make_job):
     n_events = len(events(conn, job))
     # The running attempt reports late (even a success): fenced off, nothing follows.
     step = scheduler.complete(
-        conn, config, job_id=job, task_id=t.id, attempt=1, owner=None, status="succeeded",
-        output={"intent": "edit"}, claim_next=True,
-    )  # fmt: skip
+        conn, config, job, None, Completion.succeeded(t.id, 1, {"intent": "edit"}), claim_next=True
+    )
     assert step.stale and step.task is None
     assert len(events(conn, job)) == n_events
     ev = events(conn, job)
@@ -531,9 +535,13 @@ def test_events_gapless_progress_monotonic_and_one_notify_per_transaction(
         seq1 = job_row(conn, job)["event_seq"]
         # transaction 2: taskDone + taskStarted(plan) + progress updates
         nxt = scheduler.complete(
-            conn, config, job_id=job, task_id=step.task.id, attempt=1, owner=None,
-            status="succeeded", output={"intent": "edit"}, claim_next=True,
-        )  # fmt: skip
+            conn,
+            config,
+            job,
+            None,
+            Completion.succeeded(step.task.id, 1, {"intent": "edit"}),
+            claim_next=True,
+        )
         seq2 = job_row(conn, job)["event_seq"]
         assert seq2 - seq1 == 2
         got = [n.payload for n in listener.notifies(timeout=1.0)]
@@ -542,9 +550,8 @@ def test_events_gapless_progress_monotonic_and_one_notify_per_transaction(
     assert payloads == [{"job_id": job, "seq": seq1}, {"job_id": job, "seq": seq2}]
     assert all(len(p) < 8000 for p in got)
     scheduler.complete(
-        conn, config, job_id=job, task_id=nxt.task.id, attempt=1, owner=None,
-        status="succeeded", output=GOOD_OUTPUTS["plan"],
-    )  # fmt: skip
+        conn, config, job, None, Completion.succeeded(nxt.task.id, 1, GOOD_OUTPUTS["plan"])
+    )
     drive(conn, config, job, outputs(codegen=with_failures("codegen", 1)))
     ev = events(conn, job)
     assert [e["seq"] for e in ev] == list(range(1, len(ev) + 1))

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from enginev2d import scheduler
+from enginev2d.completion import Completion
 from enginev2d.config import Config
 from enginev2d.tasks.base import Artifact, TaskContext, TaskOutcome, Usage
 from enginev2d.workflow import DEFAULT_WORKFLOW, Workflow
@@ -123,17 +124,31 @@ def drive(
         result = outputs(task.task_key, task.attempt)
         if isinstance(result, Exception):
             step = scheduler.complete(
-                conn, cfg, job_id=job_id, task_id=task.id, attempt=task.attempt, owner=owner,
-                status="failed", error=error_json(classify(result)), usage={"latency_ms": 1},
+                conn,
+                cfg,
+                job_id,
+                owner,
+                Completion.failed(
+                    task.id, task.attempt, error_json(classify(result)), usage={"latency_ms": 1}
+                ),
                 claim_next=True,
-            )  # fmt: skip
+            )
         else:
             step = scheduler.complete(
-                conn, cfg, job_id=job_id, task_id=task.id, attempt=task.attempt, owner=owner,
-                status="succeeded", output=dict(result), usage={"latency_ms": 1},
-                artifacts=artifacts_for(result),
-                skip=workflow.skips_after(task.task_key, result), claim_next=True,
-            )  # fmt: skip
+                conn,
+                cfg,
+                job_id,
+                owner,
+                Completion.succeeded(
+                    task.id,
+                    task.attempt,
+                    dict(result),
+                    usage={"latency_ms": 1},
+                    artifacts=artifacts_for(result),
+                    skip=workflow.skips_after(task.task_key, result),
+                ),
+                claim_next=True,
+            )
     raise AssertionError("too many steps")
 
 

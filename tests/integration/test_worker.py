@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from enginev2d import scheduler
+from enginev2d.completion import Completion
 from enginev2d.db import make_pool
 from enginev2d.errors import Canceled, OutputInvalid, TaskFailed
 from enginev2d.tasks.base import Artifact, TaskContext, TaskOutcome
@@ -273,9 +274,13 @@ def test_takeover_recovers_and_finishes(conn, config, pool, make_job):
     scheduler.materialize(conn, job)
     t = scheduler.claim(conn, config, job, "dead").task
     scheduler.complete(
-        conn, config, job_id=job, task_id=t.id, attempt=1, owner="dead", status="succeeded",
-        output=GOOD_OUTPUTS["intent"], claim_next=True,
-    )  # fmt: skip
+        conn,
+        config,
+        job,
+        "dead",
+        Completion.succeeded(t.id, 1, GOOD_OUTPUTS["intent"]),
+        claim_next=True,
+    )
     assert statuses(conn, job)["plan"] == "running"
     conn.execute("UPDATE engine_v2.job_runs SET owner = 'new' WHERE job_id = %s", (job,))
     rec = Recorder()

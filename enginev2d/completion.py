@@ -1,0 +1,114 @@
+"""A finished attempt, as the scheduler records it: one value, one outcome, one SQL
+function per outcome (``sql/functions/40_completion.sql``), one round trip.
+
+* ``succeeded``: output, artifacts, the 7.4 skip marks and the partialResult data;
+* ``failed``: the structured error; whether another attempt follows (``taskRetry``) or
+  the task fails for good is the database's decision (retryable and budget left);
+* ``canceled``: the attempt obeyed a stop.
+
+A *lost* attempt (its daemon died) is never reported by a worker: the takeover closes it
+(``recover_job``). The fencing token is ``attempt``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from psycopg.types.json import Jsonb
+
+from .errors import job_error_code
+
+Outcome = Literal["succeeded", "failed", "canceled"]
+
+
+def _j(value: Any) -> Jsonb | None:
+    return None if value is None else Jsonb(value)
+
+
+@dataclass(frozen=True)
+class Completion:
+    task_id: str
+    attempt: int
+    outcome: Outcome
+    usage: Mapping[str, Any] = field(default_factory=dict)  # latency_ms, tokens, cost_usd
+    output: Mapping[str, Any] | None = None
+    input: Mapping[str, Any] | None = None
+    error: Mapping[str, Any] | None = None
+    artifacts: Sequence[Mapping[str, Any]] = ()
+    skip: Mapping[str, str] | None = None
+    partial: Mapping[str, Any] | None = None
+
+    @classmethod
+    def succeeded(
+        cls,
+        task_id: str,
+        attempt: int,
+        output: Mapping[str, Any],
+        *,
+        usage: Mapping[str, Any] | None = None,
+        input: Mapping[str, Any] | None = None,
+        artifacts: Sequence[Mapping[str, Any]] = (),
+        skip: Mapping[str, str] | None = None,
+        partial: Mapping[str, Any] | None = None,
+    ) -> Completion:
+        return cls(
+            task_id, attempt, "succeeded", usage or {}, output, input or None, None,
+            artifacts, skip or None, partial,
+        )  # fmt: skip
+
+    @classmethod
+    def failed(
+        cls,
+        task_id: str,
+        attempt: int,
+        error: Mapping[str, Any],
+        *,
+        usage: Mapping[str, Any] | None = None,
+        input: Mapping[str, Any] | None = None,
+    ) -> Completion:
+        return cls(task_id, attempt, "failed", usage or {}, input=input or None, error=error)
+
+    @classmethod
+    def canceled(
+        cls,
+        task_id: str,
+        attempt: int,
+        error: Mapping[str, Any],
+        *,
+        usage: Mapping[str, Any] | None = None,
+    ) -> Completion:
+        return cls(task_id, attempt, "canceled", usage or {}, error=error)
+
+    @property
+    def query(self) -> str:
+        """The named query (``sql/queries/scheduler.sql``) recording this outcome."""
+        return f"task_{self.outcome}"
+
+    def params(self, job_id: str, owner: str | None, *, claim: bool, more: int) -> dict[str, Any]:
+        base = {
+            "job_id": job_id,
+            "task_id": self.task_id,
+            "attempt": self.attempt,
+            "owner": owner,
+            "usage": Jsonb(dict(self.usage)),
+        }
+        if self.outcome == "canceled":
+            return {**base, "error": _j(self.error)}
+        claims = {"claim": claim, "more": more if claim else 0}
+        if self.outcome == "failed":
+            code = job_error_code((self.error or {}).get("code"))
+            return {
+                **base, **claims, "error": _j(self.error), "input": _j(self.input),
+                "job_error_code": code,
+            }  # fmt: skip
+        return {
+            **base,
+            **claims,
+            "output": _j(self.output),
+            "input": _j(self.input),
+            "artifacts": _j(list(self.artifacts)) if self.artifacts else None,
+            "skip": _j(self.skip),
+            "partial": _j(self.partial),
+        }
