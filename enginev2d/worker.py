@@ -406,6 +406,8 @@ class JobRunner:
         with self._cond:
             stuck = list(self._running.values())
         reason = self._abort_reason or Canceled("job stopped")
+        if isinstance(reason, WorkerLost):
+            return  # the job leaves this daemon: the takeover closes them, uncharged
         for ctx in stuck:
             try:
                 self._pool_db(
@@ -687,6 +689,12 @@ class JobRunner:
         except Exception as exc:
             outcome, err = None, classify(exc)
         elapsed = monotonic() - t0
+        if isinstance(err, WorkerLost) and isinstance(self._abort_reason, WorkerLost):
+            # Shutdown or lost lease: the attempt is lost, not failed. It stays open for
+            # the next owner's takeover, which re-runs it without charging max_attempts.
+            with self._cond:
+                self._running.pop(task.id, None)
+            return None
         usage = outcome.usage if outcome is not None else ctx.usage
         completion = self._completion(task, outcome, err, _usage_json(usage, elapsed))
         try:

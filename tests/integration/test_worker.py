@@ -11,7 +11,7 @@ import pytest
 from enginev2d import scheduler
 from enginev2d.completion import Completion
 from enginev2d.db import make_pool
-from enginev2d.errors import Canceled, OutputInvalid, TaskFailed
+from enginev2d.errors import Canceled, OutputInvalid, TaskFailed, WorkerLost
 from enginev2d.tasks.base import Artifact, TaskContext, TaskOutcome
 from enginev2d.worker import JobRunner
 from tests.integration.test_scheduler_support import (
@@ -328,3 +328,35 @@ def test_noop_executor_helper_runs_a_job(conn, config, pool, make_job):
     job = make_job(options={"mode": "shadow"})
     assert runner(conn, config, pool, job, executor=noop_executor()).run().status == "succeeded"
     wait_for(lambda: job_row(conn, job)["status"] == "succeeded", timeout=1)
+
+
+def test_an_attempt_abandoned_at_shutdown_is_lost_not_failed(conn, config, pool, make_job):
+    """A daemon stopping past its grace period (or losing its lease) leaves the running
+    attempt to the next owner: not closed as failed, so the takeover re-runs it without
+    charging max_attempts (qa_review has one attempt and still succeeds)."""
+    job = make_job()
+    conn.execute("UPDATE engine_v2.job_runs SET owner = 'A' WHERE job_id = %s", (job,))
+    started = threading.Event()
+
+    def stuck(ctx):
+        started.set()
+        ctx.wait(30)
+
+    r = runner(conn, config, pool, job, owner="A", executor=Recorder({"qa_review": stuck}))
+    result = {}
+    th = threading.Thread(target=lambda: result.setdefault("out", r.run()))
+    th.start()
+    assert started.wait(10)
+    r.abort(WorkerLost("daemon shutting down"))
+    th.join(10)
+    assert result["out"].status == "released"
+    qa = [a for a in attempts(conn, job) if a["task_key"] == "qa_review"]
+    assert [a["status"] for a in qa] == ["running"]  # left for the takeover
+    conn.execute("UPDATE engine_v2.job_runs SET owner = 'B' WHERE job_id = %s", (job,))
+    out = runner(conn, config, pool, job, owner="B", takeover=True, executor=Recorder()).run()
+    assert out.status == "succeeded"
+    qa = [a for a in attempts(conn, job) if a["task_key"] == "qa_review"]
+    assert [(a["status"], (a["error"] or {}).get("code")) for a in qa] == [
+        ("failed", "worker_lost"),
+        ("succeeded", None),
+    ]
