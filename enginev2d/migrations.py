@@ -52,35 +52,31 @@ CREATE TABLE IF NOT EXISTS engine_v2.schema_repeatables (
 """
 
 
+class _SqlFile:
+    path: Path
+
+    @property
+    def sql(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+
 @dataclass(frozen=True)
-class Migration:
+class Migration(_SqlFile):
     version: int
     name: str
     path: Path
 
-    @property
-    def sql(self) -> str:
-        return self.path.read_text(encoding="utf-8")
-
-    @property
-    def checksum(self) -> str:
-        return hashlib.sha256(self.path.read_bytes()).hexdigest()
-
 
 @dataclass(frozen=True)
-class Repeatable:
+class Repeatable(_SqlFile):
     """A ``sql/functions/*.sql`` file, re-applied whenever its text changes."""
 
     name: str
     path: Path
-
-    @property
-    def sql(self) -> str:
-        return self.path.read_text(encoding="utf-8")
-
-    @property
-    def checksum(self) -> str:
-        return hashlib.sha256(self.path.read_bytes()).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,6 @@ from psycopg.types.json import Jsonb
 
 from enginev2d import fallback, publish
 from enginev2d.config import Config
-from enginev2d.db import make_pool
 from enginev2d.errors import ConcurrentApply, OutputInvalid, OutputTooLarge, PathEscape
 from enginev2d.staging import Staging
 from enginev2d.tasks import execute as run_task
@@ -29,15 +27,6 @@ from enginev2d.tasks.base import JobInfo, TaskContext
 from tests.gitutil import git as _git
 
 INDEX = {"path": "index.html", "content": "<html>game</html>"}
-
-
-@pytest.fixture
-def pool(config: Config) -> Iterator[Any]:
-    p = make_pool(config, min_size=1, max_size=6, name="test-publish")
-    try:
-        yield p
-    finally:
-        p.close()
 
 
 def digest(root: Path) -> dict[str, str]:

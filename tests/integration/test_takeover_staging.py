@@ -3,28 +3,13 @@ project must still hold everything the earlier tasks produced, images included."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import pytest
 
 from enginev2d import tasks
-from enginev2d.config import Config
-from enginev2d.db import make_pool
 from enginev2d.tasks.base import TaskContext, TaskOutcome
 from enginev2d.worker import JobRunner
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture
-def pool(config: Config) -> Iterator[Any]:
-    p = make_pool(config, max_size=6)
-    try:
-        yield p
-    finally:
-        p.close()
 
 
 def test_images_survive_a_rebuilt_staging_directory(config, pool, conn, make_job):

@@ -6,11 +6,8 @@ import threading
 import time
 from typing import Any
 
-import pytest
-
 from enginev2d import scheduler
 from enginev2d.completion import Completion
-from enginev2d.db import make_pool
 from enginev2d.errors import Canceled, OutputInvalid, TaskFailed, WorkerLost
 from enginev2d.tasks.base import Artifact, TaskContext, TaskOutcome
 from enginev2d.worker import JobRunner
@@ -27,15 +24,6 @@ from tests.integration.test_scheduler_support import (
     tasks,
 )
 from tests.waiting import wait_for
-
-
-@pytest.fixture
-def pool(config):
-    p = make_pool(config, max_size=8)
-    try:
-        yield p
-    finally:
-        p.close()
 
 
 class Recorder:
