@@ -5,7 +5,9 @@ gone (their locks with them) and nothing after the crash point ran."""
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -304,3 +306,38 @@ def test_log_fallback_rejects_codes_outside_the_design(conn, make_job, code):
     with pytest.raises(psycopg.errors.InvalidParameterValue):
         conn.execute("SELECT engine_v2.log_fallback(%s, %s, %s)", (job, code, Jsonb({})))
     assert job_row(conn, job)["status"] == "running"
+
+
+def test_cancel_racing_a_running_job_is_completed_or_canceled_never_both(
+    conn, config, pool, make_job, completions, db_url
+):
+    """The server's deadline fires at a random moment of a real (offline) live job run
+    by the real runner: 'completed' means production holds the job's commit and v2
+    completed public.jobs; 'canceled' means production is untouched and v2 completed
+    nothing. With a live daemon the answer is never 'pending'."""
+    from enginev2d.worker import JobRunner
+
+    rng = random.Random(12)
+    answers = []
+    for _ in range(6):
+        job = make_job()
+        conn.execute("UPDATE engine_v2.job_runs SET owner = 'A' WHERE job_id = %s", (job,))
+        runner = JobRunner(config, pool, job_row(conn, job), owner="A")
+        th = threading.Thread(target=runner.run)
+        th.start()
+        time.sleep(rng.uniform(0.0, 1.2))  # a random moment to race at, not a wait
+        with psycopg.connect(db_url, autocommit=True) as c:
+            answer = scheduler.cancel_job(c, job, "server deadline")
+        th.join(30)
+        assert not th.is_alive()
+        run = job_row(conn, job)
+        if answer == "completed":
+            assert run["status"] == "succeeded" and completions(job) == ["v2"]
+            assert len(prod_commits(config, conn, job)) == 1
+        else:
+            assert answer == "canceled", answer
+            assert run["status"] == "canceled" and completions(job) == []
+            assert prod_commits(config, conn, job) == []
+        assert events(conn, job)[-1]["data"]["final"] is True
+        answers.append(answer)
+    print("cancel race answers:", answers)
