@@ -464,6 +464,27 @@ def recover_job(
     return step
 
 
+def task_progress(
+    conn: psycopg.Connection[Any],
+    job_id: str,
+    owner: str | None,
+    task_id: str,
+    attempt: int,
+    data: Mapping[str, Any],
+) -> bool:
+    """A ``taskProgress`` event for a running attempt (fenced: False, and nothing
+    written, once the attempt or the run is over)."""
+    params = {
+        "job_id": job_id,
+        "task_id": task_id,
+        "attempt": attempt,
+        "owner": owner,
+        "data": Jsonb(dict(data)),
+    }
+    row = conn.execute(Q["task_progress"], params).fetchone()
+    return bool(row["written"] if isinstance(row, Mapping) else row[0])
+
+
 def job_state(conn: psycopg.Connection[Any], job_id: str) -> dict[str, Any] | None:
     row = conn.execute(Q["job_state"], {"job_id": job_id}).fetchone()
     if row is None:

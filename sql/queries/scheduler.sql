@@ -64,3 +64,7 @@ SELECT seq, event_type, task_id, data, created_at
   FROM engine_v2.job_task_events
  WHERE job_id = %(job_id)s AND seq > %(seq)s
  ORDER BY seq
+
+-- task_progress: a running attempt's progress (fenced; false when it no longer runs)
+SELECT engine_v2.task_progress(%(job_id)s, %(task_id)s, %(attempt)s, %(owner)s, %(data)s)
+       AS written

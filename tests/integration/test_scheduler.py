@@ -559,3 +559,23 @@ def test_events_gapless_progress_monotonic_and_one_notify_per_transaction(
     assert prog == sorted(prog) and prog[-1] == 100
     assert all("type" in e["data"] and e["data"]["type"] == e["event_type"] for e in ev)
     assert [e["seq"] for e in events_after(conn, job, 5)] == list(range(6, len(ev) + 1))
+
+
+def test_task_progress_is_fenced_and_never_follows_the_last_event(conn, config, make_job):
+    job = make_job()
+    conn.execute("UPDATE engine_v2.job_runs SET owner = 'A' WHERE job_id = %s", (job,))
+    scheduler.materialize(conn, job)
+    t = scheduler.claim(conn, config, job, "A").task
+    data = {"bytes": 1200, "tokens": 300}
+    assert scheduler.task_progress(conn, job, "A", t.id, t.attempt, data)
+    assert not scheduler.task_progress(conn, job, "B", t.id, t.attempt, data)  # not the owner
+    assert not scheduler.task_progress(conn, job, "A", t.id, t.attempt + 1, data)  # not it
+    ev = events(conn, job)[-1]
+    assert ev["event_type"] == "taskProgress"
+    assert {k: ev["data"][k] for k in ("task_key", "attempt", "bytes", "tokens")} == {
+        "task_key": "intent", "attempt": 1, "bytes": 1200, "tokens": 300,
+    }  # fmt: skip
+    assert scheduler.cancel_job(conn, job, "server deadline") == "canceled"
+    n = len(events(conn, job))
+    assert not scheduler.task_progress(conn, job, "A", t.id, t.attempt, data)
+    assert len(events(conn, job)) == n and events(conn, job)[-1]["data"]["final"] is True
