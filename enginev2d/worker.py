@@ -42,9 +42,10 @@ import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool
 
-from . import metrics, progress, scheduler, tasks
+from . import contents, metrics, progress, scheduler, tasks
 from .completion import Completion
 from .config import Config
+from .contents import ContentIndex
 from .errors import (
     V2_DAG_DEADLOCK,
     V2_TIMEOUT,
@@ -214,6 +215,7 @@ class JobRunner:
         self._aborted_at: float | None = None
         self._running: dict[str, TaskContext] = {}  # task_id -> context of our attempt
         self._outputs: dict[str, dict[str, Any]] = {}
+        self._contents = ContentIndex()  # file texts our committed artifacts hold
         self._settled: set[str] = set()  # task keys known succeeded or skipped
         self._queue: collections.deque[scheduler.ClaimedTask] = collections.deque()
         self._idlers: collections.deque[_Idler] = collections.deque()
@@ -381,6 +383,10 @@ class JobRunner:
         )
 
     def _learn(self, outputs: Mapping[str, dict[str, Any]]) -> None:
+        """Outputs of tasks that succeeded before this runner (a resumed or taken-over
+        job), with their files' text read back from the artifacts."""
+        if outputs:
+            outputs = self._db(lambda c: contents.resolve(c, outputs))
         self._outputs.update(outputs)
         self._settled.update(outputs)
 
@@ -696,7 +702,7 @@ class JobRunner:
                 self._running.pop(task.id, None)
             return None
         usage = outcome.usage if outcome is not None else ctx.usage
-        completion = self._completion(task, outcome, err, _usage_json(usage, elapsed))
+        completion, staged = self._completion(task, outcome, err, _usage_json(usage, elapsed))
         try:
             step = self._record(task, completion)
         finally:
@@ -721,6 +727,7 @@ class JobRunner:
                 self._lost("completion rejected: job owned by another daemon")
             return None
         if outcome is not None:
+            self._contents.commit(staged)
             self._outputs[task.task_key] = outcome.output
             with self._cond:
                 self._settled.add(task.task_key)
@@ -754,12 +761,14 @@ class JobRunner:
         outcome: TaskOutcome | None,
         err: EngineError | None,
         usage: dict[str, Any],
-    ) -> Completion:
+    ) -> tuple[Completion, dict[str, tuple[str, str]]]:
+        """The completion to record, and the file texts its artifacts will hold (output
+        and input refer to those, and to earlier ones, instead of repeating them)."""
         if outcome is None:
             assert err is not None
             if isinstance(err, Canceled):
-                return Completion.canceled(task.id, task.attempt, error_json(err), usage=usage)
-            return Completion.failed(task.id, task.attempt, error_json(err), usage=usage)
+                return Completion.canceled(task.id, task.attempt, error_json(err), usage=usage), {}
+            return Completion.failed(task.id, task.attempt, error_json(err), usage=usage), {}
         output = outcome.output
         artifacts = [_artifact_row(a) for a in outcome.artifacts]
         partial = None
@@ -773,11 +782,13 @@ class JobRunner:
             if pr is not None:
                 partial = pr.data
                 artifacts.extend(pr.artifacts)
-        return Completion.succeeded(
-            task.id, task.attempt, output, usage=usage, input=outcome.input,
-            artifacts=artifacts, skip=self.workflow.skips_after(task.task_key, output),
-            partial=partial,
+        staged = self._contents.stage(artifacts)
+        completion = Completion.succeeded(
+            task.id, task.attempt, self._contents.compact(output, staged) or {}, usage=usage,
+            input=self._contents.compact(outcome.input, staged), artifacts=artifacts,
+            skip=self.workflow.skips_after(task.task_key, output), partial=partial,
         )  # fmt: skip
+        return completion, staged
 
     def _record(self, task: scheduler.ClaimedTask, completion: Completion) -> scheduler.Step:
         """One call that records the attempt and claims the worker's next task (and one

@@ -68,3 +68,8 @@ SELECT seq, event_type, task_id, data, created_at
 -- task_progress: a running attempt's progress (fenced; false when it no longer runs)
 SELECT engine_v2.task_progress(%(job_id)s, %(task_id)s, %(attempt)s, %(owner)s, %(data)s)
        AS written
+
+-- artifact_texts: the text of code artifacts that task outputs refer to (a takeover)
+SELECT id, content->>'content' AS text
+  FROM engine_v2.job_task_artifacts
+ WHERE id = ANY(%(ids)s::uuid[])

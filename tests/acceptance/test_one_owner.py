@@ -134,3 +134,10 @@ def test_a_job_killed_once_during_each_of_its_seven_tasks_still_succeeds(h: Harn
     assert tasks["qa_review"]["max_attempts"] == 2 and tasks["publish_prep"]["max_attempts"] == 2
     lost = [a for a in h.attempts(job) if a["status"] == "failed"]
     assert {a["error"]["code"] for a in lost} == {"worker_lost"}
+    # The texts the takeovers read back from the artifacts (outputs only refer to them)
+    # are the ones published.
+    row = h.run(job)
+    prod = h.root / "projects" / str(row["user_id"]) / "projects" / row["project_id"]
+    assert (prod / "index.html").read_text() == ANSWERS["fix"]["files"][0]["content"]
+    stored = tasks["fix"]["output"]["files"]
+    assert stored == [{"path": "index.html", "artifact": stored[0]["artifact"]}]
