@@ -441,13 +441,15 @@ def rollback_check_cmd(cfg: Config, as_json: bool) -> None:
 
 @cli.command("doctor")
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@click.option("--online", is_flag=True, help="Also ask each provider in use for its model list.")
 @click.pass_context
-def doctor_cmd(ctx: click.Context, as_json: bool) -> None:
-    """Check config, database, schema, providers' keys (by name), paths and clock."""
+def doctor_cmd(ctx: click.Context, as_json: bool, online: bool) -> None:
+    """Check config, database, schema, providers' keys (by name), paths and clock;
+    with --online, that every configured model exists."""
     from . import doctor
 
     state: State = ctx.ensure_object(State)
-    checks = doctor.run_checks(state.config_path)
+    checks = doctor.run_checks(state.config_path, online=online)
     if as_json:
         emit_json(doctor.as_json(checks))
     else:
