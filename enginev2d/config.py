@@ -403,13 +403,13 @@ def load_config(
     *,
     overrides: Mapping[str, Any] | None = None,
     require_database: bool = True,
-    check_credentials: bool | None = None,
+    check_credentials: bool = False,
 ) -> Config:
     """Read the TOML file (if any), apply the environment, validate, return a Config.
 
-    ``check_credentials`` (default: ``require_database``, i.e. the daemon and the
-    operational commands) also requires, in ``env``, the key of every provider a task
-    is routed to: a route that cannot work stops the start with one line.
+    ``check_credentials`` also requires, in ``env``, the key of every provider a task is
+    routed to (``enginev2d run`` checks it with :func:`validate_routes` before starting;
+    admin commands such as cancel or rollback-check must work without the keys).
     """
     env = os.environ if env is None else env
     path = path or env.get("ENGINEV2_CONFIG") or None
@@ -427,8 +427,6 @@ def load_config(
     if overrides:
         data = _merge(data, overrides)
     cfg: Config = _build(Config, data, "")
-    if check_credentials is None:
-        check_credentials = require_database
     validate(cfg, require_database=require_database, env=env if check_credentials else None)
     return cfg
 

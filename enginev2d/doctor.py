@@ -176,7 +176,7 @@ def run_checks(
     env = os.environ if env is None else env
     checks: list[Check] = []
     try:
-        cfg = load() if load is not None else load_config(config_path, env, check_credentials=False)
+        cfg = load() if load is not None else load_config(config_path, env)
     except EngineError as exc:
         checks.append(Check("config", "fail", exc.message))
         return checks

@@ -1,7 +1,9 @@
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from enginev2d.cli import cli
 from enginev2d.config import Config, load_config
 from enginev2d.errors import ConfigError
 
@@ -105,7 +107,9 @@ def routed(route, env=None, **extra):
     if env is None:
         return load_config(env={}, overrides={"providers": providers}, require_database=False)
     return load_config(
-        env={"DATABASE_URL": "postgresql://x/y", **env}, overrides={"providers": providers}
+        env={"DATABASE_URL": "postgresql://x/y", **env},
+        overrides={"providers": providers},
+        check_credentials=True,
     )
 
 
@@ -181,11 +185,21 @@ def test_routed_provider_without_credentials_stops_the_start():
     assert cfg.providers.for_task("codegen") == "google"
     # v1's implicit Claude fallback is optional: no key, no fallback, no error
     routed({"codegen": "google"}, env={"GEMINI_API_KEY": "g"})
-    # commands that do not run jobs (and doctor) may skip the check
-    load_config(
-        env={"DATABASE_URL": "postgresql://x/y"},
-        overrides={"providers": {"route": route}},
-        check_credentials=False,
+    # commands that do not run jobs (cancel, rollback-check, doctor) work without keys
+    load_config(env={"DATABASE_URL": "postgresql://x/y"}, overrides={"providers": {"route": route}})
+
+
+def test_run_refuses_to_start_with_a_route_it_cannot_call(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[database]\nurl = "postgresql://postgres@127.0.0.1:1/none"\n'
+        '[providers.route]\nintent = "anthropic"\n'
+    )
+    env = {"ANTHROPIC_API_KEY": "", "ENGINEV2_CONFIG": ""}
+    result = CliRunner().invoke(cli, ["--config", str(path), "run"], env=env)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "Error: config: providers.route.intent uses anthropic: ANTHROPIC_API_KEY is not set"
     )
 
 
