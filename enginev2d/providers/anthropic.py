@@ -94,6 +94,7 @@ class AnthropicProvider:
             return self._client
 
     def default_model(self, task_key: str | None) -> str:
+        """codegen and fix use the larger model (as registry's default_model says)."""
         return self.cfg.codegen_model if task_key in CODE_TASKS else self.cfg.model
 
     def generate(

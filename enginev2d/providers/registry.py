@@ -29,6 +29,8 @@ MODAL_ENDPOINTS = {
 }
 MODAL_DEFAULT_ENDPOINT = "chat_haiku_url"
 
+# (cfg, task_key) -> the model a step without one calls (None: the service decides)
+DefaultModel = Callable[["Config", str], "str | None"]
 # (cfg, task_key, model or None) -> what makes this step impossible, or None
 ConfigProblem = Callable[["Config", str, "str | None"], "str | None"]
 # (cfg, task_key, environment) -> the missing credential, or None
@@ -37,6 +39,20 @@ CredentialProblem = Callable[["Config", str, Mapping[str, str]], "str | None"]
 
 def _none(*_: Any) -> None:
     return None
+
+
+def _anthropic_model(cfg: Config, task: str) -> str:
+    a = cfg.providers.anthropic
+    return a.codegen_model if task in CODE_TASKS else a.model
+
+
+def _google_model(cfg: Config, task: str) -> str:
+    g = cfg.providers.google
+    return g.image_model if task == IMAGE_TASK else g.model
+
+
+def _offline_model(cfg: Config, task: str) -> str:
+    return "offline"
 
 
 def _anthropic_credentials(cfg: Config, task: str, env: Mapping[str, str]) -> str | None:
@@ -89,6 +105,7 @@ class ProviderSpec:
     text: bool = True
     images: bool = False
     takes_model: bool = True  # "provider:model" route steps are meaningful
+    default_model: DefaultModel = _none
     secret_env: tuple[str, ...] = ()  # values scrubbed from every message we emit
     config_problem: ConfigProblem = _none
     credentials: CredentialProblem = _none
@@ -100,11 +117,16 @@ class ProviderSpec:
 
 _SPECS = (
     ProviderSpec(
-        "offline", "enginev2d.providers.offline:OfflineProvider", images=True, takes_model=False
+        "offline",
+        "enginev2d.providers.offline:OfflineProvider",
+        images=True,
+        takes_model=False,
+        default_model=_offline_model,
     ),
     ProviderSpec(
         "anthropic",
         "enginev2d.providers.anthropic:AnthropicProvider",
+        default_model=_anthropic_model,
         secret_env=("ANTHROPIC_API_KEY",),
         credentials=_anthropic_credentials,
     ),
@@ -112,6 +134,7 @@ _SPECS = (
         "google",
         "enginev2d.providers.google:GoogleProvider",
         images=True,
+        default_model=_google_model,
         secret_env=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
         config_problem=_google_config,
         credentials=_google_credentials,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..errors import EngineError, OutputInvalid, ProviderError, ProviderNotConfigured
 from . import call_image, call_text, get_model
 from .base import TextReply, is_unavailable
-from .registry import CODE_TASKS, IMAGE_TASK
+from .registry import PROVIDERS
 
 if TYPE_CHECKING:
     from ..config import Config, Step
@@ -30,16 +30,7 @@ log = logging.getLogger(__name__)
 def step_model(cfg: Config, task_key: str, step: Step) -> str | None:
     """The model a step calls: its own, else the provider's default for the task (None:
     the provider picks, e.g. a Modal endpoint)."""
-    if step.model:
-        return step.model
-    if step.provider == "offline":
-        return "offline"
-    section = getattr(cfg.providers, step.provider)
-    if step.provider == "anthropic":
-        return str(section.codegen_model if task_key in CODE_TASKS else section.model)
-    if step.provider == "google":
-        return str(section.image_model if task_key == IMAGE_TASK else section.model)
-    return None
+    return step.model or PROVIDERS[step.provider].default_model(cfg, task_key)
 
 
 def model_name(ctx: Any, step: Step) -> str:
