@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -101,9 +102,11 @@ def cli(ctx: click.Context, config_path: str | None, log_level: str | None) -> N
 @fail_cleanly
 def run(cfg: Config, do_migrate: bool, no_listen: bool) -> None:
     """Run the daemon: claim submitted jobs and run their DAGs until SIGTERM/SIGINT."""
+    from .config import validate_routes
     from .daemon import run_daemon
     from .logsetup import setup_logging
 
+    validate_routes(cfg, os.environ)  # every routed provider has its key: one line if not
     state: State = click.get_current_context().ensure_object(State)
     setup_logging(cfg, level=state.log_level)
     sys.exit(run_daemon(cfg, migrate=do_migrate, listen=not no_listen))
@@ -441,13 +444,15 @@ def rollback_check_cmd(cfg: Config, as_json: bool) -> None:
 
 @cli.command("doctor")
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@click.option("--online", is_flag=True, help="Also ask each provider in use for its model list.")
 @click.pass_context
-def doctor_cmd(ctx: click.Context, as_json: bool) -> None:
-    """Check config, database, schema, providers' keys (by name), paths and clock."""
+def doctor_cmd(ctx: click.Context, as_json: bool, online: bool) -> None:
+    """Check config, database, schema, providers' keys (by name), paths and clock;
+    with --online, that every configured model exists."""
     from . import doctor
 
     state: State = ctx.ensure_object(State)
-    checks = doctor.run_checks(state.config_path)
+    checks = doctor.run_checks(state.config_path, online=online)
     if as_json:
         emit_json(doctor.as_json(checks))
     else:

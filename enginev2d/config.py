@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .providers.registry import IMAGE_PROVIDERS, IMAGE_TASK, PROVIDER_NAMES, PROVIDERS
 
 TASK_KEYS = ("intent", "plan", "codegen", "asset", "qa_review", "fix", "publish_prep")
-PROVIDER_NAMES = ("offline", "anthropic", "google", "modal")
 
 DEFAULT_COMPLETE_JOB_SQL = (
     "UPDATE public.jobs SET status = 'completed', updated_at = now() WHERE id = %(job_id)s"
@@ -74,27 +74,35 @@ class LimitsConfig:
     partial_inline_bytes: int = 64 * 1024  # design 13
 
 
+# Default models checked on 2026-11-30 against the providers' model and deprecation pages
+# (see config.example.toml): generally available, no shutdown announced.
 @dataclass(frozen=True)
 class AnthropicConfig:
-    model: str = "claude-haiku-4-5"
-    codegen_model: str = "claude-sonnet-4-6"  # codegen fallback when Gemini fails
+    model: str = "claude-haiku-5-5"  # intent, plan, qa_review
+    codegen_model: str = "claude-sonnet-5-5"  # codegen and fix
     base_url: str = ""
-    timeout_s: float = 60.0
+    timeout_s: float = 60.0  # one non-streamed call (intent, plan, qa_review)
     max_retries: int = 2
     max_tokens: int = 8192
+    codegen_max_tokens: int = 32768  # codegen and fix (streamed; thinking counts too)
+    stream_idle_s: float = 30.0  # longest silence between two streamed chunks
+    stream_max_s: float = 300.0  # ceiling for one streamed answer
 
 
 @dataclass(frozen=True)
 class GoogleConfig:
-    model: str = "gemini-2.0-flash"
-    image_model: str = "imagen-3.0-generate-002"
+    model: str = "gemini-3.8-flash"
+    image_model: str = "gemini-nano-banana-2.1"  # Gemini API key; imagen-* needs Vertex AI
     vertexai: bool = False
-    image_vertexai: bool = True  # Vertex AI image generation (design 7.3)
+    image_vertexai: bool = False  # images through Vertex AI (application default credentials)
     project: str = ""
     location: str = "us-central1"
     base_url: str = ""
     timeout_s: float = 120.0
     max_retries: int = 2
+    stream_idle_s: float = 30.0
+    stream_max_s: float = 300.0
+    image_concurrency: int = 4  # images generated at once by this daemon
 
 
 @dataclass(frozen=True)
@@ -107,27 +115,87 @@ class ModalConfig:
 
 
 @dataclass(frozen=True)
+class Step:
+    """One ``provider:model`` of a task's route (model None: the provider's default)."""
+
+    provider: str
+    model: str | None = None
+    optional: bool = False  # skipped when not configured (v1's implicit Claude fallback)
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.model}" if self.model else self.provider
+
+
+# A bare provider name routed to codegen keeps v1's "Gemini, then Claude" fallback.
+LEGACY_CODEGEN_FALLBACK = Step("anthropic", optional=True)
+
+
+def parse_route(value: Any, key: str) -> tuple[Step, ...]:
+    """``"google"``, ``"google:gemini-3.8-flash"`` or a list of those, as Steps."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items:
+        raise ConfigError(
+            f'config: {key} must be a provider name or a list of "provider:model" strings, '
+            f"got {value!r}"
+        )
+    steps = []
+    for i, item in enumerate(items):
+        where = key if isinstance(value, str) else f"{key}[{i}]"
+        if not isinstance(item, str) or not item.strip():
+            raise ConfigError(f'config: {where} must be a "provider:model" string, got {item!r}')
+        provider, _, model = (part.strip() for part in item.partition(":"))
+        if provider not in PROVIDER_NAMES:
+            raise ConfigError(
+                f"config: {where} names an unknown provider {provider!r} "
+                f"(one of {', '.join(PROVIDER_NAMES)})"
+            )
+        if model and not PROVIDERS[provider].takes_model:
+            raise ConfigError(f"config: {where}: the {provider} provider takes no model name")
+        if ":" in item and not model:
+            raise ConfigError(f'config: {where}: empty model name in "{item}"')
+        steps.append(Step(provider, model or None))
+    return tuple(steps)
+
+
+@dataclass(frozen=True)
 class ProvidersConfig:
     default: str = "offline"
-    route: Mapping[str, str] = field(default_factory=dict)  # task_key -> provider
+    # task_key -> provider, "provider:model" or a fallback chain (list of those)
+    route: Mapping[str, Any] = field(default_factory=dict)
     anthropic: AnthropicConfig = field(default_factory=AnthropicConfig)
     google: GoogleConfig = field(default_factory=GoogleConfig)
     modal: ModalConfig = field(default_factory=ModalConfig)
 
+    def chain(self, task_key: str) -> tuple[Step, ...]:
+        """The ordered steps a task tries inside one attempt."""
+        raw = self.route.get(task_key, self.default)
+        key = f"providers.route.{task_key}" if task_key in self.route else "providers.default"
+        steps = parse_route(raw, key)
+        legacy = isinstance(raw, str) and ":" not in raw
+        if task_key == "codegen" and legacy and raw not in ("offline", "anthropic"):
+            steps += (LEGACY_CODEGEN_FALLBACK,)
+        return steps
+
     def for_task(self, task_key: str) -> str:
-        return self.route.get(task_key, self.default)
+        """The first provider a task calls."""
+        return self.chain(task_key)[0].provider
 
 
 @dataclass(frozen=True)
 class ModelPrice:
     input_per_mtok: float = 0.0
-    output_per_mtok: float = 0.0
+    output_per_mtok: float = 0.0  # thinking tokens are billed as output
     per_image: float = 0.0
 
 
 def _default_pricing() -> dict[str, ModelPrice]:
-    # Section 19's estimates expressed as list prices (USD).
+    # USD list prices. The current defaults were read on 2026-11-30 (config.example.toml
+    # names the pages); the older names stay so past usage keeps its price.
     return {
+        "claude-haiku-5-5": ModelPrice(0.10, 0.50),  # prompts up to 100k tokens
+        "claude-sonnet-5-5": ModelPrice(2.0, 10.0),
+        "gemini-3.8-flash": ModelPrice(0.75, 3.75),
+        "gemini-nano-banana-2.1": ModelPrice(1.50, 7.50, per_image=0.0336),
         "claude-haiku-4-5": ModelPrice(1.0, 5.0),
         "claude-sonnet-4-6": ModelPrice(3.0, 15.0),
         "gemini-2.0-flash": ModelPrice(0.10, 0.40),
@@ -335,8 +403,14 @@ def load_config(
     *,
     overrides: Mapping[str, Any] | None = None,
     require_database: bool = True,
+    check_credentials: bool = False,
 ) -> Config:
-    """Read the TOML file (if any), apply the environment, validate, return a Config."""
+    """Read the TOML file (if any), apply the environment, validate, return a Config.
+
+    ``check_credentials`` also requires, in ``env``, the key of every provider a task is
+    routed to (``enginev2d run`` checks it with :func:`validate_routes` before starting;
+    admin commands such as cancel or rollback-check must work without the keys).
+    """
     env = os.environ if env is None else env
     path = path or env.get("ENGINEV2_CONFIG") or None
     data: dict[str, Any] = {}
@@ -353,33 +427,19 @@ def load_config(
     if overrides:
         data = _merge(data, overrides)
     cfg: Config = _build(Config, data, "")
-    validate(cfg, require_database=require_database)
+    validate(cfg, require_database=require_database, env=env if check_credentials else None)
     return cfg
 
 
-def validate(cfg: Config, *, require_database: bool = True) -> None:
+def validate(
+    cfg: Config, *, require_database: bool = True, env: Mapping[str, str] | None = None
+) -> None:
+    """Raise ConfigError (one line) for the first thing that cannot work.
+
+    With ``env``, the credentials every routed provider needs must be in it."""
     if require_database and not cfg.database.url:
         raise ConfigError("config: database.url is required (or set DATABASE_URL)")
-    if cfg.providers.default not in PROVIDER_NAMES:
-        raise ConfigError(
-            f"config: providers.default must be one of {', '.join(PROVIDER_NAMES)}, "
-            f"got {cfg.providers.default!r}"
-        )
-    for task_key, provider in cfg.providers.route.items():
-        if task_key not in TASK_KEYS:
-            raise ConfigError(f"config: unknown key providers.route.{task_key}")
-        if provider not in PROVIDER_NAMES:
-            raise ConfigError(
-                f"config: providers.route.{task_key} must be one of "
-                f"{', '.join(PROVIDER_NAMES)}, got {provider!r}"
-            )
-    # Only the google provider makes images (Imagen / Gemini image models on Vertex AI);
-    # the offline provider draws them itself.
-    asset = cfg.providers.for_task("asset")
-    if asset not in ("google", "offline"):
-        raise ConfigError(
-            f"config: providers.route.asset must be google or offline (images), got {asset!r}"
-        )
+    validate_routes(cfg, env)
     positive = {
         "database.pool_max": cfg.database.pool_max,
         "daemon.max_concurrent_jobs": cfg.daemon.max_concurrent_jobs,
@@ -395,7 +455,52 @@ def validate(cfg: Config, *, require_database: bool = True) -> None:
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"config: {key} must be > 0, got {value}")
+    provider_limits = {
+        "providers.google.image_concurrency": cfg.providers.google.image_concurrency,
+        "providers.google.stream_idle_s": cfg.providers.google.stream_idle_s,
+        "providers.google.stream_max_s": cfg.providers.google.stream_max_s,
+        "providers.anthropic.stream_idle_s": cfg.providers.anthropic.stream_idle_s,
+        "providers.anthropic.stream_max_s": cfg.providers.anthropic.stream_max_s,
+    }
+    for key, value in provider_limits.items():
+        if value <= 0:
+            raise ConfigError(f"config: {key} must be > 0, got {value}")
     if cfg.logging.format not in ("json", "text"):
         raise ConfigError(
             f"config: logging.format must be json or text, got {cfg.logging.format!r}"
         )
+
+
+MODEL_FREE_TASKS = frozenset({"publish_prep"})  # local work, no model call
+
+
+def validate_routes(cfg: Config, env: Mapping[str, str] | None = None) -> None:
+    """Every task's chain parses, every step can do the task, and (with ``env``) has
+    its credentials. Optional steps (v1's implicit Claude fallback) are skipped."""
+    p = cfg.providers
+    if p.default not in PROVIDER_NAMES:
+        raise ConfigError(
+            f"config: providers.default must be one of {', '.join(PROVIDER_NAMES)}, "
+            f"got {p.default!r}"
+        )
+    for task_key in p.route:
+        if task_key not in TASK_KEYS:
+            raise ConfigError(f"config: unknown key providers.route.{task_key}")
+    for task_key in TASK_KEYS:
+        if task_key in MODEL_FREE_TASKS:
+            continue
+        key = f"providers.route.{task_key}" if task_key in p.route else "providers.default"
+        for step in p.chain(task_key):
+            spec = PROVIDERS[step.provider]
+            if task_key == IMAGE_TASK and not spec.images:
+                raise ConfigError(
+                    f"config: {key} routes images (asset) to {step.provider}, which cannot "
+                    f"draw them (use {' or '.join(IMAGE_PROVIDERS)})"
+                )
+            if step.optional:
+                continue
+            problem = spec.config_problem(cfg, task_key, step.model)
+            if problem is None and env is not None:
+                problem = spec.credentials(cfg, task_key, env)
+            if problem:
+                raise ConfigError(f"config: {key} uses {step}: {problem}")

@@ -5,8 +5,11 @@ Checks, in order (later ones are skipped when an earlier one they need failed):
 * ``config``     the configuration loads and validates
 * ``database``   the database answers (server version)
 * ``schema``     every migration is applied and unmodified (``migrations.is_current``)
-* ``providers``  each provider a task is routed to is configured; secrets are checked
+* ``providers``  each provider of every task's route is configured; secrets are checked
                  by environment variable *name* only, values are never read out
+* ``models``     (``--online`` only) each provider in use is asked for its model list
+                 (Anthropic ``GET /v1/models``, Gemini ``models.list``); every configured
+                 model it does not offer fails the check, a deprecated one warns
 * ``paths``      projects_root and staging_root exist, are writable and sit on one
                  filesystem (equal ``st_dev``: the publish swap is a rename)
 * ``clock``      this machine's clock agrees with the database's ``now()``
@@ -22,13 +25,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import TASK_KEYS, Config, load_config
+from .config import MODEL_FREE_TASKS, TASK_KEYS, Config, Step, load_config
 from .errors import EngineError
+from .providers.registry import PROVIDERS
 from .sql import load_queries
 
 QUERIES = load_queries("admin")
 MAX_CLOCK_SKEW_S = 5.0
-MODEL_FREE_TASKS = frozenset({"publish_prep"})  # local work, no model call
 
 
 @dataclass(frozen=True)
@@ -47,59 +50,87 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def routed_steps(cfg: Config) -> dict[str, list[tuple[str, Step]]]:
+    """provider -> [(task, step)] over every task's route."""
+    used: dict[str, list[tuple[str, Step]]] = {}
+    for task in TASK_KEYS:
+        if task in MODEL_FREE_TASKS:
+            continue
+        for step in cfg.providers.chain(task):
+            used.setdefault(step.provider, []).append((task, step))
+    return used
+
+
 def check_providers(cfg: Config, env: Mapping[str, str]) -> list[Check]:
     """One check per provider in use; names the missing variables, never their values."""
-    used: dict[str, list[str]] = {}
-    for task in TASK_KEYS:
-        if task not in MODEL_FREE_TASKS:
-            used.setdefault(cfg.providers.for_task(task), []).append(task)
     checks: list[Check] = []
-    for provider, tasks in sorted(used.items()):
+    for provider, uses in sorted(routed_steps(cfg).items()):
         name = f"providers.{provider}"
-        scope = ", ".join(tasks)
-        problems: list[str] = []
-        notes: list[str] = []
+        spec = PROVIDERS[provider]
+        scope = ", ".join(dict.fromkeys(task for task, _ in uses))
         if provider == "offline":
             checks.append(Check(name, "ok", f"built-in offline provider ({scope})"))
             continue
-        if provider == "anthropic":
-            if not env.get("ANTHROPIC_API_KEY"):
-                problems.append("ANTHROPIC_API_KEY is not set")
-        elif provider == "google":
-            g = cfg.providers.google
-            text_tasks = [t for t in tasks if t != "asset"]
-            if text_tasks:
-                if g.vertexai:
-                    if not g.project:
-                        problems.append("providers.google.project is empty (vertexai = true)")
-                elif not (env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY")):
-                    problems.append("neither GEMINI_API_KEY nor GOOGLE_API_KEY is set")
-            if "asset" in tasks:
-                if g.image_vertexai:
-                    if not g.project:
-                        problems.append("providers.google.project is empty (image_vertexai = true)")
-                    else:
-                        notes.append("images via Vertex AI (application default credentials)")
-                elif not (env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY")):
-                    problems.append("neither GEMINI_API_KEY nor GOOGLE_API_KEY is set")
-            if "codegen" in tasks and not env.get("ANTHROPIC_API_KEY"):
-                notes.append("ANTHROPIC_API_KEY not set: no Claude fallback for codegen")
-        elif provider == "modal":
-            m = cfg.providers.modal
-            if "asset" in tasks:
-                problems.append("modal cannot generate images: route asset to google or offline")
-            if not (m.generate_code_url or m.chat_haiku_url or m.detect_intent_url):
-                problems.append("no providers.modal.*_url is set")
+        problems: list[str] = []
+        notes: list[str] = []
+        for task, step in uses:
+            problem = spec.config_problem(cfg, task, step.model) or spec.credentials(cfg, task, env)
+            if problem is None:
+                continue
+            if step.optional:
+                notes.append(f"{problem}: no {provider} fallback for {task}")
+            elif problem not in problems:
+                problems.append(problem)
+        if provider == "modal":
             has_pair = env.get("MODAL_TOKEN_ID") and env.get("MODAL_TOKEN_SECRET")
             if not (has_pair or env.get("MODAL_AUTH_TOKEN")):
                 notes.append("no MODAL_TOKEN_ID/MODAL_TOKEN_SECRET or MODAL_AUTH_TOKEN set")
         if problems:
             checks.append(Check(name, "fail", f"{'; '.join(problems)} ({scope})"))
         elif notes:
-            checks.append(Check(name, "warn", f"{'; '.join(notes)} ({scope})"))
+            checks.append(Check(name, "warn", f"{'; '.join(dict.fromkeys(notes))} ({scope})"))
         else:
             checks.append(Check(name, "ok", f"configured ({scope})"))
     return checks
+
+
+def check_models(cfg: Config, env: Mapping[str, str], failed: set[str]) -> list[Check]:
+    """``--online``: every configured model must be in its provider's model list."""
+    from .providers.route import step_model
+
+    checks: list[Check] = []
+    for provider, uses in sorted(routed_steps(cfg).items()):
+        if provider in failed or provider == "offline":
+            continue
+        wanted = {}
+        for task, step in uses:
+            model = step_model(cfg, task, step)
+            if model and not step.optional:
+                wanted.setdefault(model, []).append(task)
+        inst = PROVIDERS[provider].build(getattr(cfg.providers, provider), env=env)
+        if not wanted or not hasattr(inst, "list_models"):
+            continue
+        checks.append(_compare_models(f"models.{provider}", inst, wanted))
+    return checks
+
+
+def _compare_models(name: str, inst: Any, wanted: dict[str, list[str]]) -> Check:
+    try:
+        offered = {m["id"]: m for m in inst.list_models()}
+    except EngineError as exc:
+        return Check(name, "fail", f"could not list models: {exc.message}")
+    missing = [f"{m} ({', '.join(tasks)})" for m, tasks in wanted.items() if m not in offered]
+    if missing:
+        return Check(name, "fail", "not offered: " + "; ".join(missing))
+    old = [
+        f"{m} is {offered[m]['lifecycle']}"
+        + (f", retires {offered[m]['retires_at']}" if offered[m].get("retires_at") else "")
+        for m in wanted
+        if offered[m].get("lifecycle", "active") != "active"
+    ]
+    if old:
+        return Check(name, "warn", "; ".join(old))
+    return Check(name, "ok", f"{len(wanted)} configured model(s) offered: {', '.join(wanted)}")
 
 
 def check_paths(cfg: Config) -> Check:
@@ -136,8 +167,12 @@ def run_checks(
     *,
     env: Mapping[str, str] | None = None,
     load: Callable[[], Config] | None = None,
+    online: bool = False,
 ) -> list[Check]:
-    """Every check, never raising: a failure is a ``fail`` row with a one-line reason."""
+    """Every check, never raising: a failure is a ``fail`` row with a one-line reason.
+
+    The configuration is loaded without the credentials check: missing keys are reported
+    per provider below instead of stopping everything at ``config``."""
     env = os.environ if env is None else env
     checks: list[Check] = []
     try:
@@ -185,7 +220,11 @@ def run_checks(
         except Exception as exc:
             checks.append(Check("schema", "fail", _first_line(exc)))
 
-    checks.extend(check_providers(cfg, env))
+    provider_checks = check_providers(cfg, env)
+    checks.extend(provider_checks)
+    if online:
+        failed = {c.name.split(".", 1)[1] for c in provider_checks if c.failed}
+        checks.extend(check_models(cfg, env, failed))
     checks.append(check_paths(cfg))
 
     if db_now is None:

@@ -1,9 +1,11 @@
-"""Model providers and per-task routing.
+"""Model providers, per-task routes and the calls tasks make.
 
-``provider_for(cfg, task_key)`` names the provider configured for a task
-(``providers.route.<task>`` or ``providers.default``); ``get_text_model`` /
-``get_image_model`` return a shared instance for a network provider, and
-``offline_provider()`` the deterministic offline one (called directly by the tasks).
+A task's route (``providers.route.<task>``, else ``providers.default``) is an ordered
+list of ``provider:model`` steps (:meth:`~enginev2d.config.ProvidersConfig.chain`);
+:func:`ask` and :func:`draw` try them in order inside one attempt (:mod:`.route`).
+``get_text_model`` / ``get_image_model`` return a shared instance of a network provider,
+``offline_provider()`` the deterministic offline one. The providers themselves are
+declared once in :mod:`.registry`.
 
 Instances are cached per (provider, its config section, the secrets it reads), so
 connections are reused across attempts and a changed key or config builds a new client.
@@ -18,7 +20,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ProviderError, ProviderNotConfigured
-from .base import SECRET_ENV, ImageModel, ImageReply, TextModel, TextReply, usage_of
+from .base import CallOptions, ImageModel, ImageReply, TextModel, TextReply, usage_of
+from .registry import IMAGE_PROVIDERS, PROVIDERS, SECRET_ENV
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -26,13 +29,17 @@ if TYPE_CHECKING:
 __all__ = [
     "IMAGE_PROVIDERS",
     "TEXT_PROVIDERS",
+    "CallOptions",
     "ImageModel",
     "ImageReply",
     "TextModel",
     "TextReply",
+    "ask",
     "call_image",
     "call_text",
+    "draw",
     "get_image_model",
+    "get_model",
     "get_text_model",
     "offline_provider",
     "provider_for",
@@ -40,8 +47,7 @@ __all__ = [
     "set_google_credentials",
 ]
 
-TEXT_PROVIDERS = ("anthropic", "google", "modal")
-IMAGE_PROVIDERS = ("google",)
+TEXT_PROVIDERS = tuple(n for n, s in PROVIDERS.items() if s.text and n != "offline")
 
 log = logging.getLogger(__name__)
 
@@ -49,35 +55,30 @@ _lock = threading.Lock()
 _cache: dict[Any, Any] = {}
 _offline: Any = None
 _google_credentials: Any = None
+_image_slots: dict[tuple[str, int], threading.BoundedSemaphore] = {}
 
 
 def provider_for(cfg: Config, task_key: str) -> str:
+    """The first provider of a task's route."""
     return cfg.providers.for_task(task_key)
 
 
-def _section(cfg: Config, name: str) -> Any:
-    return getattr(cfg.providers, name)
-
-
 def _build(cfg: Config, name: str) -> Any:
-    if name == "anthropic":
-        from .anthropic import AnthropicProvider
-
-        return AnthropicProvider(cfg.providers.anthropic)
-    if name == "google":
-        from .google import GoogleProvider
-
-        return GoogleProvider(cfg.providers.google, credentials=_google_credentials)
-    if name == "modal":
-        from .modal import ModalProvider
-
-        return ModalProvider(cfg.providers.modal)
-    raise ProviderNotConfigured(f"unknown provider {name!r}", provider=name)
+    spec = PROVIDERS.get(name)
+    if spec is None or name == "offline":
+        raise ProviderNotConfigured(f"unknown provider {name!r}", provider=name)
+    extra = {"credentials": _google_credentials} if name == "google" else {}
+    return spec.build(getattr(cfg.providers, name), **extra)
 
 
-def _cached(cfg: Config, name: str) -> Any:
+def get_model(cfg: Config, name: str) -> Any:
+    """The shared instance of network provider ``name``."""
     # The key holds hashes of the secrets, never the secrets themselves.
-    key = (name, _section(cfg, name), tuple(hash(os.environ.get(k, "")) for k in SECRET_ENV))
+    key = (
+        name,
+        getattr(cfg.providers, name, None),
+        tuple(hash(os.environ.get(k, "")) for k in SECRET_ENV),
+    )
     with _lock:
         inst = _cache.get(key)
         if inst is None:
@@ -91,16 +92,16 @@ def get_text_model(cfg: Config, name: str) -> TextModel:
             f"provider {name!r} has no text model (one of {', '.join(TEXT_PROVIDERS)})",
             provider=name,
         )
-    return _cached(cfg, name)
+    return get_model(cfg, name)  # type: ignore[no-any-return]
 
 
 def get_image_model(cfg: Config, name: str) -> ImageModel:
-    if name not in IMAGE_PROVIDERS:
+    if name not in IMAGE_PROVIDERS or name == "offline":
         raise ProviderNotConfigured(
             f"provider {name!r} cannot generate images; route asset to google or offline",
             provider=name,
         )
-    return _cached(cfg, name)
+    return get_model(cfg, name)  # type: ignore[no-any-return]
 
 
 def offline_provider() -> Any:
@@ -112,6 +113,13 @@ def offline_provider() -> Any:
 
             _offline = OfflineProvider()
         return _offline
+
+
+def image_slots(cfg: Config, name: str) -> threading.BoundedSemaphore:
+    """How many images this daemon asks ``name`` for at once (all jobs together)."""
+    limit = cfg.providers.google.image_concurrency if name == "google" else 1
+    with _lock:
+        return _image_slots.setdefault((name, limit), threading.BoundedSemaphore(limit))
 
 
 def set_google_credentials(credentials: Any) -> None:
@@ -135,6 +143,16 @@ def reset_cache() -> None:
 # --------------------------------------------------------------------------- task helpers
 
 
+def call_options(ctx: Any, *, stream: bool = False) -> CallOptions:
+    """What a call may know of its task: stop flag, deadline, progress hook."""
+    return CallOptions(
+        should_stop=ctx.stop_event.is_set,
+        deadline=getattr(ctx, "deadline", None),
+        stream=stream,
+        on_progress=ctx.report_progress if stream else None,
+    )
+
+
 def call_text(
     ctx: Any,
     name: str,
@@ -144,6 +162,7 @@ def call_text(
     model: str | None = None,
     max_tokens: int | None = None,
     json_mode: bool = True,
+    stream: bool = False,
 ) -> TextReply:
     """One text call for a task: usage recorded on ``ctx`` (failed calls included when the
     provider reports tokens), a stopped job surfaces as the job's own stop reason."""
@@ -157,8 +176,8 @@ def call_text(
             model=model,
             max_tokens=max_tokens,
             json_mode=json_mode,
-            should_stop=ctx.stop_event.is_set,
             task_key=ctx.task_key,
+            options=call_options(ctx, stream=stream),
         )
     except ProviderError as exc:
         used = usage_of(exc)
@@ -185,13 +204,11 @@ def call_image(
     ctx.check()
     started = time.monotonic()
     try:
-        reply = provider.generate_image(
-            prompt=prompt,
-            model=model,
-            width=width,
-            height=height,
-            should_stop=ctx.stop_event.is_set,
-        )
+        with image_slots(ctx.config, name):
+            ctx.check()
+            reply = provider.generate_image(
+                prompt=prompt, model=model, width=width, height=height, options=call_options(ctx)
+            )
     except ProviderError as exc:
         used = usage_of(exc)
         if used is not None:
@@ -229,3 +246,6 @@ def _log_call(
         log.warning("%s call failed: %s", provider, error.message, extra=extra)
     else:
         log.info("%s call ok", provider, extra=extra)
+
+
+from .route import ask, draw  # noqa: E402  (route uses the helpers above)

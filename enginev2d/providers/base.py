@@ -13,8 +13,14 @@ connection failure
 HTTP 401 / 403                             ProviderAuthError           no
 refusal stop reason, safety block          ProviderRefusal             no
 missing key / project / URL                ProviderNotConfigured       no
-other 4xx (bad request, not found...)      ProviderError               no
+HTTP 404 (model not found)                 ProviderError (status 404)  no
+other 4xx (bad request...)                 ProviderError               no
 =========================================  ==========================  =========
+
+A wait hint comes from ``Retry-After`` / ``retry-after-ms`` or, for Google, from the
+error body's ``google.rpc.RetryInfo.retryDelay`` (:func:`parse_retry_delay`). A 404,
+an exhausted retryable error or a refusal makes a task's route try its next model
+(:func:`is_unavailable`).
 
 Error messages are built by us from the status and a short, scrubbed excerpt of the
 error body: never ``str(sdk_exception)`` (it may echo request data) and never a key.
@@ -23,11 +29,12 @@ error body: never ``str(sdk_exception)`` (it may echo request data) and never a 
 from __future__ import annotations
 
 import email.utils
+import math
 import os
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..errors import (
@@ -38,16 +45,8 @@ from ..errors import (
     ProviderRefusal,
     ProviderUnavailable,
 )
+from .registry import SECRET_ENV
 
-# Environment variables that hold secrets: their values are scrubbed from any text we emit.
-SECRET_ENV = (
-    "ANTHROPIC_API_KEY",
-    "GEMINI_API_KEY",
-    "GOOGLE_API_KEY",
-    "MODAL_TOKEN_ID",
-    "MODAL_TOKEN_SECRET",
-    "MODAL_AUTH_TOKEN",
-)
 _KEY_PATTERNS = re.compile(
     r"(sk-ant-[A-Za-z0-9_\-]+|AIza[0-9A-Za-z_\-]{20,}|(?i:bearer)\s+[A-Za-z0-9._:\-]+"
     r"|ya29\.[0-9A-Za-z._\-]+|(?:as|ak|wk)-[A-Za-z0-9]{16,})"
@@ -61,7 +60,7 @@ class TextReply:
     text: str
     model: str
     tokens_in: int = 0
-    tokens_out: int = 0
+    tokens_out: int = 0  # thinking included: it is billed as output
     stop_reason: str | None = None  # provider's raw stop/finish reason, for repair hints
 
     @property
@@ -81,6 +80,20 @@ class ImageReply:
 
 
 ShouldStop = Callable[[], bool]
+Progress = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class CallOptions:
+    """How one call may behave, beyond its prompt."""
+
+    should_stop: ShouldStop | None = None  # the attempt was canceled or timed out
+    deadline: float | None = None  # time.monotonic() by which the task must be done
+    stream: bool = False  # stream the answer (idle timeout + ceiling instead of timeout_s)
+    on_progress: Progress | None = None  # called per streamed chunk: {bytes, tokens, model}
+
+    def remaining(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.monotonic()
 
 
 class TextModel(Protocol):
@@ -94,8 +107,8 @@ class TextModel(Protocol):
         model: str | None = None,
         max_tokens: int | None = None,
         json_mode: bool = True,
-        should_stop: ShouldStop | None = None,
         task_key: str | None = None,
+        options: CallOptions = ...,
     ) -> TextReply:
         """One completion. ``task_key`` lets a provider pick its default model or endpoint."""
         ...
@@ -111,8 +124,67 @@ class ImageModel(Protocol):
         model: str | None = None,
         width: int = 512,
         height: int = 512,
-        should_stop: ShouldStop | None = None,
+        options: CallOptions = ...,
     ) -> ImageReply: ...
+
+
+class ModelLister(Protocol):
+    def list_models(self) -> list[dict[str, Any]]:
+        """Every model the service offers to this key: ``{"id", "lifecycle", ...}``."""
+        ...
+
+
+# --------------------------------------------------------------------------- streaming
+
+
+@dataclass
+class StreamMeter:
+    """Counts a streamed answer and enforces its two time limits.
+
+    ``idle_s`` (longest silence between chunks) is also set as the HTTP read timeout, so
+    a server that goes quiet is cut there; :meth:`tick` checks the overall ceiling (and
+    the task's deadline) at every chunk, so a server that trickles forever is cut too.
+    """
+
+    provider: str
+    model: str
+    idle_s: float
+    max_s: float
+    options: CallOptions = field(default_factory=CallOptions)
+    text_bytes: int = 0
+    chars: int = 0  # text and thinking characters, for a token estimate
+    reported_tokens: int | None = None
+    started: float = field(default_factory=time.monotonic)
+    ceiling: float = field(init=False)  # time.monotonic() when the answer must be done
+
+    def __post_init__(self) -> None:
+        remaining = self.options.remaining()
+        budget = self.max_s if remaining is None else max(0.0, min(self.max_s, remaining))
+        self.ceiling = self.started + budget
+
+    @property
+    def tokens(self) -> int:
+        """Output tokens so far: the provider's count when it gives one, else ~4 chars/token."""
+        if self.reported_tokens is not None:
+            return self.reported_tokens
+        return math.ceil(self.chars / 4)
+
+    def tick(self, text: str = "", thinking: str = "", tokens: int | None = None) -> None:
+        self.text_bytes += len(text.encode("utf-8"))
+        self.chars += len(text) + len(thinking)
+        if tokens is not None:
+            self.reported_tokens = tokens
+        stop = self.options.should_stop
+        if stop is not None and stop():
+            raise ProviderUnavailable(
+                f"{self.provider}: stopped while streaming", provider=self.provider
+            )
+        if time.monotonic() > self.ceiling:
+            raise timeout_error(self.provider, self.ceiling - self.started, streamed=True)
+        if self.options.on_progress is not None and (text or thinking or tokens is not None):
+            self.options.on_progress(
+                {"bytes": self.text_bytes, "tokens": self.tokens, "model": self.model}
+            )
 
 
 # --------------------------------------------------------------------------- secrets
@@ -182,6 +254,33 @@ def parse_retry_after(
     return max(0.0, when.timestamp() - now)
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)s\s*$")
+RETRY_INFO_TYPE = "type.googleapis.com/google.rpc.RetryInfo"
+
+
+def parse_retry_delay(body: Any) -> float | None:
+    """Seconds from a Google error body's ``google.rpc.RetryInfo`` (``"retryDelay": "4s"``).
+
+    ``body`` is the decoded error JSON: ``{"error": {"details": [...]}}``, a list holding
+    that (streaming and Vertex answers), or the ``error`` object itself."""
+    if isinstance(body, list) and body:
+        body = body[0]
+    if not isinstance(body, Mapping):
+        return None
+    err = body.get("error", body)
+    details = err.get("details") if isinstance(err, Mapping) else None
+    for item in details if isinstance(details, list) else []:
+        if isinstance(item, Mapping) and item.get("@type") == RETRY_INFO_TYPE:
+            delay = item.get("retryDelay")
+            if isinstance(delay, Mapping):  # {"seconds": 4, "nanos": 0} form
+                secs = float(delay.get("seconds") or 0) + float(delay.get("nanos") or 0) / 1e9
+                return max(0.0, secs)
+            m = _DURATION.match(str(delay or ""))
+            if m:
+                return max(0.0, float(m.group(1)))
+    return None
+
+
 # --------------------------------------------------------------------------- classification
 
 
@@ -191,15 +290,22 @@ def error_for_status(
     provider: str,
     reason: str = "",
     headers: Mapping[str, str] | None = None,
+    retry_after_s: float | None = None,
+    model: str | None = None,
 ) -> ProviderError:
-    """The ProviderError for an HTTP error status (``reason`` must already be scrubbed)."""
+    """The ProviderError for an HTTP error status (``reason`` must already be scrubbed).
+
+    ``retry_after_s`` is a wait hint found in the body (Google's RetryInfo); a header
+    hint wins when both are present."""
     suffix = f": {reason}" if reason else ""
+    header_hint = parse_retry_after(headers)
+    hint = header_hint if header_hint is not None else retry_after_s
     if status == 429:
         return ProviderRateLimited(
             f"{provider}: rate limited (HTTP 429){suffix}",
             provider=provider,
             status=status,
-            retry_after_s=parse_retry_after(headers),
+            retry_after_s=hint,
         )
     if status in (401, 403):
         return ProviderAuthError(
@@ -214,7 +320,14 @@ def error_for_status(
             f"{provider}: {kind} (HTTP {status}){suffix}",
             provider=provider,
             status=status,
-            retry_after_s=parse_retry_after(headers),
+            retry_after_s=hint,
+        )
+    if status == 404 and model:
+        return ProviderError(
+            f"{provider}: model {model} not found (HTTP 404){suffix}",
+            provider=provider,
+            status=status,
+            retryable=False,
         )
     return ProviderError(
         f"{provider}: request rejected (HTTP {status}){suffix}",
@@ -224,8 +337,28 @@ def error_for_status(
     )
 
 
-def timeout_error(provider: str, seconds: float) -> ProviderUnavailable:
-    return ProviderUnavailable(f"{provider}: no answer within {seconds:g}s", provider=provider)
+def timeout_error(provider: str, seconds: float, *, streamed: bool = False) -> ProviderUnavailable:
+    what = "streamed answer not finished" if streamed else "no answer"
+    return ProviderUnavailable(f"{provider}: {what} within {seconds:.3g}s", provider=provider)
+
+
+def idle_error(provider: str, seconds: float) -> ProviderUnavailable:
+    return ProviderUnavailable(
+        f"{provider}: stream silent for more than {seconds:g}s", provider=provider
+    )
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """The model cannot answer now, so a route's next model may: a 404 (unknown or
+    retired model), a retryable error whose retries ran out, a refusal, or a provider
+    that is not configured (an optional step)."""
+    if not isinstance(exc, ProviderError):
+        return False
+    if isinstance(exc, ProviderAuthError):
+        return False
+    if isinstance(exc, ProviderRefusal | ProviderNotConfigured):
+        return True
+    return exc.retryable or exc.status == 404
 
 
 def connection_error(provider: str, exc: BaseException) -> ProviderUnavailable:
@@ -247,8 +380,10 @@ def not_configured(provider: str, what: str) -> ProviderNotConfigured:
 def attach_usage(
     exc: ProviderError, model: str, tokens_in: int = 0, tokens_out: int = 0
 ) -> ProviderError:
-    """Remember the tokens a failed call still consumed, so the task can record them."""
-    exc.usage = (model, tokens_in, tokens_out)  # type: ignore[attr-defined]
+    """Remember the tokens a failed call still consumed, so the task can record them
+    (nothing to remember when it consumed none, e.g. an HTTP error before the stream)."""
+    if tokens_in or tokens_out:
+        exc.usage = (model, tokens_in, tokens_out)  # type: ignore[attr-defined]
     return exc
 
 

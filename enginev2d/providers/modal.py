@@ -39,7 +39,7 @@ import requests
 from ..config import ModalConfig
 from ..errors import ProviderUnavailable
 from .base import (
-    ShouldStop,
+    CallOptions,
     TextReply,
     attach_usage,
     connection_error,
@@ -49,15 +49,10 @@ from .base import (
     refusal,
     timeout_error,
 )
+from .registry import modal_endpoint
 from .retry import Backoff
 
 NAME = "modal"
-ENDPOINT_FOR_TASK = {
-    "intent": "detect_intent_url",
-    "codegen": "generate_code_url",
-    "fix": "generate_code_url",
-}
-DEFAULT_ENDPOINT = "chat_haiku_url"
 
 
 class ModalProvider:
@@ -86,7 +81,7 @@ class ModalProvider:
         self._session.trust_env = True  # honour NO_PROXY / HTTPS_PROXY like the SDKs
 
     def url_for(self, task_key: str | None) -> str:
-        attr = ENDPOINT_FOR_TASK.get(task_key or "", DEFAULT_ENDPOINT)
+        attr = modal_endpoint(task_key)
         url = getattr(self.cfg, attr)
         if not url:
             raise not_configured(NAME, f"providers.modal.{attr} is empty")
@@ -104,9 +99,12 @@ class ModalProvider:
         model: str | None = None,
         max_tokens: int | None = None,
         json_mode: bool = True,
-        should_stop: ShouldStop | None = None,
         task_key: str | None = None,
+        options: CallOptions | None = None,
     ) -> TextReply:
+        """One answer from the task's endpoint (not streamed: the v2 functions answer in
+        one JSON reply). ``options.deadline`` bounds the request timeout."""
+        options = options or CallOptions()
         url = self.url_for(task_key)
         body = {
             "task": task_key,
@@ -117,16 +115,23 @@ class ModalProvider:
             "json": json_mode,
         }
         return self.backoff_cls(self.cfg.max_retries).run(
-            lambda: self._once(url, body, model), provider=NAME, should_stop=should_stop
+            lambda: self._once(url, body, model, options),
+            provider=NAME,
+            should_stop=options.should_stop,
+            deadline=options.deadline,
         )
 
-    def _once(self, url: str, body: dict[str, Any], model: str | None) -> TextReply:
+    def _once(
+        self, url: str, body: dict[str, Any], model: str | None, options: CallOptions
+    ) -> TextReply:
+        timeout = self.cfg.timeout_s
+        remaining = options.remaining()
+        if remaining is not None:
+            timeout = max(0.001, min(timeout, remaining))
         try:
-            resp = self._session.post(
-                url, json=body, headers=self._headers, timeout=self.cfg.timeout_s
-            )
+            resp = self._session.post(url, json=body, headers=self._headers, timeout=timeout)
         except requests.Timeout:
-            raise timeout_error(NAME, self.cfg.timeout_s) from None
+            raise timeout_error(NAME, timeout) from None
         except requests.RequestException as exc:
             raise connection_error(NAME, exc) from None
         if resp.status_code >= 400:
@@ -139,6 +144,7 @@ class ModalProvider:
                 provider=NAME,
                 reason=excerpt(detail, self._secrets),
                 headers=resp.headers,
+                model=model,
             )
         try:
             data = resp.json()

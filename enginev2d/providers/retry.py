@@ -3,10 +3,13 @@
 The SDKs' own retries are switched off (``max_retries=0`` for anthropic, no
 ``HttpRetryOptions`` for google-genai, plain ``requests``), so this loop is the only
 one: retryable :class:`~enginev2d.errors.ProviderError` s are retried up to
-``max_retries`` times with exponential backoff and jitter; ``Retry-After`` (or
-``retry-after-ms``) replaces the computed delay, capped at :attr:`Backoff.MAX_RETRY_AFTER`
-so one header cannot park a worker for an hour. When retries run out the error goes
-up to the engine, whose attempt-level retry takes over.
+``max_retries`` times with exponential backoff and jitter. A wait hint from the service
+(``Retry-After``, ``retry-after-ms`` or Google's ``RetryInfo.retryDelay``) replaces the
+computed delay. A hint longer than :attr:`Backoff.MAX_RETRY_AFTER`, or longer than the
+time the task has left (``deadline``), is not slept at all: the error goes up at once,
+naming the wait, so a long wait is a clean failure instead of a hang (retrying sooner
+than asked only earns another 429). When retries run out the error goes up to the
+engine, whose attempt-level retry (or the route's next model) takes over.
 
 The wait constants are class attributes in the style of ``psycopg_pool``'s
 ``AttemptWithBackoff``, and the sleep itself is :meth:`Backoff.sleep`, so tests patch
@@ -42,7 +45,7 @@ class Backoff:
     def delay(self, retry: int, retry_after: float | None = None) -> float:
         """Seconds before retry number ``retry`` (1-based)."""
         if retry_after is not None:
-            return min(max(0.0, retry_after), self.MAX_RETRY_AFTER)
+            return max(0.0, retry_after)
         base = self.INITIAL_DELAY * self.DELAY_MULTIPLIER ** (retry - 1)
         base *= 1.0 + random.uniform(-self.DELAY_JITTER, self.DELAY_JITTER)
         return min(max(0.0, base), self.MAX_DELAY)
@@ -64,7 +67,9 @@ class Backoff:
         *,
         provider: str,
         should_stop: Callable[[], bool] | None = None,
+        deadline: float | None = None,
     ) -> T:
+        """``deadline``: ``time.monotonic()`` by which the task must be done."""
         retry = 0
         while True:
             try:
@@ -74,6 +79,7 @@ class Backoff:
                     raise
                 retry += 1
                 wait = self.delay(retry, exc.retry_after_s)
+                self._refuse_long_wait(exc, wait, deadline)
                 log.warning(
                     "%s call failed (%s), retry %d/%d in %.2fs",
                     provider,
@@ -93,3 +99,17 @@ class Backoff:
                     raise ProviderUnavailable(
                         f"{provider}: stopped while waiting to retry", provider=provider
                     ) from exc
+
+    def _refuse_long_wait(self, exc: ProviderError, wait: float, deadline: float | None) -> None:
+        """Raise ``exc`` now when waiting ``wait`` seconds cannot help this task."""
+        limit, why = self.MAX_RETRY_AFTER, f"over the {self.MAX_RETRY_AFTER:g}s limit"
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left < limit:
+                limit, why = left, f"more than the {max(0.0, left):.1f}s this task has left"
+        if wait <= limit:
+            return
+        exc.message = f"{exc.message} (asked to wait {wait:g}s, {why})"
+        exc.args = (exc.message,)
+        exc.detail["retry_wait_s"] = round(wait, 3)
+        raise exc

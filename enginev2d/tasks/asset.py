@@ -1,7 +1,10 @@
 """asset: the plan's images, generated and written into staging (design 7.3).
 
-``run`` generates ``image_count`` images (Vertex AI through the google provider, or the
-offline provider's procedural PNGs) and keeps their bytes in memory under
+``run`` generates ``image_count`` images concurrently, each through the task's route
+(:func:`enginev2d.providers.draw`: a Gemini image model by default, the offline
+provider's procedural PNGs, or Imagen on Vertex AI), so the task takes as long as its
+slowest image, not the sum; the provider bounds how many images run at once across the
+daemon (``providers.google.image_concurrency``). It keeps their bytes in memory under
 ``ctx.extra["_image_bytes"]`` (keys starting with ``_`` are never persisted); ``validate``
 checks names and that the bytes really are images; ``apply`` writes them with
 ``ctx.staging.write_bytes`` and records one ``image`` artifact each (uri = the relative
@@ -13,6 +16,8 @@ from __future__ import annotations
 
 import base64
 import struct
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .. import providers
@@ -41,26 +46,48 @@ def build_input(ctx: TaskContext) -> dict[str, Any]:
 
 def run(ctx: TaskContext, task_input: dict[str, Any]) -> Any:
     plan, specs = task_input["plan"], task_input["image_specs"]
-    name = providers.provider_for(ctx.config, KEY)
-    data: dict[str, dict[str, Any]] = {}
-    if name == "offline":
+    route = ctx.config.providers.chain(KEY)
+    if all(step.provider == "offline" for step in route):
         pairs = providers.offline_provider().images(plan, specs) if specs else []
         ctx.record_usage("offline", images=len(pairs))
-        for img_name, png in pairs:
-            data[img_name] = {"data": png, "mime": sniff_image(png) or "", "model": "offline"}
-    else:
-        for spec in specs:
-            ctx.check()
-            reply = providers.call_image(
-                ctx,
-                name,
-                prompt=image_prompt(spec, plan),
-                width=spec["width"],
-                height=spec["height"],
-            )
-            data[spec["name"]] = {"data": reply.data, "mime": reply.mime, "model": reply.model}
-    ctx.extra[BYTES_KEY] = data
-    return {"images": [{"name": n, "uri": n} for n in data]}
+        ctx.extra[BYTES_KEY] = {
+            name: {"data": png, "mime": sniff_image(png) or "", "model": "offline"}
+            for name, png in pairs
+        }
+        return {"images": [{"name": n, "uri": n} for n, _ in pairs]}
+    if not specs:
+        ctx.extra[BYTES_KEY] = {}
+        return {"images": []}
+    drawn = _draw_all(ctx, plan, specs)
+    ctx.extra[BYTES_KEY] = {spec["name"]: blob for spec, blob in zip(specs, drawn, strict=True)}
+    return {"images": [{"name": s["name"], "uri": s["name"]} for s in specs]}
+
+
+def _draw_all(
+    ctx: TaskContext, plan: dict[str, Any], specs: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Every spec's image, one thread each, in spec order (the first error is raised)."""
+    lock = threading.Lock()
+    offline: dict[str, bytes] = {}
+
+    def drawn_offline(name: str) -> tuple[bytes, str]:
+        with lock:  # one pass draws every sprite (they share the palette)
+            if not offline:
+                offline.update(providers.offline_provider().images(plan, specs))
+        png = offline[name]
+        return png, sniff_image(png) or ""
+
+    def one(spec: dict[str, Any]) -> dict[str, Any]:
+        return providers.draw(
+            ctx,
+            prompt=image_prompt(spec, plan),
+            width=spec["width"],
+            height=spec["height"],
+            offline=lambda: drawn_offline(spec["name"]),
+        )
+
+    with ThreadPoolExecutor(max_workers=len(specs), thread_name_prefix="asset") as pool:
+        return list(pool.map(one, specs))
 
 
 def png_size(data: bytes) -> tuple[int, int] | None:

@@ -17,12 +17,17 @@ A task module provides::
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import Canceled
+
+log = logging.getLogger(__name__)
+PROGRESS_MIN_INTERVAL_S = 0.5  # report_progress passes at most two reports a second
 
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
@@ -102,6 +107,13 @@ class TaskContext:
     # Run by the worker once this attempt's completion has committed (or was refused):
     # publish_prep releases its publish guard here.
     after_complete: list[Callable[[], None]] = field(default_factory=list)
+    # time.monotonic() by which the job must be done (the worker's job deadline), or None.
+    # Model calls bound their timeouts and retry waits by it.
+    deadline: float | None = None
+    # Receives report_progress's reports (the engine writes a taskProgress event); None = off.
+    progress_sink: Callable[[dict[str, Any]], None] | None = None
+    _progress_last: float = field(default=float("-inf"), repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -122,20 +134,47 @@ class TaskContext:
         if self.stop_event.wait(seconds):
             self.check()
 
+    def remaining_s(self) -> float | None:
+        """Seconds left before :attr:`deadline` (None: no deadline known)."""
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def report_progress(self, data: dict[str, Any]) -> None:
+        """Pass ``data`` (e.g. ``{"bytes": 1234, "tokens": 300, "model": ...}``) to
+        :attr:`progress_sink`, at most once per :data:`PROGRESS_MIN_INTERVAL_S` (monotonic
+        clock); reports in between are dropped. A failing sink is logged, never raised:
+        progress must not break the model call that reports it."""
+        sink = self.progress_sink
+        if sink is None:
+            return
+        now = time.monotonic()
+        with self._lock:
+            if now - self._progress_last < PROGRESS_MIN_INTERVAL_S:
+                return
+            self._progress_last = now
+        try:
+            sink(dict(data))
+        except Exception:
+            log.warning(
+                "progress report failed",
+                exc_info=True,
+                extra={"action": "progress_failed", "job_id": self.job.job_id},
+            )
+
     def record_usage(
         self, model: str, tokens_in: int = 0, tokens_out: int = 0, images: int = 0
     ) -> None:
         price = self.config.pricing.get(model)
-        self.usage.tokens_in += tokens_in
-        self.usage.tokens_out += tokens_out
-        self.usage.images += images
-        self.usage.models.append(model)
-        if price is not None:
-            self.usage.cost_usd += (
-                tokens_in * price.input_per_mtok / 1e6
-                + tokens_out * price.output_per_mtok / 1e6
-                + images * price.per_image
-            )
+        with self._lock:  # asset's images finish on several threads
+            self.usage.tokens_in += tokens_in
+            self.usage.tokens_out += tokens_out
+            self.usage.images += images
+            self.usage.models.append(model)
+            if price is not None:
+                self.usage.cost_usd += (
+                    tokens_in * price.input_per_mtok / 1e6
+                    + tokens_out * price.output_per_mtok / 1e6
+                    + images * price.per_image
+                )
 
     def add_artifact(
         self,

@@ -1,27 +1,27 @@
 """codegen: the game's files and a summary (design 7.3).
 
-Routed to an LLM, the routed provider (Gemini by design) answers first; when that call
-fails, or its answer is unusable, Claude (``providers.anthropic.codegen_model``) answers
-inside the same attempt, if ``ANTHROPIC_API_KEY`` is set. Both calls' usage is
-recorded; ``ctx.extra["model"]`` and every code artifact's metadata name the model that
-answered (and the one it replaced). Edits see the current project's files.
+The task's route (``providers.route.codegen``) is tried model by model inside one
+attempt (:func:`enginev2d.providers.ask`): by default Gemini, then Claude when Gemini's
+model is unavailable or its answer unusable. The answer is streamed, so the UI sees
+progress and a long answer is bounded by the idle limit, not one timeout; it is a JSON
+header plus ``<file>`` blocks (:mod:`.codefiles`). Every call's usage is recorded;
+``ctx.extra["model"]`` and every code artifact's metadata name the model that answered
+(and the ones it replaced). Edits see the current project's files.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from .. import providers
-from ..errors import OutputInvalid, ProviderError
+from ..providers.base import TextReply
 from .base import TaskContext
+from .codefiles import parse_code_answer
 from .prompts import codegen as codegen_prompt
-from .schemas import invalid, parse_json, require_object, require_str, validate_files
+from .schemas import invalid, require_object, require_str, validate_files
 
 KEY = "codegen"
-FALLBACK = "anthropic"
 ENTRY = "index.html"
-log = logging.getLogger(__name__)
 
 
 def build_input(ctx: TaskContext) -> dict[str, Any]:
@@ -36,68 +36,29 @@ def build_input(ctx: TaskContext) -> dict[str, Any]:
 
 def run(ctx: TaskContext, task_input: dict[str, Any]) -> Any:
     existing = ctx.staging.existing_files()
-    name = providers.provider_for(ctx.config, KEY)
-    if name == "offline":
-        out = providers.offline_provider().codegen(
-            task_input["message"], task_input["plan"], existing
-        )
-        ctx.record_usage("offline")
-        ctx.extra.update(model="offline", provider="offline")
-        return out
     system, prompt = codegen_prompt(
         task_input["message"], task_input["plan"], existing, repair_hint=ctx.repair_hint
     )
-    try:
-        return _ask(ctx, name, system, prompt)
-    except (ProviderError, OutputInvalid) as first:
-        if name == FALLBACK or not _fallback_ready(ctx):
-            raise
-        failed_model = _model_name(ctx, name)
-        log.warning(
-            "codegen: %s failed (%s), falling back to Claude",
-            name,
-            type(first).__name__,
-            extra={
-                "action": "codegen_fallback",
-                "job_id": ctx.job.job_id,
-                "provider": name,
-                "error_code": first.code,
-            },
+
+    def parse(reply: TextReply) -> dict[str, Any]:
+        answer = parse_code_answer(KEY, reply.text, truncated=reply.truncated, require_summary=True)
+        return validate(ctx, answer)  # an unusable answer makes the route go on
+
+    def offline() -> dict[str, Any]:
+        out: dict[str, Any] = providers.offline_provider().codegen(
+            task_input["message"], task_input["plan"], existing
         )
-        ctx.extra["fallback_from"] = {
-            "provider": name,
-            "model": failed_model,
-            "error": first.to_json(),
-        }
-        try:
-            out = _ask(ctx, FALLBACK, system, prompt)
-        except (ProviderError, OutputInvalid) as second:
-            second.detail.setdefault("primary_error", first.to_json())
-            raise
         return out
 
-
-def _model_name(ctx: TaskContext, name: str) -> str:
-    if name == "google":
-        return ctx.config.providers.google.model
-    if name == "anthropic":
-        return ctx.config.providers.anthropic.codegen_model
-    return name
-
-
-def _fallback_ready(ctx: TaskContext) -> bool:
-    try:
-        return bool(getattr(providers.get_text_model(ctx.config, FALLBACK), "configured", False))
-    except ProviderError:
-        return False
-
-
-def _ask(ctx: TaskContext, name: str, system: str, prompt: str) -> dict[str, Any]:
-    reply = providers.call_text(ctx, name, system=system, prompt=prompt)
-    parsed = parse_json(KEY, reply.text, truncated=reply.truncated)
-    out = validate(ctx, parsed)  # an unusable answer counts as a failed call here
-    ctx.extra.update(model=reply.model, provider=name)
-    return out
+    return providers.ask(
+        ctx,
+        system=system,
+        prompt=prompt,
+        parse=parse,
+        offline=offline,
+        json_mode=False,
+        stream=True,
+    )
 
 
 def validate(ctx: TaskContext, output: Any) -> dict[str, Any]:
@@ -122,7 +83,7 @@ def apply(ctx: TaskContext, output: dict[str, Any]) -> None:
         "provider": ctx.extra.get("provider"),
     }
     if ctx.extra.get("fallback_from"):
-        meta["fallback_from"] = ctx.extra["fallback_from"]["model"]
+        meta["fallback_from"] = [f["model"] for f in ctx.extra["fallback_from"]]
     by_path = {f["path"]: f for f in output["files"]}
     for path in written:
         f = by_path.get(path) or {"path": path, "content": ""}

@@ -1,6 +1,7 @@
 """fix: apply qa_review's findings to the generated files (design 7.3).
 
-Runs only when ``issues > 0`` (the engine skips it otherwise). The answer lists the
+Runs only when ``issues > 0`` (the engine skips it otherwise). The answer (streamed, in
+the ``<file>`` block format of :mod:`.codefiles`, through the task's route) lists the
 changed files with their full content; ``apply`` writes those whose content differs
 from codegen's and records them as ``code`` artifacts.
 """
@@ -10,9 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from .. import providers
+from ..providers.base import TextReply
 from .base import TaskContext
+from .codefiles import parse_code_answer
 from .prompts import fix as fix_prompt
-from .schemas import parse_json, require_object, validate_files
+from .schemas import require_object, validate_files
 
 KEY = "fix"
 
@@ -27,18 +30,28 @@ def build_input(ctx: TaskContext) -> dict[str, Any]:
 
 
 def run(ctx: TaskContext, task_input: dict[str, Any]) -> Any:
-    name = providers.provider_for(ctx.config, KEY)
-    if name == "offline":
-        out = providers.offline_provider().fix(task_input["files"], task_input["findings"])
-        ctx.record_usage("offline")
-        ctx.extra.update(model="offline", provider="offline")
-        return out
     system, prompt = fix_prompt(
         task_input["files"], task_input["findings"], repair_hint=ctx.repair_hint
     )
-    reply = providers.call_text(ctx, name, system=system, prompt=prompt)
-    ctx.extra.update(model=reply.model, provider=name)
-    return parse_json(KEY, reply.text, truncated=reply.truncated)
+
+    def parse(reply: TextReply) -> dict[str, Any]:
+        return validate(ctx, parse_code_answer(KEY, reply.text, truncated=reply.truncated))
+
+    def offline() -> dict[str, Any]:
+        out: dict[str, Any] = providers.offline_provider().fix(
+            task_input["files"], task_input["findings"]
+        )
+        return out
+
+    return providers.ask(
+        ctx,
+        system=system,
+        prompt=prompt,
+        parse=parse,
+        offline=offline,
+        json_mode=False,
+        stream=True,
+    )
 
 
 def validate(ctx: TaskContext, output: Any) -> dict[str, Any]:

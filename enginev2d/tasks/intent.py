@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import providers
+from ..providers.base import TextReply
 from .base import TaskContext
 from .prompts import intent as intent_prompt
 from .schemas import INTENTS, parse_json, require_enum, require_object
@@ -23,15 +24,22 @@ def build_input(ctx: TaskContext) -> dict[str, Any]:
 
 def run(ctx: TaskContext, task_input: dict[str, Any]) -> Any:
     has_project = bool(ctx.staging.existing_files())
-    name = providers.provider_for(ctx.config, KEY)
-    if name == "offline":
-        ctx.record_usage("offline")
-        return providers.offline_provider().intent(task_input["message"], has_project=has_project)
     system, prompt = intent_prompt(
         task_input["message"], has_project=has_project, repair_hint=ctx.repair_hint
     )
-    reply = providers.call_text(ctx, name, system=system, prompt=prompt, max_tokens=64)
-    return parse_json(KEY, reply.text, truncated=reply.truncated)
+
+    def parse(reply: TextReply) -> dict[str, Any]:
+        return validate(ctx, parse_json(KEY, reply.text, truncated=reply.truncated))
+
+    def offline() -> dict[str, Any]:
+        out: dict[str, Any] = providers.offline_provider().intent(
+            task_input["message"], has_project=has_project
+        )
+        return out
+
+    return providers.ask(
+        ctx, system=system, prompt=prompt, parse=parse, offline=offline, max_tokens=64
+    )
 
 
 def validate(ctx: TaskContext, output: Any) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from .. import providers
+from ..providers.base import TextReply
 from .base import TaskContext
 from .prompts import CODE_BUDGET
 from .prompts import plan as plan_prompt
@@ -69,18 +70,22 @@ def build_input(ctx: TaskContext) -> dict[str, Any]:
 
 def run(ctx: TaskContext, task_input: dict[str, Any]) -> Any:
     existing = ctx.staging.existing_files()
-    name = providers.provider_for(ctx.config, KEY)
-    if name == "offline":
-        out = providers.offline_provider().plan(
-            task_input["message"], task_input["intent"], existing
-        )
-        ctx.record_usage("offline")
-        return out
     system, prompt = plan_prompt(
         task_input["message"], task_input["intent"], existing, repair_hint=ctx.repair_hint
     )
-    reply = providers.call_text(ctx, name, system=system, prompt=prompt, max_tokens=2048)
-    return parse_json(KEY, reply.text, truncated=reply.truncated)
+
+    def parse(reply: TextReply) -> dict[str, Any]:
+        return validate(ctx, parse_json(KEY, reply.text, truncated=reply.truncated))
+
+    def offline() -> dict[str, Any]:
+        out: dict[str, Any] = providers.offline_provider().plan(
+            task_input["message"], task_input["intent"], existing
+        )
+        return out
+
+    return providers.ask(
+        ctx, system=system, prompt=prompt, parse=parse, offline=offline, max_tokens=2048
+    )
 
 
 def _strategy(obj: dict[str, Any]) -> str:

@@ -1,7 +1,10 @@
-"""Prompts for the LLM-routed tasks: short, strict JSON, repair hint on retries.
+"""Prompts for the LLM-routed tasks: short, strict output formats, repair hint on retries.
 
 Each builder returns ``(system, prompt)``. The user's message and project files are
 quoted as data inside tagged blocks; the instructions say to treat them as such.
+intent, plan and qa_review answer one JSON object; codegen and fix answer a small JSON
+header and the files as ``<file path="...">`` blocks (:mod:`.codefiles`), so no file's
+content is ever a JSON string.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ def _repair(hint: str | None) -> str:
         return ""
     return (
         "\n\nYOUR PREVIOUS ANSWER WAS REJECTED: "
-        f"{hint}\nFix exactly that and answer again with the complete JSON."
+        f"{hint}\nFix exactly that and give the complete answer again."
     )
 
 
@@ -113,9 +116,17 @@ CODEGEN_SYSTEM = (
     "their planned names (e.g. assets/player.png) and keep working if an image fails to "
     "load (draw shapes instead). "
     f"{_DATA_NOTE}\n"
-    'Answer as JSON: {"files": [{"path": "index.html", "content": "..."}, ...], '
-    '"summary": "one or two sentences for the user"}. Return every file of the project '
-    "with its full content."
+    "Answer in exactly this format, nothing else:\n"
+    '{"summary": "one or two sentences for the user", "files": ["index.html", "game.js"]}\n'
+    '<file path="index.html">\n'
+    "...the complete file, as plain text...\n"
+    "</file>\n"
+    '<file path="game.js">\n'
+    "...\n"
+    "</file>\n"
+    "The first line is a JSON header listing every file. Each file's text goes between "
+    '<file path="..."> and a line containing only </file>, raw: no escaping, no code '
+    "fences. Return every file of the project with its full content."
 )
 
 
@@ -152,12 +163,30 @@ QA_SYSTEM = (
 )
 
 
+def planned_images(plan_value: Mapping[str, Any]) -> str:
+    """The images the asset task draws while the code is reviewed: they are not among the
+    files yet, and must not be reported missing."""
+    specs = [s for s in plan_value.get("image_specs") or [] if isinstance(s, Mapping)]
+    if not specs:
+        return ""
+    lines = [
+        f"- {s.get('name')} ({s.get('width', '?')}x{s.get('height', '?')}): "
+        f"{str(s.get('prompt') or '')[:120]}"
+        for s in specs
+    ]
+    return (
+        "\nImages being generated in parallel (they will exist next to the files; do not "
+        "report them missing):\n" + "\n".join(lines)
+    )
+
+
 def qa_review(
     files: Sequence[Mapping[str, Any]], plan_value: Mapping[str, Any], *, repair_hint: str | None
 ) -> tuple[str, str]:
     prompt = (
         "Plan:\n"
         + json.dumps(plan_value, ensure_ascii=False, sort_keys=True)
+        + planned_images(plan_value)
         + "\nFiles:\n"
         + render_files(files)
     )
@@ -170,8 +199,13 @@ FIX_SYSTEM = (
     "You fix defects in a small HTML5 canvas game. Apply every finding with the smallest "
     "change that resolves it, keep everything else as it is. "
     f"{_DATA_NOTE}\n"
-    'Answer as JSON: {"files": [{"path": "...", "content": "<full new content>"}]} '
-    "listing only the files you changed, each with its complete content."
+    "Answer in exactly this format, nothing else: a JSON header listing only the files "
+    'you changed, {"files": ["game.js"]}, then each of them as\n'
+    '<file path="game.js">\n'
+    "...the complete new file, as plain text...\n"
+    "</file>\n"
+    "raw between the tags: no escaping, no code fences. Changed nothing: answer "
+    '{"files": []}.'
 )
 
 

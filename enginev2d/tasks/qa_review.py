@@ -1,5 +1,8 @@
 """qa_review: review the generated files against the plan (design 7.3).
 
+The prompt lists the images the plan is generating (asset runs in parallel), so a
+reviewer does not report them missing. The task's route is tried model by model.
+
 ``issues`` is the number of findings that need a fix (severity warning, error or
 critical; ``info`` findings are reported but do not count). A model's number that
 disagrees is replaced by that count. The engine skips fix when it is 0 (design 7.4).
@@ -11,6 +14,7 @@ import logging
 from typing import Any
 
 from .. import providers
+from ..providers.base import TextReply
 from .base import TaskContext
 from .prompts import qa_review as qa_prompt
 from .schemas import (
@@ -35,14 +39,20 @@ def build_input(ctx: TaskContext) -> dict[str, Any]:
 
 
 def run(ctx: TaskContext, task_input: dict[str, Any]) -> Any:
-    name = providers.provider_for(ctx.config, KEY)
-    if name == "offline":
-        out = providers.offline_provider().qa_review(task_input["files"], task_input["plan"])
-        ctx.record_usage("offline")
-        return out
     system, prompt = qa_prompt(task_input["files"], task_input["plan"], repair_hint=ctx.repair_hint)
-    reply = providers.call_text(ctx, name, system=system, prompt=prompt, max_tokens=4096)
-    return parse_json(KEY, reply.text, truncated=reply.truncated)
+
+    def parse(reply: TextReply) -> dict[str, Any]:
+        return validate(ctx, parse_json(KEY, reply.text, truncated=reply.truncated))
+
+    def offline() -> dict[str, Any]:
+        out: dict[str, Any] = providers.offline_provider().qa_review(
+            task_input["files"], task_input["plan"]
+        )
+        return out
+
+    return providers.ask(
+        ctx, system=system, prompt=prompt, parse=parse, offline=offline, max_tokens=4096
+    )
 
 
 def validate(ctx: TaskContext, output: Any) -> dict[str, Any]:

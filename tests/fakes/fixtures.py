@@ -60,7 +60,7 @@ def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     return seen
 
 
-def llm_overrides(srv: FakeServer, **route: str) -> dict[str, Any]:
+def llm_overrides(srv: FakeServer, **route: Any) -> dict[str, Any]:
     """Route Claude tasks to anthropic, Gemini tasks to google, both at ``srv``."""
     default_route = {"codegen": "google", "fix": "google", "asset": "google"}
     return {

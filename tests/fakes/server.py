@@ -20,6 +20,13 @@ queue is consumed first (FIFO), then the route's default; an unmatched request g
 ``Reply(hang=True)`` holds the connection open without answering until the server closes
 (or :meth:`FakeServer.release` is called): the client's own timeout fires, with no
 sleep in the test. ``Reply(raw=b"...")`` sends a body verbatim (malformed JSON).
+
+Streaming: ``Reply(stream=[(delay_s, b"event: ...\n\n"), ...])`` answers
+``text/event-stream`` with chunked transfer encoding, sleeping ``delay_s`` before each
+chunk (the server-sent events of :mod:`tests.fakes.wire`); ``drop=True`` closes the
+connection after the last chunk without the terminating zero-length chunk (a cut
+stream). ``Reply(delay_s=...)`` waits before answering; :attr:`FakeServer.max_inflight`
+is the largest number of requests the server was answering at once.
 """
 
 from __future__ import annotations
@@ -41,6 +48,9 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     hang: bool = False
     raw: bytes | None = None
+    stream: list[tuple[float, bytes]] | None = None  # (delay before, SSE bytes)
+    drop: bool = False  # end a stream without its terminating chunk
+    delay_s: float = 0.0  # wait before answering
 
     def encode(self) -> tuple[bytes, str]:
         if self.raw is not None:
@@ -71,7 +81,10 @@ class FakeServer:
         self._defaults: dict[str, Reply] = {}
         self._lock = threading.Lock()
         self._release = threading.Event()
+        self._closing = threading.Event()
         self.requests: list[Recorded] = []
+        self.inflight = 0
+        self.max_inflight = 0
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
@@ -108,6 +121,7 @@ class FakeServer:
         self._release.set()
 
     def close(self) -> None:
+        self._closing.set()
         self._release.set()
         self._httpd.shutdown()
         self._httpd.server_close()
@@ -157,9 +171,24 @@ class FakeServer:
                 reply = server._next(route)
                 if reply is None:
                     reply = Reply(404, {"error": {"message": f"no route for {self.path}"}})
+                with server._lock:
+                    server.inflight += 1
+                    server.max_inflight = max(server.max_inflight, server.inflight)
+                try:
+                    self._answer(reply)
+                finally:
+                    with server._lock:
+                        server.inflight -= 1
+
+            def _answer(self, reply: Reply) -> None:
                 if reply.hang:
                     server._release.wait(60)
                     reply = Reply(200, {})
+                if reply.delay_s:
+                    server._closing.wait(reply.delay_s)
+                if reply.stream is not None:
+                    self._stream(reply)
+                    return
                 payload, ctype = reply.encode()
                 try:
                     self.send_response(reply.status)
@@ -171,6 +200,26 @@ class FakeServer:
                     self.wfile.write(payload)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
+
+            def _stream(self, reply: Reply) -> None:
+                try:
+                    self.send_response(reply.status)
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.send_header("Transfer-Encoding", "chunked")
+                    for k, v in reply.headers.items():
+                        self.send_header(k, v)
+                    self.end_headers()
+                    for delay, data in reply.stream or []:
+                        if delay and server._closing.wait(delay):
+                            return  # server closing
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                        self.wfile.flush()
+                    if reply.drop:
+                        self.close_connection = True
+                        return
+                    self.wfile.write(b"0\r\n\r\n")
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True
 
             do_POST = _serve
             do_GET = _serve

@@ -6,17 +6,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from enginev2d.config import Config
 from enginev2d.tasks import execute
 from tests.fakes import (
     FakeServer,
     anthropic_error,
     anthropic_message,
+    anthropic_stream,
+    code_answer,
     gemini_error,
-    gemini_text,
-    imagen_predict,
+    gemini_image,
+    gemini_stream,
     modal_text,
     tiny_png,
 )
@@ -24,7 +24,6 @@ from tests.fakes.ctx import make_config, make_ctx
 from tests.fakes.fixtures import fake_env, llm_overrides, srv, waits
 
 __all__ = ["fake_env", "srv", "waits"]
-pytestmark = pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
 
 INDEX = '<!doctype html><canvas></canvas><script src="game.js"></script>'
 PLAN = {
@@ -71,20 +70,22 @@ def test_llm_chain_with_retries_and_fallback(
         anthropic_message({"intent": "edit"}, input_tokens=500, output_tokens=50),
         anthropic_message(PLAN, input_tokens=1000, output_tokens=200),
         # codegen's fallback after Gemini failed twice (max_retries=1)
-        anthropic_message(CODE, model="claude-sonnet-4-6", input_tokens=5000, output_tokens=3000),
+        anthropic_stream(
+            code_answer(CODE["files"], CODE["summary"]), input_tokens=5000, output_tokens=3000
+        ),
         anthropic_message(REVIEW, input_tokens=3000, output_tokens=300),
     )
     srv.enqueue(
-        ":generateContent",
+        ":streamGenerateContent",
         gemini_error(500),
         gemini_error(500),
-        gemini_text(FIXED, prompt_tokens=5000, candidate_tokens=2000),
+        gemini_stream(code_answer(FIXED["files"]), prompt_tokens=5000, candidate_tokens=2000),
     )
-    srv.enqueue(":predict", imagen_predict(tiny_png(64, 64)))
+    srv.enqueue(":generateContent", gemini_image(tiny_png(64, 64)))
 
     out, ctxs = chain(cfg, "make me a space shooter")
     assert out["intent"] == {"intent": "edit"}
-    assert ctxs["codegen"].extra["model"] == "claude-sonnet-4-6"
+    assert ctxs["codegen"].extra["model"] == "claude-sonnet-5-5"
     assert out["qa_review"]["issues"] == 1
     root = ctxs["fix"].staging.root
     assert (root / "game.js").read_text() == "let x = 0;"
@@ -94,12 +95,12 @@ def test_llm_chain_with_retries_and_fallback(
 
     costs = {k: round(c.usage.cost_usd, 6) for k, c in ctxs.items()}
     assert costs == {
-        "intent": 0.00075,
-        "plan": 0.002,
-        "codegen": 0.06,
-        "asset": 0.04,
-        "qa_review": 0.0045,
-        "fix": 0.0013,
+        "intent": 0.000075,  # claude-haiku-5-5: $0.10 / $0.50
+        "plan": 0.0002,
+        "codegen": 0.04,  # claude-sonnet-5-5: $2 / $10
+        "asset": 0.033613,  # gemini-nano-banana-2.1: $0.0336 an image + 9 tokens in
+        "qa_review": 0.00045,
+        "fix": 0.01125,  # gemini-3.8-flash: $0.75 / $3.75
     }
     assert all(c.usage.model for c in ctxs.values())
 
@@ -113,11 +114,11 @@ def test_modal_text_chain(
     srv.enqueue("/v2_chat_haiku", modal_text(PLAN), modal_text(REVIEW))
     srv.enqueue(
         "/v2_generate_code",
-        modal_text(CODE, model="gemini-2.0-flash"),
-        modal_text(FIXED, model="gemini-2.0-flash"),
+        modal_text(code_answer(CODE["files"], CODE["summary"]), model="gemini-3.8-flash"),
+        modal_text(FIXED, model="gemini-3.8-flash"),  # the older all-JSON shape still parses
     )
-    srv.enqueue(":predict", imagen_predict(tiny_png()))
+    srv.enqueue(":generateContent", gemini_image(tiny_png()))
     out, ctxs = chain(cfg, "make me a space shooter")
     assert out["fix"] == FIXED
-    assert ctxs["codegen"].extra == {"model": "gemini-2.0-flash", "provider": "modal"}
+    assert ctxs["codegen"].extra == {"model": "gemini-3.8-flash", "provider": "modal"}
     assert srv.count("/v1/messages") == 0

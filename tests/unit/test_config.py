@@ -1,7 +1,9 @@
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from enginev2d.cli import cli
 from enginev2d.config import Config, load_config
 from enginev2d.errors import ConfigError
 
@@ -51,6 +53,7 @@ def test_enabled_only_for_the_exact_string_true(value):
         ("[daemon]\nworkers_per_job = 0\n", "daemon.workers_per_job must be > 0"),
         ('[providers]\ndefault = "openai"\n', "providers.default must be one of"),
         ('[providers.route]\nrender = "offline"\n', "unknown key providers.route.render"),
+        ('[providers.route]\nfix = ["google", "gpt"]\n', "fix[1] names an unknown provider"),
         ("[engine]\nenabled = 1\n", "engine.enabled must be bool"),
     ],
 )
@@ -80,14 +83,14 @@ def test_pricing_table_merges_over_defaults(tmp_path):
 
 @pytest.mark.parametrize("provider", ["anthropic", "modal"])
 def test_asset_cannot_route_to_a_text_only_provider(provider):
-    with pytest.raises(ConfigError, match=r"providers\.route\.asset must be google or offline"):
+    with pytest.raises(ConfigError, match=rf"providers\.route\.asset routes images .* {provider}"):
         load_config(
             env={}, overrides={"providers": {"route": {"asset": provider}}}, require_database=False
         )
 
 
 def test_asset_follows_the_default_provider():
-    with pytest.raises(ConfigError, match=r"providers\.route\.asset"):
+    with pytest.raises(ConfigError, match=r"providers\.default routes images \(asset\)"):
         load_config(
             env={}, overrides={"providers": {"default": "anthropic"}}, require_database=False
         )
@@ -97,3 +100,122 @@ def test_asset_follows_the_default_provider():
         require_database=False,
     )
     assert cfg.providers.for_task("asset") == "google"
+
+
+def routed(route, env=None, **extra):
+    providers = {"route": route, **extra}
+    if env is None:
+        return load_config(env={}, overrides={"providers": providers}, require_database=False)
+    return load_config(
+        env={"DATABASE_URL": "postgresql://x/y", **env},
+        overrides={"providers": providers},
+        check_credentials=True,
+    )
+
+
+def test_routes_are_fallback_chains_of_provider_model_steps():
+    cfg = routed(
+        {
+            "codegen": ["google:gemini-3.8-flash", "anthropic:claude-sonnet-5-5"],
+            "intent": "anthropic:claude-haiku-5-5",
+            "plan": "anthropic",
+            "asset": ["google", "offline"],
+        }
+    )
+    assert [str(s) for s in cfg.providers.chain("codegen")] == [
+        "google:gemini-3.8-flash",
+        "anthropic:claude-sonnet-5-5",
+    ]
+    assert [str(s) for s in cfg.providers.chain("intent")] == ["anthropic:claude-haiku-5-5"]
+    assert [str(s) for s in cfg.providers.chain("plan")] == ["anthropic"]
+    assert [s.provider for s in cfg.providers.chain("asset")] == ["google", "offline"]
+    assert [str(s) for s in cfg.providers.chain("fix")] == ["offline"]  # the default
+
+
+def test_old_shape_bare_provider_for_codegen_keeps_the_claude_fallback():
+    chain = routed({"codegen": "google"}).providers.chain("codegen")
+    assert [(s.provider, s.model, s.optional) for s in chain] == [
+        ("google", None, False),
+        ("anthropic", None, True),
+    ]
+    assert len(routed({"codegen": "anthropic"}).providers.chain("codegen")) == 1
+    assert len(routed({"fix": "google"}).providers.chain("fix")) == 1
+
+
+@pytest.mark.parametrize(
+    ("route", "message"),
+    [
+        ({"codegen": ["google", "openai:gpt"]}, r"codegen\[1\] names an unknown provider 'openai'"),
+        ({"codegen": []}, r"codegen must be a provider name or a list"),
+        ({"codegen": ["google", 3]}, r"codegen\[1\] must be a \"provider:model\" string"),
+        ({"plan": "offline:big"}, r"plan: the offline provider takes no model name"),
+        ({"plan": "anthropic:"}, r"plan: empty model name"),
+        ({"plan": {"provider": "anthropic"}}, r"plan must be a provider name or a list"),
+        ({"render": "offline"}, r"unknown key providers\.route\.render"),
+    ],
+)
+def test_bad_routes_are_one_line_errors(route, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        routed(route)
+    assert "\n" not in str(info.value)
+
+
+def test_imagen_without_vertex_is_a_config_error_not_a_runtime_one():
+    with pytest.raises(ConfigError, match=r"imagen-4.0-generate-001.*image_vertexai = true") as i:
+        routed({"asset": "google:imagen-4.0-generate-001"})
+    assert "\n" not in str(i.value)
+    with pytest.raises(ConfigError, match=r"project is required when .*image_vertexai = true"):
+        routed({"asset": "google:imagen-4.0-generate-001"}, google={"image_vertexai": True})
+    cfg = routed(
+        {"asset": "google:imagen-4.0-generate-001"},
+        google={"image_vertexai": True, "project": "p"},
+    )
+    assert cfg.providers.chain("asset")[0].model == "imagen-4.0-generate-001"
+    # the default image model is a Gemini one, served with the Gemini API key
+    assert routed({"asset": "google"}).providers.google.image_vertexai is False
+
+
+def test_routed_provider_without_credentials_stops_the_start():
+    route = {"intent": "anthropic", "codegen": ["google", "anthropic"], "asset": "google"}
+    with pytest.raises(ConfigError, match=r"intent uses anthropic: ANTHROPIC_API_KEY is not set"):
+        routed(route, env={"GEMINI_API_KEY": "g"})
+    with pytest.raises(ConfigError, match=r"codegen uses google: neither GEMINI_API_KEY"):
+        routed(route, env={"ANTHROPIC_API_KEY": "a"})
+    cfg = routed(route, env={"ANTHROPIC_API_KEY": "a", "GOOGLE_API_KEY": "g"})
+    assert cfg.providers.for_task("codegen") == "google"
+    # v1's implicit Claude fallback is optional: no key, no fallback, no error
+    routed({"codegen": "google"}, env={"GEMINI_API_KEY": "g"})
+    # commands that do not run jobs (cancel, rollback-check, doctor) work without keys
+    load_config(env={"DATABASE_URL": "postgresql://x/y"}, overrides={"providers": {"route": route}})
+
+
+def test_run_refuses_to_start_with_a_route_it_cannot_call(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[database]\nurl = "postgresql://postgres@127.0.0.1:1/none"\n'
+        '[providers.route]\nintent = "anthropic"\n'
+    )
+    env = {"ANTHROPIC_API_KEY": "", "ENGINEV2_CONFIG": ""}
+    result = CliRunner().invoke(cli, ["--config", str(path), "run"], env=env)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "Error: config: providers.route.intent uses anthropic: ANTHROPIC_API_KEY is not set"
+    )
+
+
+def test_modal_route_needs_its_endpoint_url():
+    with pytest.raises(ConfigError, match=r"codegen uses modal: .*generate_code_url is empty"):
+        routed({"codegen": "modal"}, modal={"chat_haiku_url": "http://m/chat"})
+    routed({"plan": "modal"}, modal={"chat_haiku_url": "http://m/chat"})
+
+
+def test_new_default_models_are_priced():
+    cfg = Config()
+    for model in (
+        cfg.providers.anthropic.model,
+        cfg.providers.anthropic.codegen_model,
+        cfg.providers.google.model,
+        cfg.providers.google.image_model,
+    ):
+        assert model in cfg.pricing, model
+    assert cfg.pricing[cfg.providers.google.image_model].per_image > 0

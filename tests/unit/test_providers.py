@@ -134,7 +134,7 @@ def test_backoff_delay_grows_caps_and_honours_retry_after(monkeypatch: pytest.Mo
     assert [b.delay(i) for i in (1, 2, 3)] == [1.0, 2.0, 4.0]
     assert b.delay(10) == Backoff.MAX_DELAY
     assert b.delay(1, retry_after=3) == 3
-    assert b.delay(1, retry_after=10_000) == Backoff.MAX_RETRY_AFTER
+    assert b.delay(1, retry_after=10_000) == 10_000  # not capped: run() refuses to sleep it
 
 
 def test_backoff_sleep_stops_early() -> None:
@@ -156,7 +156,7 @@ def test_anthropic_success(srv: FakeServer) -> None:
     reply = claude(srv).generate(system="sys", prompt="hello", task_key="intent")
     assert (reply.text, reply.model, reply.tokens_in, reply.tokens_out) == (
         '{"intent": "edit"}',
-        "claude-haiku-4-5",
+        "claude-haiku-5-5",
         40,
         5,
     )
@@ -164,7 +164,7 @@ def test_anthropic_success(srv: FakeServer) -> None:
     # anthropic 2.x sends the key as a bearer token; older releases as x-api-key
     assert ANTHROPIC_KEY in (req.headers.get("x-api-key"), req.headers.get("Authorization", "")[7:])
     body = req.json
-    assert body["model"] == "claude-haiku-4-5"
+    assert body["model"] == "claude-haiku-5-5"
     assert body["messages"] == [{"role": "user", "content": "hello"}]
     assert body["system"].startswith("sys") and "JSON" in body["system"]
     assert body["max_tokens"] == 8192
@@ -173,7 +173,7 @@ def test_anthropic_success(srv: FakeServer) -> None:
 def test_anthropic_codegen_uses_codegen_model(srv: FakeServer) -> None:
     srv.enqueue(MSG, anthropic_message("{}"))
     reply = claude(srv).generate(system="s", prompt="p", task_key="codegen", max_tokens=100)
-    assert reply.model == "claude-sonnet-4-6"
+    assert reply.model == "claude-sonnet-5-5"
     assert srv.for_route(MSG)[0].json["max_tokens"] == 100
 
 
@@ -185,10 +185,14 @@ def test_anthropic_429_retry_after_honoured(srv: FakeServer, waits: list[float])
     assert srv.count(MSG) == 2  # SDK retries are off: exactly one retry, ours
 
 
-def test_anthropic_retry_after_is_capped(srv: FakeServer, waits: list[float]) -> None:
+def test_anthropic_retry_after_over_the_limit_fails_at_once(
+    srv: FakeServer, waits: list[float]
+) -> None:
+    # Retrying sooner than asked only earns another 429: an hour's wait is a clean failure.
     srv.enqueue(MSG, anthropic_error(429, retry_after="3600"), anthropic_message("{}"))
-    claude(srv).generate(system="s", prompt="p")
-    assert waits == [Backoff.MAX_RETRY_AFTER]
+    with pytest.raises(ProviderRateLimited, match=r"asked to wait 3600s, over the 60s limit"):
+        claude(srv).generate(system="s", prompt="p")
+    assert waits == [] and srv.count(MSG) == 1
 
 
 def test_anthropic_429_exhausted_is_retryable_rate_limit(
@@ -261,7 +265,7 @@ def test_anthropic_refusal_is_terminal_with_usage(srv: FakeServer, waits: list[f
     with pytest.raises(ProviderRefusal) as ei:
         claude(srv).generate(system="s", prompt="p")
     assert not ei.value.retryable and srv.count(MSG) == 1
-    assert usage_of(ei.value) == ("claude-haiku-4-5", 9, 1)
+    assert usage_of(ei.value) == ("claude-haiku-5-5", 9, 1)
 
 
 def test_anthropic_malformed_body_is_unusable_not_crash(srv: FakeServer) -> None:
@@ -286,7 +290,7 @@ def test_gemini_success(srv: FakeServer) -> None:
     reply = gemini(srv).generate(system="sys", prompt="make a game", max_tokens=1000)
     assert reply.text == '{"files": []}' and (reply.tokens_in, reply.tokens_out) == (100, 50)
     req = srv.for_route(GEN)[0]
-    assert req.path.endswith("/models/gemini-2.0-flash:generateContent")
+    assert req.path.endswith("/models/gemini-3.8-flash:generateContent")
     assert req.headers["x-goog-api-key"] == GEMINI_KEY
     body = req.json
     assert body["contents"][0]["parts"][0]["text"] == "make a game"
@@ -360,12 +364,19 @@ def test_gemini_missing_key(srv: FakeServer) -> None:
 # =========================================================================== google images
 
 
+IMAGEN = "imagen-4.0-generate-001"
+
+
+def imagen(srv: FakeServer, **kw) -> GoogleProvider:
+    return gemini(srv, image_vertexai=True, image_model=IMAGEN, **kw)
+
+
 def test_imagen_vertex_predict_returns_png_bytes(srv: FakeServer) -> None:
     png = tiny_png(4, 3)
     srv.enqueue(":predict", imagen_predict(png))
-    reply = gemini(srv).generate_image(prompt="a red ship", width=1920, height=1080)
+    reply = imagen(srv).generate_image(prompt="a red ship", width=1920, height=1080)
     assert reply.data == png and reply.mime == "image/png"
-    assert reply.model == "imagen-3.0-generate-002"
+    assert reply.model == IMAGEN
     req = srv.for_route(":predict")[0]
     assert "/projects/proj/locations/us-central1/publishers/google/models/imagen" in req.path
     body = req.json
@@ -377,17 +388,30 @@ def test_imagen_vertex_predict_returns_png_bytes(srv: FakeServer) -> None:
 def test_imagen_filtered_is_refusal(srv: FakeServer) -> None:
     srv.enqueue(":predict", Reply(200, {"predictions": []}))
     with pytest.raises(ProviderRefusal):
-        gemini(srv).generate_image(prompt="x")
+        imagen(srv).generate_image(prompt="x")
 
 
-def test_gemini_image_model_inline_data(srv: FakeServer) -> None:
+def test_gemini_image_model_through_the_gemini_api_key(srv: FakeServer) -> None:
     png = tiny_png(8, 8, (0, 255, 0))
-    srv.enqueue(GEN, gemini_image(png, text="here you go"))
-    model = "gemini-2.0-flash-preview-image-generation"
-    reply = gemini(srv).generate_image(prompt="a slime", model=model, width=64, height=64)
-    assert reply.data == png and reply.model == model and reply.tokens_out == 1290
-    body = srv.for_route(GEN)[0].json
-    assert body["generationConfig"]["responseModalities"] == ["TEXT", "IMAGE"]
+    srv.enqueue(GEN, gemini_image(png, text="here", image_tokens=1120, text_tokens=5, thoughts=30))
+    p = GoogleProvider(GoogleConfig(base_url=srv.url), env=ENV)  # no project, no Vertex
+    reply = p.generate_image(prompt="a slime", width=64, height=128)
+    assert reply.data == png and reply.model == "gemini-nano-banana-2.1"
+    # the image's tokens are priced per image: output = its text and thinking tokens
+    assert (reply.tokens_in, reply.tokens_out) == (9, 35)
+    req = srv.for_route(GEN)[0]
+    assert req.path.endswith("/models/gemini-nano-banana-2.1:generateContent")
+    assert req.headers["x-goog-api-key"] == GEMINI_KEY
+    gen = req.json["generationConfig"]
+    assert gen["responseModalities"] == ["IMAGE"]
+    assert gen["imageConfig"]["aspectRatio"] == "9:16"  # closest to 64x128
+
+
+def test_imagen_without_vertex_is_refused_before_any_call(srv: FakeServer) -> None:
+    p = GoogleProvider(GoogleConfig(base_url=srv.url, image_model=IMAGEN), env=ENV)
+    with pytest.raises(ProviderNotConfigured, match="image_vertexai"):
+        p.generate_image(prompt="x")
+    assert srv.count() == 0
 
 
 def test_gemini_image_without_image_retried(srv: FakeServer, waits: list[float]) -> None:
@@ -397,14 +421,15 @@ def test_gemini_image_without_image_retried(srv: FakeServer, waits: list[float])
 
 
 def test_vertex_images_need_project(srv: FakeServer) -> None:
-    p = GoogleProvider(GoogleConfig(base_url=srv.url), env=ENV, credentials=Credentials("t"))
+    cfg = GoogleConfig(base_url=srv.url, image_vertexai=True)
+    p = GoogleProvider(cfg, env=ENV, credentials=Credentials("t"))
     with pytest.raises(ProviderNotConfigured, match="project"):
         p.generate_image(prompt="x")
 
 
 def test_image_429_retry(srv: FakeServer, waits: list[float]) -> None:
     srv.enqueue(":predict", gemini_error(429, retry_after="1"), imagen_predict(tiny_png()))
-    assert gemini(srv).generate_image(prompt="x").data.startswith(b"\x89PNG")
+    assert imagen(srv).generate_image(prompt="x").data.startswith(b"\x89PNG")
     assert waits == [1.0]
 
 

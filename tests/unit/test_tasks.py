@@ -28,9 +28,12 @@ from tests.fakes import (
     FakeServer,
     anthropic_error,
     anthropic_message,
+    anthropic_stream,
+    code_answer,
     gemini_error,
     gemini_image,
-    gemini_text,
+    gemini_not_found,
+    gemini_stream,
     imagen_predict,
     modal_text,
     tiny_png,
@@ -39,8 +42,6 @@ from tests.fakes.ctx import make_config, make_ctx
 from tests.fakes.fixtures import FAKE_KEYS, fake_env, llm_config, llm_overrides, srv, waits
 
 __all__ = ["fake_env", "llm_config", "srv", "waits"]  # fixtures used by name
-# anthropic warns about the default codegen model's announced end of life.
-pytestmark = pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
 
 MSG = "/v1/messages"
 GEN = ":generateContent"
@@ -305,9 +306,9 @@ def test_intent_run_anthropic(llm_config: Config, srv: FakeServer) -> None:
     assert (ctx.usage.tokens_in, ctx.usage.tokens_out, ctx.usage.models) == (
         500,
         7,
-        ["claude-haiku-4-5"],
+        ["claude-haiku-5-5"],
     )
-    assert ctx.usage.cost_usd == pytest.approx(500 * 1.0 / 1e6 + 7 * 5.0 / 1e6)
+    assert ctx.usage.cost_usd == pytest.approx(500 * 0.10 / 1e6 + 7 * 0.50 / 1e6)
     body = srv.for_route(MSG)[0].json
     assert "no game yet" in body["messages"][0]["content"]
     assert ctx.job.message in body["messages"][0]["content"]
@@ -372,10 +373,13 @@ def test_plan_via_modal(tmp_path: Path, srv: FakeServer, fake_env: dict[str, str
     srv.enqueue("/v2_chat_haiku", modal_text(GOOD_PLAN, input_tokens=1000, output_tokens=200))
     ctx = make_ctx(cfg, "plan", upstream={"intent": {"intent": "edit"}})
     assert execute(ctx).output["template_id"] == "snake"
-    assert ctx.usage.cost_usd == pytest.approx(1000 * 1.0 / 1e6 + 200 * 5.0 / 1e6)
+    assert ctx.usage.cost_usd == pytest.approx(1000 * 0.10 / 1e6 + 200 * 0.50 / 1e6)
 
 
 # =========================================================================== run(): codegen
+
+STREAM = ":streamGenerateContent"
+CODE_TEXT = code_answer(GOOD_CODE["files"], GOOD_CODE["summary"])
 
 
 def codegen_ctx(cfg: Config, **kw: Any):
@@ -383,8 +387,11 @@ def codegen_ctx(cfg: Config, **kw: Any):
     return make_ctx(cfg, "codegen", upstream=upstream, **kw)
 
 
-def test_codegen_gemini_success_writes_files(llm_config: Config, srv: FakeServer) -> None:
-    srv.enqueue(GEN, gemini_text(GOOD_CODE, prompt_tokens=5000, candidate_tokens=3000))
+def test_codegen_gemini_streams_and_writes_files(llm_config: Config, srv: FakeServer) -> None:
+    srv.enqueue(
+        STREAM,
+        gemini_stream(CODE_TEXT, prompt_tokens=5000, candidate_tokens=3000, thoughts_tokens=1000),
+    )
     ctx = codegen_ctx(llm_config)
     out = execute(ctx)
     assert out.output == GOOD_CODE
@@ -396,55 +403,66 @@ def test_codegen_gemini_success_writes_files(llm_config: Config, srv: FakeServer
         ("code", "game.js"),
     ]
     assert ctx.artifacts[0].content == {"path": "index.html", "content": INDEX}
-    assert ctx.artifacts[0].metadata["model"] == "gemini-2.0-flash"
-    assert ctx.extra["model"] == "gemini-2.0-flash" and srv.count(MSG) == 0
-    assert ctx.usage.cost_usd == pytest.approx(5000 * 0.10 / 1e6 + 3000 * 0.40 / 1e6)
+    assert ctx.artifacts[0].metadata["model"] == "gemini-3.8-flash"
+    assert ctx.extra["model"] == "gemini-3.8-flash" and srv.count(MSG) == 0
+    # thinking tokens (thoughtsTokenCount) are billed as output
+    assert (ctx.usage.tokens_in, ctx.usage.tokens_out) == (5000, 4000)
+    assert ctx.usage.cost_usd == pytest.approx(5000 * 0.75 / 1e6 + 4000 * 3.75 / 1e6)
+    req = srv.for_route(STREAM)[0]
+    assert "alt=sse" in req.path  # streamed, and plain text: no JSON mode for files
+    assert "responseMimeType" not in req.json.get("generationConfig", {})
 
 
 def test_codegen_gemini_failure_falls_back_to_claude(
     llm_config: Config, srv: FakeServer, waits: list[float]
 ) -> None:
-    srv.default(GEN, gemini_error(500))
-    srv.enqueue(MSG, anthropic_message(GOOD_CODE, model="claude-sonnet-4-6", input_tokens=6000))
+    srv.default(STREAM, gemini_error(500))
+    srv.enqueue(MSG, anthropic_stream(CODE_TEXT, input_tokens=6000))
     ctx = codegen_ctx(llm_config)
     out = execute(ctx)
     assert out.output == GOOD_CODE
-    assert srv.count(GEN) == 2 and len(waits) == 1  # max_retries=1 on Gemini first
-    assert ctx.extra["model"] == "claude-sonnet-4-6"
-    assert ctx.extra["fallback_from"]["model"] == "gemini-2.0-flash"
-    assert ctx.artifacts[0].metadata["model"] == "claude-sonnet-4-6"
-    assert ctx.artifacts[0].metadata["fallback_from"] == "gemini-2.0-flash"
-    assert ctx.usage.models == ["claude-sonnet-4-6"] and ctx.usage.tokens_in == 6000
-    assert srv.for_route(MSG)[0].json["model"] == "claude-sonnet-4-6"
+    assert srv.count(STREAM) == 2 and len(waits) == 1  # max_retries=1 on Gemini first
+    assert ctx.extra["model"] == "claude-sonnet-5-5"
+    assert [f["model"] for f in ctx.extra["fallback_from"]] == ["gemini-3.8-flash"]
+    assert ctx.artifacts[0].metadata["model"] == "claude-sonnet-5-5"
+    assert ctx.artifacts[0].metadata["fallback_from"] == ["gemini-3.8-flash"]
+    assert ctx.usage.models == ["claude-sonnet-5-5"] and ctx.usage.tokens_in == 6000
+    body = srv.for_route(MSG)[0].json
+    assert body["model"] == "claude-sonnet-5-5" and body["stream"] is True
+    assert body["max_tokens"] == 32768
 
 
 def test_codegen_malformed_gemini_answer_falls_back_and_both_usages_recorded(
     llm_config: Config, srv: FakeServer
 ) -> None:
-    srv.enqueue(GEN, gemini_text("```html\n<html>oops</html>\n```", prompt_tokens=100))
-    srv.enqueue(MSG, anthropic_message(GOOD_CODE, input_tokens=200, output_tokens=300))
+    srv.enqueue(STREAM, gemini_stream("```html\n<html>oops</html>\n```", prompt_tokens=100))
+    srv.enqueue(MSG, anthropic_stream(CODE_TEXT, input_tokens=200, output_tokens=300))
     ctx = codegen_ctx(llm_config)
     execute(ctx)
-    assert ctx.usage.models == ["gemini-2.0-flash", "claude-sonnet-4-6"]
+    assert ctx.usage.models == ["gemini-3.8-flash", "claude-sonnet-5-5"]
     assert ctx.usage.tokens_in == 300 and ctx.usage.tokens_out == 17 + 300
-    assert ctx.usage.model == "claude-sonnet-4-6"
-    assert ctx.extra["fallback_from"]["error"]["code"] == "v2_output_invalid"
+    assert ctx.usage.model == "claude-sonnet-5-5"
+    assert ctx.extra["fallback_from"][0]["error"]["code"] == "v2_output_invalid"
 
 
 def test_codegen_both_fail(llm_config: Config, srv: FakeServer, waits: list[float]) -> None:
-    srv.default(GEN, gemini_error(503))
+    srv.default(STREAM, gemini_error(503))
     srv.default(MSG, anthropic_error(529))
     with pytest.raises(ProviderUnavailable) as ei:
         execute(codegen_ctx(llm_config))
     assert ei.value.retryable and ei.value.provider == "anthropic"
     assert ei.value.detail["primary_error"]["provider"] == "google"
+    assert [r["model"] for r in ei.value.detail["route"]] == [
+        "gemini-3.8-flash",
+        "claude-sonnet-5-5",
+    ]
 
 
 def test_codegen_no_fallback_without_anthropic_key(
     llm_config: Config, srv: FakeServer, waits: list[float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("ANTHROPIC_API_KEY")
-    srv.default(GEN, gemini_error(500))
+    srv.default(STREAM, gemini_error(500))
     with pytest.raises(ProviderUnavailable) as ei:
         execute(codegen_ctx(llm_config))
     assert ei.value.provider == "google" and srv.count(MSG) == 0
@@ -457,23 +475,23 @@ def test_codegen_anthropic_route_has_no_fallback(
     srv.default(MSG, anthropic_error(500))
     with pytest.raises(ProviderUnavailable):
         execute(codegen_ctx(cfg))
-    assert srv.count(GEN) == 0
+    assert srv.count(STREAM) == 0
 
 
 def test_codegen_edit_sends_existing_files(llm_config: Config, srv: FakeServer) -> None:
-    srv.enqueue(GEN, gemini_text(GOOD_CODE))
+    srv.enqueue(STREAM, gemini_stream(CODE_TEXT))
     ctx = codegen_ctx(llm_config, existing={"index.html": "<p>old</p>", "style.css": "body{}"})
     execute(ctx)
-    prompt = srv.for_route(GEN)[0].json["contents"][0]["parts"][0]["text"]
+    prompt = srv.for_route(STREAM)[0].json["contents"][0]["parts"][0]["text"]
     assert "<p>old</p>" in prompt and '<file path="style.css">' in prompt
     assert (ctx.staging.root / "style.css").read_text() == "body{}"  # untouched, still there
 
 
 def test_codegen_repair_hint_in_prompt(llm_config: Config, srv: FakeServer) -> None:
-    srv.enqueue(GEN, gemini_text(GOOD_CODE))
+    srv.enqueue(STREAM, gemini_stream(CODE_TEXT))
     ctx = codegen_ctx(llm_config, attempt=2, repair_hint="Include 'index.html'.")
     execute(ctx)
-    prompt = srv.for_route(GEN)[0].json["contents"][0]["parts"][0]["text"]
+    prompt = srv.for_route(STREAM)[0].json["contents"][0]["parts"][0]["text"]
     assert "REJECTED: Include 'index.html'." in prompt
 
 
@@ -485,38 +503,76 @@ def asset_ctx(cfg: Config, **kw: Any):
     return make_ctx(cfg, "asset", upstream=upstream, **kw)
 
 
-def test_asset_imagen_writes_valid_pngs(llm_config: Config, srv: FakeServer) -> None:
-    srv.enqueue(":predict", imagen_predict(tiny_png(48, 48)), imagen_predict(tiny_png(5, 7)))
+def test_asset_gemini_image_model_writes_valid_pngs(llm_config: Config, srv: FakeServer) -> None:
+    srv.default(GEN, gemini_image(tiny_png(48, 48), text_tokens=4, thoughts=20))
     ctx = asset_ctx(llm_config)
     out = execute(ctx)
     names = ["assets/head.png", "assets/image_0.png"]
     assert out.output == {"images": [{"name": n, "uri": n} for n in names]}
     assert [s["name"] for s in out.input["image_specs"]] == names
-    sizes = [assert_valid_png((ctx.staging.root / n).read_bytes()) for n in names]
-    assert sizes == [(48, 48), (5, 7)]
+    for n in names:
+        assert assert_valid_png((ctx.staging.root / n).read_bytes()) == (48, 48)
     assert [(a.kind, a.uri) for a in ctx.artifacts] == [("image", n) for n in names]
     meta = ctx.artifacts[0].metadata
-    assert meta["mime"] == "image/png" and meta["model"] == "imagen-3.0-generate-002"
+    assert meta["mime"] == "image/png" and meta["model"] == "gemini-nano-banana-2.1"
     assert meta["bytes"] == len(tiny_png(48, 48))
-    assert ctx.usage.images == 2 and ctx.usage.cost_usd == pytest.approx(0.08)
+    # per image, plus the text and thinking tokens of each call as output
+    assert ctx.usage.images == 2 and ctx.usage.tokens_out == 2 * 24
+    assert ctx.usage.cost_usd == pytest.approx(2 * (0.0336 + 9 * 1.5 / 1e6 + 24 * 7.5 / 1e6))
     assert asset.BYTES_KEY not in ctx.extra
-    prompt = srv.for_route(":predict")[0].json["instances"][0]["prompt"]
-    assert "snake head" in prompt and "Neon Snake" in prompt
+    prompts = sorted(r.json["contents"][0]["parts"][0]["text"] for r in srv.for_route(GEN))
+    assert "snake head" in prompts[1] and "Neon Snake" in prompts[1]
+    assert all(r.headers["x-goog-api-key"] for r in srv.for_route(GEN))  # no Vertex needed
 
 
-def test_asset_gemini_image_model(tmp_path: Path, srv: FakeServer, fake_env) -> None:
+def test_asset_imagen_on_vertex_stays_an_option(
+    tmp_path: Path, srv: FakeServer, fake_env: dict[str, str]
+) -> None:
     over = llm_overrides(srv)
-    over["providers"]["google"]["image_model"] = "gemini-2.0-flash-preview-image-generation"
+    over["providers"]["google"].update(image_vertexai=True, image_model="imagen-4.0-generate-001")
     cfg = make_config(tmp_path, over)
-    srv.default(GEN, gemini_image(tiny_png(3, 3)))
+    srv.default(":predict", imagen_predict(tiny_png(5, 7)))
     ctx = asset_ctx(cfg)
     execute(ctx)
-    assert assert_valid_png((ctx.staging.root / "assets/head.png").read_bytes()) == (3, 3)
-    assert ctx.usage.images == 2 and ctx.usage.tokens_out == 2 * 1290
+    assert assert_valid_png((ctx.staging.root / "assets/head.png").read_bytes()) == (5, 7)
+    assert "/projects/proj/" in srv.for_route(":predict")[0].path
+    assert ctx.artifacts[0].metadata["model"] == "imagen-4.0-generate-001"
+
+
+def test_asset_images_are_generated_concurrently(
+    tmp_path: Path, srv: FakeServer, fake_env: dict[str, str]
+) -> None:
+    cfg = make_config(tmp_path, llm_overrides(srv))
+    reply = gemini_image(tiny_png(4, 4))
+    reply.delay_s = 0.3
+    srv.default(GEN, reply)
+    plan_out = plan.validate(make_ctx(cfg, "plan"), {**GOOD_PLAN, "image_count": 3})
+    ctx = make_ctx(cfg, "asset", upstream={"plan": plan_out})
+    execute(ctx)
+    assert srv.count(GEN) == 3 and srv.max_inflight == 3  # one slow image at a time: 1
+    # bounded per provider: image_concurrency = 2 across the daemon
+    over = llm_overrides(srv)
+    over["providers"]["google"]["image_concurrency"] = 2
+    cfg2 = make_config(tmp_path, over)
+    srv.max_inflight = 0
+    execute(make_ctx(cfg2, "asset", upstream={"plan": plan_out}))
+    assert srv.max_inflight == 2
+
+
+def test_asset_route_falls_back_to_offline_drawing(
+    tmp_path: Path, srv: FakeServer, fake_env: dict[str, str], waits: list[float]
+) -> None:
+    cfg = make_config(tmp_path, llm_overrides(srv, asset=["google", "offline"]))
+    srv.default(GEN, gemini_not_found("gemini-nano-banana-2.1"))
+    ctx = asset_ctx(cfg)
+    execute(ctx)
+    assert srv.count(GEN) == 2  # one 404 per image, not retried
+    assert [a.metadata["model"] for a in ctx.artifacts] == ["offline", "offline"]
+    assert assert_valid_png((ctx.staging.root / "assets/head.png").read_bytes())
 
 
 def test_asset_non_image_bytes_rejected(llm_config: Config, srv: FakeServer) -> None:
-    srv.default(":predict", imagen_predict(b"definitely not a png"))
+    srv.default(GEN, gemini_image(b"definitely not a png"))
     ctx = asset_ctx(llm_config)
     with pytest.raises(OutputInvalid, match="not an image"):
         execute(ctx)
@@ -564,34 +620,44 @@ def test_asset_injected_output_records_artifacts_only(tmp_path: Path) -> None:
 # =========================================================================== run(): qa / fix
 
 
-def test_qa_review_run(llm_config: Config, srv: FakeServer) -> None:
+def test_qa_review_run_lists_the_planned_images(llm_config: Config, srv: FakeServer) -> None:
     srv.enqueue(MSG, anthropic_message(GOOD_REVIEW, input_tokens=3000, output_tokens=300))
-    ctx = make_ctx(llm_config, "qa_review", upstream={"codegen": GOOD_CODE, "plan": GOOD_PLAN})
+    plan_out = plan.validate(make_ctx(llm_config, "plan"), GOOD_PLAN)
+    ctx = make_ctx(llm_config, "qa_review", upstream={"codegen": GOOD_CODE, "plan": plan_out})
     out = execute(ctx)
     assert out.output == GOOD_REVIEW and out.input["files"] == GOOD_CODE["files"]
     prompt = srv.for_route(MSG)[0].json["messages"][0]["content"]
     assert GAME_JS in prompt and '"template_id": "snake"' in prompt
+    images = prompt[prompt.index("Images being generated") : prompt.index("Files:")]
+    assert "assets/head.png (48x48): snake head" in images
+    assert "assets/image_0.png (512x512)" in images
     assert ctx.artifacts[0].kind == "review"
 
 
-def test_fix_run_writes_only_changed_files(llm_config: Config, srv: FakeServer) -> None:
+def test_fix_run_streams_and_writes_only_changed_files(llm_config: Config, srv: FakeServer) -> None:
     fixed_js = GAME_JS + "\n// fixed"
-    answer = {
-        "files": [
+    answer = code_answer(
+        [
             {"path": "game.js", "content": fixed_js},
             {"path": "index.html", "content": INDEX},  # unchanged: not rewritten
         ]
-    }
-    srv.enqueue(GEN, gemini_text(answer))
+    )
+    srv.enqueue(STREAM, gemini_stream(answer))
     ctx = make_ctx(llm_config, "fix", upstream={"codegen": GOOD_CODE, "qa_review": GOOD_REVIEW})
     out = execute(ctx)
     assert out.input["findings"] == GOOD_REVIEW["findings"]
     assert (ctx.staging.root / "game.js").read_text() == fixed_js
     assert not (ctx.staging.root / "index.html").exists()
     assert [(a.kind, a.uri) for a in ctx.artifacts] == [("code", "game.js")]
-    assert ctx.artifacts[0].metadata["model"] == "gemini-2.0-flash"
-    prompt = srv.for_route(GEN)[0].json["contents"][0]["parts"][0]["text"]
+    assert ctx.artifacts[0].metadata["model"] == "gemini-3.8-flash"
+    prompt = srv.for_route(STREAM)[0].json["contents"][0]["parts"][0]["text"]
     assert "loop never starts" in prompt
+
+
+def test_fix_with_nothing_to_change(llm_config: Config, srv: FakeServer) -> None:
+    srv.enqueue(STREAM, gemini_stream('{"files": []}'))
+    ctx = make_ctx(llm_config, "fix", upstream={"codegen": GOOD_CODE, "qa_review": GOOD_REVIEW})
+    assert execute(ctx).output == {"files": []} and ctx.artifacts == []
 
 
 # =========================================================================== stop + secrets
@@ -619,7 +685,7 @@ def test_secrets_never_reach_usage_artifacts_or_errors(
 ) -> None:
     caplog.set_level("DEBUG")
     keys = list(FAKE_KEYS.values())
-    srv.default(GEN, gemini_error(401, f"bad key {FAKE_KEYS['GEMINI_API_KEY']}"))
+    srv.default(STREAM, gemini_error(401, f"bad key {FAKE_KEYS['GEMINI_API_KEY']}"))
     srv.default(MSG, anthropic_error(403, f"key {FAKE_KEYS['ANTHROPIC_API_KEY']} forbidden"))
     ctx = codegen_ctx(llm_config)
     with pytest.raises(Exception) as ei:
@@ -638,13 +704,9 @@ def test_secrets_never_reach_usage_artifacts_or_errors(
 
 
 def test_truncated_answer_gets_be_shorter_hint(llm_config: Config, srv: FakeServer) -> None:
-    srv.enqueue(
-        GEN,
-        gemini_text(
-            '{"files": [{"path": "index.html", "content": "<htm', finish_reason="MAX_TOKENS"
-        ),
-    )
-    srv.enqueue(MSG, anthropic_message('{"files": [', stop_reason="max_tokens"))
-    with pytest.raises(OutputInvalid, match="cut off") as ei:
+    cut = CODE_TEXT[: CODE_TEXT.index("requestAnimationFrame")]
+    srv.enqueue(STREAM, gemini_stream(cut, finish_reason="MAX_TOKENS"))
+    srv.enqueue(MSG, anthropic_stream(cut, stop_reason="max_tokens"))
+    with pytest.raises(OutputInvalid, match=r"cut off .* inside file 'game.js'") as ei:
         execute(codegen_ctx(llm_config))
     assert "concise" in ei.value.repair_hint
