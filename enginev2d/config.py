@@ -256,18 +256,24 @@ class Config:
     testing: TestingConfig = field(default_factory=TestingConfig)
 
     def replace(self, **sections: Any) -> Config:
-        """A copy with some sections replaced (``cfg.replace(daemon={...})`` merges keys)."""
-        changes = {}
-        for name, value in sections.items():
-            current = getattr(self, name)
-            if isinstance(value, Mapping) and dataclasses.is_dataclass(current):
-                value = dataclasses.replace(current, **value)
-            changes[name] = value
-        return dataclasses.replace(self, **changes)
+        """A copy with some sections replaced (``cfg.replace(daemon={...})`` merges keys,
+        nested tables too: ``providers={"anthropic": {"base_url": ...}}``)."""
+        return _merged(self, sections)
 
     @property
     def heartbeat_s(self) -> float:
         return self.daemon.heartbeat_s or self.daemon.lease_s / 3
+
+
+def _merged(current: Any, changes: Mapping[str, Any]) -> Any:
+    """``current`` (a frozen dataclass) with ``changes`` merged in, recursively."""
+    values = {}
+    for name, value in changes.items():
+        inner = getattr(current, name)
+        if isinstance(value, Mapping) and dataclasses.is_dataclass(inner):
+            value = _merged(inner, value)
+        values[name] = value
+    return dataclasses.replace(current, **values)
 
 
 # --------------------------------------------------------------------------- loading

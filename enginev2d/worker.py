@@ -748,12 +748,23 @@ class JobRunner:
             pool=self.pool,
             stop_reason=self._stop_reason,
             owner=self.owner,
+            deadline=self._deadline if self._deadline != float("inf") else None,
+            progress_sink=lambda data: self._progress(task, data),
         )
         with self._cond:
             self._running[task.id] = ctx
             if self._abort_reason is not None:
                 ctx.stop_event.set()
         return ctx
+
+    def _progress(self, task: scheduler.ClaimedTask, data: dict[str, Any]) -> None:
+        """A taskProgress event (the task's thread, rate-limited by the context; fenced:
+        nothing is written once the attempt or the run is over)."""
+        self._pool_db(
+            lambda c: scheduler.task_progress(
+                c, self.job_id, self.owner, task.id, task.attempt, data
+            )
+        )
 
     def _completion(
         self,
