@@ -37,6 +37,10 @@ def pct(x: float | None) -> str:
 def render(res: dict[str, Any]) -> str:
     t = res["tally"]
     races = str(t["killed_races"])
+    failed = t["failed_unexpectedly"]
+    unexpected = str(sum(len(v) for v in failed.values()))
+    if failed:
+        unexpected += " (" + ", ".join(f"{k} {len(v)}" for k, v in sorted(failed.items())) + ")"
     rows = [
         ("jobs (designed to fail)", f"{t['jobs']} ({res['designed_to_fail']})", ""),
         ("daemons (+ crash_after_swap)", f"{res['daemons']} (+{res['crash_daemons']})", ""),
@@ -52,6 +56,7 @@ def render(res: dict[str, Any]) -> str:
         ("  finished in v2 (succeeded)", str(t["killed_succeeded"]), ""),
         ("killed jobs finishing in v2, races left out", pct(t["killed_share"]), ">= 95 %"),
         ("killed jobs finishing in v2, races counted", pct(t["killed_share_strict"]), ""),
+        ("jobs failed over unexpectedly (not designed, no race lost)", unexpected, ""),
         ("other broken invariants", str(sum(len(v) for v in t["anomalies"].values())), "0"),
         ("run time", f"{res['elapsed_s']:.0f} s", ""),
     ]

@@ -334,7 +334,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         res["killed_not_finished"] = {
             f.job_id: c.daemon_log(f.job_id)
             for f in facts
-            if f.killed and not f.designed_to_fail and f.status != "succeeded"
+            if (f.killed and not f.designed_to_fail and f.status != "succeeded")
+            or any(f.job_id in jobs for jobs in t.failed_unexpectedly.values())
         }
     finally:
         c.fleet.stop_all()
@@ -387,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{table}\n\n{details}")
     shown = {**res["killed_not_finished"], **res["violations"]}
     for job_id, lines in shown.items():
-        why = "violation" if job_id in res["violations"] else "killed, not finished in v2"
+        why = "violation" if job_id in res["violations"] else "did not finish in v2"
         print(f"\n--- job {job_id} ({why}): daemon logs and chaos events")
         print("\n".join(lines))
     out_dir = RESULTS_DIR if is_recorded(args) else args.state_dir / "results"

@@ -108,6 +108,9 @@ class Tally:
     killed_succeeded: int = 0
     killed_failures: Counter[str] = field(default_factory=Counter)  # their error codes
     killed_races: int = 0  # of those, lost a legitimate publish race (JobFacts.lost_race)
+    # Every job (killed or not) that fell back although it was not designed to fail and
+    # lost no publish race, by error code: what the chaos cost beyond the bar's measure.
+    failed_unexpectedly: dict[str, list[str]] = field(default_factory=dict)
     # killed jobs (not designed to fail) by how often their daemon died: [jobs, succeeded]
     by_losses: dict[int, list[int]] = field(default_factory=dict)
 
@@ -152,6 +155,7 @@ class Tally:
             "killed_share": self.killed_share,
             "killed_share_strict": self.killed_share_strict,
             "by_losses": {str(k): v for k, v in sorted(self.by_losses.items())},
+            "failed_unexpectedly": self.failed_unexpectedly,
             "bar_met": self.bar_met(),
             "bar_met_strict": self.bar_met(self.killed_share_strict or 0.0),
         }
@@ -175,6 +179,8 @@ def tally(facts: Iterable[JobFacts]) -> Tally:
                 getattr(t, name).append(f.job_id)
         for name in v.anomalies:
             t.anomalies.setdefault(name, []).append(f.job_id)
+        if f.status in ("failed", "canceled") and not (f.designed_to_fail or f.lost_race):
+            t.failed_unexpectedly.setdefault(f.error_code or f.status, []).append(f.job_id)
         if f.killed and not f.designed_to_fail:
             t.killed += 1
             row = t.by_losses.setdefault(f.losses, [0, 0])

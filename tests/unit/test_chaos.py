@@ -186,6 +186,8 @@ def test_the_killed_share_leaves_out_designed_failures_and_lost_races() -> None:
     assert t.by_losses == {1: [3, 1], 2: [1, 1], 0: [1, 0]}
     assert t.killed_failures == {"v2_task_failed": 1, "v2_concurrent_apply": 2}
     assert t.safety_met() and not t.bar_met()
+    # "c" (killed) and "e" (no rival live) fell back for no reason of the scenario's.
+    assert t.failed_unexpectedly == {"v2_task_failed": ["c"], "v2_concurrent_apply": ["e"]}
     assert t.as_dict()["bar_met"] is False
 
 
