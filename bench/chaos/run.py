@@ -354,7 +354,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         pg_modes=[e["mode"] for e in c.events if e["kind"] == "pg_restart"],
         kill_points=dict(kill_points(c.kills)),
         daemon_starts=c.fleet.starts,
-        jobs_plan=[asdict(j) for j in c.plan.jobs],
+        # The whole plan (latencies included) replays from the seed; enough to read by.
+        jobs_plan=[
+            {k: v for k, v in asdict(j).items() if k not in ("options", "user_id")}
+            for j in c.plan.jobs
+        ],
         events=c.events,
         facts=[asdict(f) for f in facts],
         loadavg_after=loadavg(),
