@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -70,15 +71,19 @@ def run_help() -> str | None:
 def make_config(
     state_dir: Path, name: str, url: str, daemon: dict[str, Any], extra: dict[str, Any] | None
 ) -> dict[str, dict[str, Any]]:
-    projects = state_dir / name / "projects"
-    staging = state_dir / name / "staging"
-    projects.mkdir(parents=True, exist_ok=True)
-    staging.mkdir(parents=True, exist_ok=True)
+    """The daemon's TOML sections. Projects and staging are the daemon's own directories
+    under ``state_dir/name`` unless ``extra["paths"]`` names others (daemons that take
+    over each other's jobs must share one projects_root and one staging_root)."""
+    paths = dict((extra or {}).get("paths") or {})
+    paths.setdefault("projects_root", str(state_dir / name / "projects"))
+    paths.setdefault("staging_root", str(state_dir / name / "staging"))
+    for key in ("projects_root", "staging_root"):
+        Path(paths[key]).mkdir(parents=True, exist_ok=True)
     cfg: dict[str, dict[str, Any]] = {
         "database": {"url": url, "ssl": False},
         "engine": {"enabled": True, "allowlist_only": False},
         "daemon": daemon,
-        "paths": {"projects_root": str(projects), "staging_root": str(staging)},
+        "paths": paths,
         "providers": {"default": "offline"},
         "metrics": {"enabled": False},
         "logging": {"level": "WARNING", "format": "text"},
@@ -133,6 +138,25 @@ class Daemon:
             env=env,
             start_new_session=True,
         )
+
+    def exited(self) -> int | None:
+        """The exit code once the process has ended (its log is closed then), else None."""
+        if self.proc is None:
+            return None
+        rc = self.proc.poll()
+        if rc is not None and not self._log.closed:
+            self._log.close()
+        return rc
+
+    def kill(self, timeout_s: float = 10.0) -> int:
+        """SIGKILL the daemon's whole process group (its git children too, as systemd's
+        control-group kill would) and reap it. Returns the exit code (-9)."""
+        assert self.proc is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        rc = self.proc.wait(timeout=timeout_s)
+        self._log.close()
+        return rc
 
     def log_tail(self, n: int = 30) -> str:
         try:
