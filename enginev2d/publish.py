@@ -39,7 +39,7 @@ import shutil
 import struct
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -373,8 +373,12 @@ def publish_staging(
     *,
     commit_hash: str | None,
     strategy: str = "auto",
+    before_swap: Callable[[], None] | None = None,
 ) -> PublishResult:
     """Swap the committed staging tree into production, once per job.
+
+    ``before_swap`` runs under the project lock right before the swap (the task's stop
+    check: a lock wait can outlast the job's lease or deadline).
 
     Under the project lock: if production's history already carries this job's
     ``Engine-Job`` trailer (a retry after a crash after the swap), nothing is swapped and
@@ -408,6 +412,8 @@ def publish_staging(
                 f"({seed['base']} -> {now_base})",
                 detail={"seed_base": seed["base"], "current": now_base},
             )
+        if before_swap is not None:
+            before_swap()
         report = swap_into_place(staging.root, prod, strategy=strategy, presynced=True)
         report.files_synced = synced
     logger.info(

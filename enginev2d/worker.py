@@ -294,7 +294,8 @@ class JobRunner:
                     monitor = self._monitor
                 if monitor is not None:
                     monitor.join(timeout=5.0)
-                staging.remove()
+                if not isinstance(self._abort_reason, WorkerLost):
+                    staging.remove()  # else it may be the next owner's already
             return self._outcome()
         finally:
             self._release_conn()  # whatever happened: the job's connection goes back
@@ -695,21 +696,19 @@ class JobRunner:
         except Exception as exc:
             outcome, err = None, classify(exc)
         elapsed = monotonic() - t0
-        if isinstance(err, WorkerLost) and isinstance(self._abort_reason, WorkerLost):
-            # Shutdown or lost lease: the attempt is lost, not failed. It stays open for
-            # the next owner's takeover, which re-runs it without charging max_attempts.
-            with self._cond:
-                self._running.pop(task.id, None)
-            return None
         usage = outcome.usage if outcome is not None else ctx.usage
         completion, staged = self._completion(task, outcome, err, _usage_json(usage, elapsed))
         try:
+            if isinstance(err, WorkerLost) and isinstance(self._abort_reason, WorkerLost):
+                # Shutdown or lost lease: the attempt is lost, not failed. It stays open
+                # for the next owner's takeover, which re-runs it uncharged.
+                return None
             step = self._record(task, completion)
         finally:
             for release in ctx.after_complete:  # e.g. the publish guard, after our commit
                 release()
-        with self._cond:
-            self._running.pop(task.id, None)
+            with self._cond:
+                self._running.pop(task.id, None)
         label = _label(task, err)
         if err is not None:
             logger.info(
@@ -725,6 +724,8 @@ class JobRunner:
         if step.stale:
             if step.reason == "owner":
                 self._lost("completion rejected: job owned by another daemon")
+            elif step.reason == "in_doubt":  # a takeover must look at production first
+                self._lost("publish in doubt: the job goes to a takeover")
             return None
         if outcome is not None:
             self._contents.commit(staged)

@@ -131,7 +131,9 @@ def _publish_guarded(ctx: TaskContext, sha: str) -> publish.PublishResult:
     guard = publish.PublishGuard(ctx.pool, ctx.job.job_id)
     guard.begin(task_id=ctx.task_id, attempt=ctx.attempt, owner=ctx.owner, commit=sha)
     try:
-        result = publish.publish_staging(ctx.config, ctx.pool, ctx.staging, commit_hash=sha)
+        result = publish.publish_staging(
+            ctx.config, ctx.pool, ctx.staging, commit_hash=sha, before_swap=ctx.check
+        )
     except BaseException:
         guard.release(unpublished=sha)
         raise

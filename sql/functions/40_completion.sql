@@ -5,7 +5,9 @@
 -- Every one is fenced twice: the job's row is locked first and must be held by p_owner
 -- (else result 'stale', reason 'owner'), and the task must still be running this very
 -- attempt (else 'stale', reason 'attempt': a newer attempt runs, or the run's outcome was
--- decided meanwhile and the task was stopped). p_usage is {latency_ms, tokens_in,
+-- decided meanwhile and the task was stopped). A failure or cancel while the job's
+-- publish intent is recorded is 'stale', reason 'in_doubt': the commit may be live, and
+-- only a takeover, which looks at production, may decide. p_usage is {latency_ms, tokens_in,
 -- tokens_out, cost_usd}. With p_claim the call also claims the worker's next task and up
 -- to p_more more for its idle siblings (step.task, step.more), while the job runs.
 -- Each returns the step envelope (_step): counts, the job's end, the claims.
@@ -239,6 +241,8 @@ BEGIN
   v_task := engine_v2._running_attempt(p_job_id, p_task_id, p_attempt);
   IF v_task.id IS NULL THEN
     RETURN engine_v2._stale('attempt');
+  ELSIF v_job.publish_commit IS NOT NULL THEN
+    RETURN engine_v2._stale('in_doubt');  -- may be live: only a takeover decides
   END IF;
   PERFORM engine_v2._close_attempt(p_task_id, p_attempt, 'failed', coalesce(p_usage, '{}'),
     p_error);
@@ -280,6 +284,8 @@ BEGIN
   v_task := engine_v2._running_attempt(p_job_id, p_task_id, p_attempt);
   IF v_task.id IS NULL THEN
     RETURN engine_v2._stale('attempt');
+  ELSIF v_job.publish_commit IS NOT NULL THEN
+    RETURN engine_v2._stale('in_doubt');
   END IF;
   PERFORM engine_v2._close_attempt(p_task_id, p_attempt, 'canceled', coalesce(p_usage, '{}'),
     p_error);

@@ -341,3 +341,23 @@ def test_cancel_racing_a_running_job_is_completed_or_canceled_never_both(
         assert events(conn, job)[-1]["data"]["final"] is True
         answers.append(answer)
     print("cancel race answers:", answers)
+
+
+def test_a_failure_reported_while_the_publish_is_in_doubt_goes_to_a_takeover(
+    conn, config, pool, make_job, completions
+):
+    """publish_prep swapped, then its attempt failed for another reason (a lost lease
+    seen after the swap, a late validation): the failure is refused ('in_doubt'), the
+    job is never failed over, and the takeover finds the commit live."""
+    job = make_job()
+    task = to_publish(conn, config, job, "A")
+    ctx = publish_ctx(conn, config, pool, job, task, "A")
+    execute(ctx)
+    err = {"code": "v2_output_invalid", "message": "late", "retryable": False}
+    step = scheduler.complete(conn, config, job, "A", Completion.failed(task.id, 1, err))
+    for release in ctx.after_complete:
+        release()
+    assert step.stale and step.reason == "in_doubt"
+    assert job_row(conn, job)["status"] == "running"
+    assert takeover(conn, config, job, "B").ended == "succeeded"
+    assert completions(job) == ["v2"] and len(prod_commits(config, conn, job)) == 1
