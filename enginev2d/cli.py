@@ -261,14 +261,22 @@ def submit_cmd(
 
 
 @cli.command("status")
-@click.argument("job")
-@click.option("--json", "as_json", is_flag=True, help="Print the run and its tasks as JSON.")
+@click.argument("job", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_config
 @fail_cleanly
-def status_cmd(cfg: Config, job: str, as_json: bool) -> None:
-    """Show one job's v2 run and its tasks: status, attempts, cost, durations."""
+def status_cmd(cfg: Config, job: str | None, as_json: bool) -> None:
+    """Show one job's v2 run and its tasks: status, attempts, cost, durations.
+
+    Without JOB: the fleet. The kill switch, every daemon (alive or stopped within the
+    hour) with its ENGINE_V2_ENABLED flag, whether it claims, its jobs and leases, and the
+    running runs by lease holder.
+    """
     from . import admin
 
+    if job is None:
+        _fleet_status(cfg, as_json)
+        return
     with _admin_conn(cfg) as conn:
         data = admin.job_status(conn, job)
     if as_json:
@@ -286,6 +294,76 @@ def status_cmd(cfg: Config, job: str, as_json: bool) -> None:
             f"  {t['task_key']:<13} {t['status']:<10} {t['attempts']:>3} "
             f"${t['cost_usd']:>8.4f} {_fmt_s(t['duration_s']):>8}  {t['error_code'] or ''}"
         )
+
+
+def _fleet_status(cfg: Config, as_json: bool) -> None:
+    from . import fleet
+
+    with _admin_conn(cfg) as conn:
+        data = fleet.fleet_status(conn)
+    if as_json:
+        emit_json(data)
+        return
+    sw = data["switch"]
+    if sw["enabled"]:
+        click.echo("fleet switch: enabled")
+    else:
+        why = f": {sw['reason']}" if sw["reason"] else ""
+        click.echo(f"fleet switch: DISABLED by {sw['changed_by']} at {sw['changed_at']}{why}")
+    click.echo(
+        f"{'daemon':<34} {'state':<8} {'env':<4} {'claims':<6} {'jobs':>7} {'leases':>6}"
+        f" {'lease left':>10}  seen"
+    )
+    for d in data["daemons"]:
+        state = "alive" if d["alive"] else ("stopped" if d["stopped_at"] else "silent")
+        left = "-" if d["lease_left_s"] is None else f"{d['lease_left_s']:.0f}s"
+        click.echo(
+            f"{d['daemon_id']:<34} {state:<8} {'on' if d['env_enabled'] else 'off':<4} "
+            f"{'yes' if d['claiming'] and d['alive'] else 'no':<6} "
+            f"{d['running_jobs']:>3}/{d['max_jobs']:<3} {d['leases']:>6} {left:>10}  "
+            f"{d['seen_s_ago']:.0f}s ago"
+        )
+    if not data["daemons"]:
+        click.echo("(no daemon registered)")
+    for row in data["leases"]:
+        owner = row["owner"] or "(waiting: no daemon)"
+        expired = f", {row['expired']} lease(s) expired" if row["expired"] else ""
+        click.echo(f"running: {row['running']} held by {owner}{expired}")
+
+
+@cli.command("disable")
+@click.option("--reason", default=None, help="Why (shown by `status` and in every daemon's log).")
+@pass_config
+@fail_cleanly
+def disable_cmd(cfg: Config, reason: str | None) -> None:
+    """Fleet-wide kill switch (design 16, without a restart): every daemon stops claiming
+    at once, stops the jobs it runs and fails every running v2 job over to v1
+    (v2_scheduler_error + fallback). `enginev2d rollback-check` then reads 0."""
+    from . import fleet
+
+    with _admin_conn(cfg) as conn:
+        sw = fleet.set_switch(conn, False, reason=reason)
+    click.echo(f"engine v2 disabled fleet-wide by {sw.changed_by} (every daemon notified)")
+
+
+@cli.command("enable")
+@pass_config
+@fail_cleanly
+def enable_cmd(cfg: Config) -> None:
+    """Turn the fleet switch back on. A daemon claims again only where its own
+    ENGINE_V2_ENABLED is also true (see `enginev2d status`)."""
+    from . import fleet
+
+    with _admin_conn(cfg) as conn:
+        sw = fleet.set_switch(conn, True)
+        off = [
+            d["daemon_id"]
+            for d in fleet.fleet_status(conn)["daemons"]
+            if d["alive"] and not d["env_enabled"]
+        ]
+    click.echo(f"engine v2 enabled fleet-wide by {sw.changed_by}")
+    if off:
+        click.echo(f"still off by ENGINE_V2_ENABLED on: {', '.join(off)}", err=True)
 
 
 @cli.command("events")

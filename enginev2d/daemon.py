@@ -36,11 +36,11 @@ from typing import Any, Protocol
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from . import metrics, migrations, staging
+from . import fleet, metrics, migrations, staging
 from .backoff import Backoff
 from .config import Config
-from .db import connect_kwargs, make_pool
-from .errors import V2_SCHEDULER_ERROR, Canceled, EngineError, WorkerLost
+from .db import connect_kwargs, make_pool, schema_missing, schema_present
+from .errors import V2_SCHEDULER_ERROR, Canceled, EngineDisabled, EngineError, WorkerLost
 from .feature_flag import daemon_may_claim
 from .listener import Listener
 from .logsetup import bind
@@ -52,6 +52,12 @@ logger = logging.getLogger(__name__)
 TERMINAL = frozenset({"succeeded", "failed", "canceled"})
 DISABLED_MESSAGE = "engine v2 disabled"
 CRASHED_MESSAGE = "job runner crashed"
+# Exit code after the schema vanished under a running daemon (`enginev2d uninstall`).
+EXIT_SCHEMA_GONE = 3
+# Wake-ups after which the fleet switch is read again (NOTIFY engine_v2_control, the safety
+# poll, a listener reconnect); a job NOTIFY uses the last value, and the claim itself
+# checks the switch in SQL, so a stale value can never claim.
+SWITCH_READ_ON = frozenset({"control", "poll", "reconnect"})
 EXTRA_COLUMNS = ("prev_owner", "was_claimed", "pickup_s")
 
 
@@ -91,6 +97,7 @@ class RunningJob:
     started: float = field(default_factory=time.monotonic)
     thread: threading.Thread | None = None
     aborted: str | None = None  # why abort() was called (once per job)
+    disabled: bool = False  # aborted because v2 was switched off: fail over when it returns
     stop_requested: bool = False
     outcome: Any = None
     error: BaseException | None = None
@@ -177,6 +184,16 @@ class Daemon:
         self._last_watchdog = 0.0
         self._last_disabled_log = -1e9
         self._poll_backoff = Backoff()
+        self.env_enabled = daemon_may_claim(cfg)
+        self.switch = fleet.Switch(True)
+        self.claiming: bool | None = None  # env flag and fleet switch; None = not read yet
+        self.schema_gone = False
+        self.registry = fleet.Registry(
+            self.daemon_id,
+            env_enabled=self.env_enabled,
+            max_jobs=cfg.daemon.max_concurrent_jobs,
+            beat_s=cfg.heartbeat_s,
+        )
 
     # ------------------------------------------------------------------ control
     def request_stop(self, reason: str = "requested") -> None:
@@ -231,11 +248,12 @@ class Daemon:
             extra={
                 "action": "daemon_start",
                 "daemon_id": self.daemon_id,
-                "enabled": daemon_may_claim(self.cfg),
+                "enabled": self.env_enabled,
                 "listen": self.listen,
             },
         )
         try:
+            self._register()
             self._sweep_staging()
             self._side.append(SideThread("heartbeat", self._heartbeat_loop))
             if self.listen:
@@ -289,8 +307,8 @@ class Daemon:
                 self.wake.clear()
                 self._wake_reason = "poll"
                 # A claim after a finished job freed a slot is not a missed NOTIFY.
-                via = reason if reason in ("notify", "capacity") else "poll"
-                delay = self.poll_once(via=via)
+                via = {"notify": "notify", "control": "notify", "capacity": "capacity"}
+                delay = self.poll_once(via=via.get(reason, "poll"), reason=reason)
                 next_poll = time.monotonic() + (poll_s if delay is None else min(poll_s, delay))
                 if not self.ready.is_set():
                     self.ready.set()
@@ -303,15 +321,19 @@ class Daemon:
             self.wake.wait(timeout)
 
     # ------------------------------------------------------------------ intake
-    def poll_once(self, via: str = "poll") -> float | None:
+    def poll_once(self, via: str = "poll", reason: str = "poll") -> float | None:
         """Claim what can be claimed; returns a retry delay after a database error."""
         self.polls += 1
         try:
-            if not daemon_may_claim(self.cfg):
-                self._disabled_poll()
-            else:
+            if self.claiming is None or reason in SWITCH_READ_ON:
+                self._read_switch()
+            if self.claiming:
                 self._claim(via)
+            else:
+                self._disabled_poll()
         except (psycopg.Error, PoolTimeout) as exc:
+            if schema_missing(exc) and self._confirm_schema_gone():
+                return None
             delay = self._poll_backoff.next_delay()
             logger.warning(
                 "poll failed (retry in %.1fs): %s",
@@ -418,14 +440,19 @@ class Daemon:
                 exc_info=rj.error,
                 extra={"action": "job_crashed", **extra},
             )
-            if rj.aborted is None and not isinstance(rj.error, EngineError):
+            if rj.disabled:
+                self._fail_over_disabled(rj.job_id)
+            elif rj.aborted is None and not isinstance(rj.error, EngineError):
                 self._fail_owned(rj.job_id, f"{CRASHED_MESSAGE}: {type(rj.error).__name__}")
             else:
                 self._release_job(rj.job_id)
             return
         logger.info("job ended: %s", status, extra={"action": "job_ended", **extra})
         if status not in TERMINAL:
-            self._release_job(rj.job_id)
+            if rj.disabled:
+                self._fail_over_disabled(rj.job_id)
+            else:
+                self._release_job(rj.job_id)
 
     def _release_job(self, job_id: str) -> None:
         if self.force_event.is_set():
@@ -447,14 +474,67 @@ class Daemon:
             self.wake.set()  # someone (maybe this daemon) may pick it up right away
 
     # ------------------------------------------------------------------ kill switch
+    def _read_switch(self) -> None:
+        """Read the fleet switch; on a change of the effective state, act on it."""
+        with self.pool.connection(timeout=self.CONN_TIMEOUT_S) as conn:
+            self.switch = fleet.read_switch(conn)
+        claiming = self.env_enabled and self.switch.enabled
+        if claiming == self.claiming:
+            return
+        first = self.claiming is None
+        self.claiming = claiming
+        metrics.engine_switch(env=self.env_enabled, fleet=self.switch.enabled)
+        self._beat_registry()
+        if not claiming:
+            self._last_disabled_log = -1e9  # say it now
+            self._abort_all_disabled()
+        elif not first:
+            logger.info(
+                "engine v2 enabled again: claiming",
+                extra={"action": "engine_enabled", "changed_by": self.switch.changed_by},
+            )
+
+    def _disabled_why(self) -> str:
+        if not self.env_enabled:
+            return "ENGINE_V2_ENABLED / engine.enabled is off on this daemon"
+        reason = f": {self.switch.reason}" if self.switch.reason else ""
+        return f"fleet switch off (enginev2d disable by {self.switch.changed_by}{reason})"
+
+    def _abort_all_disabled(self) -> None:
+        """Every job this daemon runs stops now; each is failed over once its runner
+        returns (:meth:`_fail_over_disabled`), as the flag-off path does."""
+        with self._lock:
+            jobs = list(self._jobs.values())
+            for rj in jobs:
+                rj.disabled = True
+        for rj in jobs:
+            self._abort(rj.job_id, EngineDisabled(DISABLED_MESSAGE))
+
+    def _fail_over_disabled(self, job_id: str) -> None:
+        if self._fail_owned(job_id, DISABLED_MESSAGE):
+            metrics.disabled_failover()
+            logger.warning(
+                "job failed over to v1: engine v2 disabled",
+                extra={
+                    "action": "job_failed_disabled",
+                    "job_id": job_id,
+                    "error_code": V2_SCHEDULER_ERROR,
+                },
+            )
+
     def _disabled_poll(self) -> None:
         now = time.monotonic()
         if now - self._last_disabled_log >= self.DISABLED_LOG_EVERY_S:
             self._last_disabled_log = now
             logger.warning(
-                "engine v2 is disabled (engine.enabled / ENGINE_V2_ENABLED): claiming nothing;"
-                " unowned running jobs are failed over to v1",
-                extra={"action": "engine_disabled"},
+                "engine v2 is disabled (%s): claiming nothing; running jobs are failed over to v1",
+                self._disabled_why(),
+                extra={
+                    "action": "engine_disabled",
+                    "env_enabled": self.env_enabled,
+                    "fleet_enabled": self.switch.enabled,
+                    "reason": self.switch.reason,
+                },
             )
         while not self.stop_event.is_set():
             with self.pool.connection(timeout=self.CONN_TIMEOUT_S) as conn:
@@ -465,6 +545,7 @@ class Daemon:
             for row in rows:
                 job_id = str(row["job_id"])
                 if self._fail_owned(job_id, DISABLED_MESSAGE):
+                    metrics.disabled_failover()
                     logger.warning(
                         "job failed over to v1: engine v2 disabled",
                         extra={
@@ -516,6 +597,7 @@ class Daemon:
             if not ids:
                 last_ok = started
                 backoff.reset()
+                self._beat_registry()
                 self._hb_stop.wait(beat_s)
                 continue
             try:
@@ -524,6 +606,7 @@ class Daemon:
                         self.queries["renew_leases"],
                         {"owner": self.daemon_id, "job_ids": ids, "lease_s": lease_s},
                     ).fetchall()
+                    self._beat_registry(conn)
             except (psycopg.Error, PoolTimeout) as exc:
                 delay = min(backoff.next_delay(), beat_s)
                 lost = time.monotonic() - last_ok > lease_s * self.LEASE_SAFETY
@@ -543,6 +626,28 @@ class Daemon:
             self._apply_heartbeat(ids, rows)
             self._hb_stop.wait(max(0.0, beat_s - (time.monotonic() - started)))
 
+    def _register(self) -> None:
+        """This daemon's row in engine_v2.daemons (best effort: the fleet view only)."""
+        try:
+            with self.pool.connection(timeout=self.CONN_TIMEOUT_S) as conn:
+                self.registry.register(conn, claiming=bool(self.claiming))
+        except (psycopg.Error, PoolTimeout) as exc:
+            logger.debug("daemon registry: %s", _first_line(exc), extra={"action": "registry"})
+
+    def _beat_registry(self, conn: psycopg.Connection[Any] | None = None) -> None:
+        """Refresh this daemon's registry row; failures are quiet (the poll and the lease
+        heartbeat already report an unreachable database)."""
+        if self.schema_gone:
+            return
+        try:
+            if conn is not None:
+                self.registry.beat(conn, claiming=bool(self.claiming), running_jobs=len(self._jobs))
+                return
+            with self.pool.connection(timeout=self.CONN_TIMEOUT_S) as own:
+                self.registry.beat(own, claiming=bool(self.claiming), running_jobs=len(self._jobs))
+        except (psycopg.Error, PoolTimeout) as exc:
+            logger.debug("daemon registry: %s", _first_line(exc), extra={"action": "registry"})
+
     def _apply_heartbeat(self, ids: list[str], rows: list[dict[str, Any]]) -> None:
         seen = {str(r["job_id"]): r for r in rows}
         for job_id in ids:
@@ -559,6 +664,8 @@ class Daemon:
                 return
             rj.aborted = reason.code
         action = {"worker_lost": "lease_lost"}.get(reason.code, f"job_abort_{reason.code}")
+        if isinstance(reason, EngineDisabled):
+            action = "job_abort_disabled"
         logger.warning(
             "aborting job: %s",
             reason,
@@ -655,7 +762,9 @@ class Daemon:
             for job_id in left:
                 self._abort(job_id, WorkerLost("daemon shutting down"))
             self._drain(time.monotonic() + self.ABORT_JOIN_S)
-        self._release_all()
+        if not self.schema_gone:
+            self._release_all()
+            self._unregister()
         self._hb_stop.set()
         for side in self._side:
             side.join(2.0)
@@ -664,6 +773,37 @@ class Daemon:
         logger.info(
             "daemon stopped", extra={"action": "daemon_stopped", "exit_code": self.exit_code}
         )
+
+    def _unregister(self) -> None:
+        if self._pool is None:
+            return
+        try:
+            with self.pool.connection(timeout=self.CONN_TIMEOUT_S) as conn:
+                self.registry.stopped(conn)
+        except (psycopg.Error, PoolTimeout) as exc:
+            logger.debug("daemon registry: %s", _first_line(exc), extra={"action": "registry"})
+
+    def _confirm_schema_gone(self) -> bool:
+        """After an undefined-object error: is engine_v2 really gone (uninstalled)? Then
+        say so in one line and stop at once with EXIT_SCHEMA_GONE; the supervisor's
+        restart meets the same one-line refusal at start (check_schema)."""
+        try:
+            with self.pool.connection(timeout=self.CONN_TIMEOUT_S) as conn:
+                if schema_present(conn):
+                    return False
+        except (psycopg.Error, PoolTimeout):
+            return False
+        self.schema_gone = True
+        self.exit_code = EXIT_SCHEMA_GONE
+        logger.critical(
+            "schema engine_v2 is gone (uninstalled?): exiting. Stop every daemon before"
+            " `enginev2d uninstall`; `enginev2d migrate` installs it again",
+            extra={"action": "schema_gone", "exit_code": EXIT_SCHEMA_GONE},
+        )
+        self.force_event.set()
+        self.stop_event.set()
+        self.wake.set()
+        return True
 
     def _drain(self, deadline: float) -> None:
         while self.running_job_ids() and not self.force_event.is_set():
@@ -716,11 +856,17 @@ def check_schema(cfg: Config, *, migrate: bool, stop: threading.Event) -> bool:
                         extra={"action": "migration_applied"},
                     )
                 return True
+            states = migrations.status(cfg.database.url, **kw)
+            if all(s.state == "pending" for s in states):
+                raise SchemaNotCurrent(
+                    "schema is not current: engine_v2 is not installed (uninstalled?); run"
+                    " `enginev2d migrate` or start with `run --migrate`"
+                )
             pending = [
                 f"{s.version:04d}_{s.name} ({s.state})"
                 if s.version is not None
                 else f"functions/{s.name} ({s.state})"
-                for s in migrations.status(cfg.database.url, **kw)
+                for s in states
                 if s.state != "applied"
             ]
             if pending:
