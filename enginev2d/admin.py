@@ -272,6 +272,8 @@ def retry(conn: Conn, job_id: str) -> dict[str, Any]:
     before = _require_run(conn, job)
     if before in ("running", "succeeded"):
         raise AdminError(f"job {job} is {before}: only a failed job can be retried")
+    if conn.execute(QUERIES["run_pruned"], {"job_id": job}).fetchone()["pruned"]:
+        raise AdminError(f"job {job} was pruned (retention): its tasks are gone")
     result = _scheduler_fn("retry_job")(conn, job)
     logger.info("job retry requested", extra={"action": "admin_retry", "job_id": job})
     return {"job_id": job, "result": result, "status": _require_run(conn, job)}

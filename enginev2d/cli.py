@@ -495,6 +495,59 @@ def slo_cmd(cfg: Config, since: str | None, as_json: bool) -> None:
         click.echo(report.v1_error, err=True)
 
 
+@cli.command("prune")
+@click.option(
+    "--older-than",
+    default=None,
+    help="Finished runs older than this, e.g. 30d [default: retention.older_than_days].",
+)
+@click.option("--batch", type=click.IntRange(min=1), default=None, help="Runs per batch.")
+@click.option("--dry-run", is_flag=True, help="Only count what would be deleted (and its bytes).")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@pass_config
+@fail_cleanly
+def prune_cmd(
+    cfg: Config, older_than: str | None, batch: int | None, dry_run: bool, as_json: bool
+) -> None:
+    """Retention: delete the events, attempts, artifacts and tasks of v2 runs that
+    finished before the window, in small batches (one short transaction each), never
+    touching a running job. The job_runs rows stay (SLO history). Run daily by
+    systemd/enginev2d-prune.timer."""
+    from . import retention, slo
+
+    window = (
+        slo.parse_duration(older_than)
+        if older_than is not None
+        else cfg.retention.older_than_days * 86400
+    )
+    with _admin_conn(cfg) as conn:
+        report = retention.prune(
+            conn,
+            window,
+            batch=batch or cfg.retention.batch,
+            dry_run=dry_run,
+            pause_s=cfg.retention.pause_ms / 1000,
+        )
+    data = report.to_json()
+    if as_json:
+        emit_json(data)
+        return
+    word = "would delete" if dry_run else "deleted"
+    click.echo(
+        f"runs finished before {report.cutoff:%Y-%m-%d %H:%M:%S%z}: {data['runs']} "
+        f"(job_runs rows kept); {word} {data['tasks']} tasks, {data['attempts']} attempts, "
+        f"{data['events']} events, {data['artifacts']} artifacts, "
+        f"{data['dependencies']} dependencies, {data['server_fallbacks']} server fallbacks"
+    )
+    if dry_run:
+        click.echo(f"about {sum(report.bytes.values()) / 1e6:.1f} MB of rows")
+    else:
+        click.echo(
+            f"{data['rows']} rows in {data['batches']} batch(es), {data['seconds']:.1f}s"
+            + (f" ({data['rows_per_s']} rows/s)" if data["rows_per_s"] else "")
+        )
+
+
 @cli.command("rollback-check")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_config

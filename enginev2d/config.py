@@ -228,6 +228,15 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    """``enginev2d prune`` (issue 16): the defaults of its options."""
+
+    older_than_days: float = 30.0  # finished runs older than this lose their detail rows
+    batch: int = 200  # runs per batch: one short transaction each
+    pause_ms: int = 0  # sleep between batches (0 = none) to spread the load
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     level: str = "INFO"
     format: str = "json"  # json | text
@@ -252,6 +261,7 @@ class Config:
     pricing: Mapping[str, ModelPrice] = field(default_factory=_default_pricing)
     publish: PublishConfig = field(default_factory=PublishConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     testing: TestingConfig = field(default_factory=TestingConfig)
 
@@ -457,6 +467,8 @@ def validate(
         "limits.max_files": cfg.limits.max_files,
         "limits.max_file_bytes": cfg.limits.max_file_bytes,
         "limits.max_total_bytes": cfg.limits.max_total_bytes,
+        "retention.older_than_days": cfg.retention.older_than_days,
+        "retention.batch": cfg.retention.batch,
     }
     for key, value in positive.items():
         if value <= 0:

@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 CHANNEL = "engine_v2_jobs"
 CONTROL_CHANNEL = "engine_v2_control"  # enginev2d.fleet.CHANNEL
-CHANNELS = (CHANNEL, CONTROL_CHANNEL)
+CHANNELS = (CONTROL_CHANNEL, CHANNEL)  # jobs last: pg_stat_activity shows it (bench)
 APPLICATION_NAME = "enginev2d-listener"
 
 WakeCallback = Callable[[str, "str | None"], None]
