@@ -141,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=10_000, help="finished runs to seed")
     ap.add_argument("--batch", type=int, default=200, help="prune batch (runs)")
+    ap.add_argument("--pause-ms", type=float, default=0.0, help="pause between batches")
     ap.add_argument("--jobs", type=int, default=40, help="baseline jobs")
     ap.add_argument("--gap-ms", type=float, default=150.0, help="between submits")
     ap.add_argument("--real-jobs", type=int, default=3, help="offline jobs for storage")
@@ -182,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
 
         def run_prune() -> None:
             with psycopg.connect(url, autocommit=True, row_factory=dict_row) as pconn:
-                result["report"] = retention.prune(pconn, 30 * 86400, batch=args.batch)
+                result["report"] = retention.prune(
+                    pconn, 30 * 86400, batch=args.batch, pause_s=args.pause_ms / 1000
+                )
             done.set()
 
         pruner = threading.Thread(target=run_prune, name="prune")
@@ -203,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         wait_done(conn, real_ids, daemon, 120)
         out = {
             "runs_seeded": args.runs,
+            "batch": args.batch,
+            "pause_ms": args.pause_ms,
             "seed_s": round(seed_s, 2),
             "prune": {
                 **{k: v for k, v in report.to_json().items() if k != "cutoff"},

@@ -29,7 +29,8 @@ WITH keys(key, role, pos) AS (
   INSERT INTO engine_v2.job_runs (job_id, status, user_id, project_id, message, mode,
                                   created_at, claimed_at, finished_at, event_seq, progress,
                                   result)
-  SELECT j.id, %(status)s::text, j.user_id, 'seed-' || j.g, 'make me a neon snake game', 'live',
+  SELECT j.id, %(status)s::text, j.user_id, 'seed-' || j.g, 'make me a neon snake game',
+         %(mode)s::text,
          j.done - interval '20 seconds', j.done - interval '19 seconds', j.done, 16, 100,
          jsonb_build_object('type', 'completed', 'summary', 'a snake game', 'files',
            jsonb_build_array(jsonb_build_object('path', 'index.html', 'content', %(code)s::text)))
@@ -64,6 +65,13 @@ WITH keys(key, role, pos) AS (
   SELECT t.job_id, t.id, 'code', 'index.html',
          jsonb_build_object('path', 'index.html', 'content', %(code)s::text)
     FROM t WHERE t.task_key IN ('codegen', 'fix')
+), s AS (
+  INSERT INTO engine_v2.job_task_artifacts (job_id, task_id, kind, content)
+  SELECT t.job_id, t.id, 'shadow_result',
+         jsonb_build_object('commit_hash', 'abc', 'summary', 'a snake game', 'images',
+           '[]'::jsonb, 'files',
+           jsonb_build_array(jsonb_build_object('path', 'index.html', 'content', %(code)s::text)))
+    FROM t WHERE t.task_key = 'publish_prep' AND %(mode)s::text = 'shadow'
 )
 SELECT count(*) AS n FROM r
 """
@@ -86,10 +94,17 @@ def seed_finished_runs(
     age_days: float = 40.0,
     code_bytes: int = 4000,
     status: str = "succeeded",
+    mode: str = "live",
+    code: str | None = None,
 ) -> int:
-    """Insert ``n`` finished runs that ended ``age_days`` ago; returns how many."""
-    row = conn.execute(
-        _SEED,
-        {"n": n, "age_days": age_days, "code": code_text(code_bytes), "status": status},
-    ).fetchone()
+    """Insert ``n`` finished runs that ended ``age_days`` ago; returns how many. A
+    shadow run (``mode="shadow"``) also gets its ``shadow_result`` artifact."""
+    params = {
+        "n": n,
+        "age_days": age_days,
+        "code": code if code is not None else code_text(code_bytes),
+        "status": status,
+        "mode": mode,
+    }
+    row = conn.execute(_SEED, params).fetchone()
     return int(row["n"] if isinstance(row, dict) else row[0])  # type: ignore[index]

@@ -548,6 +548,68 @@ def prune_cmd(
         )
 
 
+@cli.command("shadow-report")
+@click.option(
+    "--since", default="7d", show_default=True, help="Window: shadow runs submitted in it."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the same figures as JSON.")
+@click.option("--no-browser", is_flag=True, help="Skip loading the games in headless Chromium.")
+@pass_config
+@fail_cleanly
+def shadow_report_cmd(cfg: Config, since: str, as_json: bool, no_browser: bool) -> None:
+    """The M3 comparison (design 17): v1 and the v2 shadow run of each job side by side
+    (success, latency, cost, files and size, whether the v2 game loads in headless
+    Chromium), the design 18 table over the paired jobs, and the verdict for moving to M4
+    (GO / NO-GO / INSUFFICIENT). Exit status 0 whatever the verdict."""
+    from . import shadow, slo
+    from .browser import find_chromium
+
+    window = slo.parse_duration(since)
+    exe = None if no_browser else find_chromium()
+    with _admin_conn(cfg) as conn:
+        rep = shadow.report(conn, cfg, window, browser=exe)
+    if as_json:
+        emit_json(rep.to_json())
+        return
+    _print_shadow(rep)
+
+
+def _print_shadow(rep: Any) -> None:
+    def num(v: Any, fmt: str = "{:.4g}") -> str:
+        return "-" if v is None else fmt.format(v)
+
+    def ok(v: Any) -> str:
+        return {True: "ok", False: "FAIL", None: "-"}[v]
+
+    click.echo(
+        f"{'job':<8}  {'v1':<4} {'v1 s':>7} {'v1 $':>8} {'v1 files':>8}  "
+        f"{'v2':<4} {'v2 s':>7} {'v2 $':>8} {'files':>5} {'KB':>7}  loads"
+    )
+    for j in rep.jobs:
+        v1 = j.v1 or {}
+        kb = None if j.v2_bytes is None else j.v2_bytes / 1024
+        click.echo(
+            f"{j.job_id[:8]}  {ok(v1.get('succeeded')) if j.v1 else 'n/a':<4} "
+            f"{num(v1.get('latency_s'), '{:.1f}'):>7} {num(v1.get('cost_usd'), '{:.4f}'):>8} "
+            f"{num(v1.get('files'), '{:d}'):>8}  {ok(j.v2_ok):<4} "
+            f"{num(j.v2_latency_s, '{:.1f}'):>7} {j.v2_cost_usd:>8.4f} "
+            f"{num(j.v2_files, '{:d}'):>5} {num(kb, '{:.1f}'):>7}  "
+            f"{ok(j.loads) if j.loads is not None else '-'}"
+            + (f"  {j.load_errors[0]}" if j.load_errors else "")
+        )
+    paired = sum(j.v1 is not None for j in rep.jobs)
+    click.echo(f"\n{len(rep.jobs)} shadow run(s), {paired} paired with a v1 job")
+    click.echo(f"{'metric':<22} {'v1':>10} {'v2':>10}  {'target':<14} result")
+    for r in rep.rows:
+        res = {True: "pass", False: "FAIL", None: "n/a"}[r["pass"]]
+        click.echo(f"{r['key']:<22} {num(r['v1']):>10} {num(r['v2']):>10}  {r['target']:<14} {res}")
+    if rep.chromium is None:
+        click.echo("browser check: skipped (no Chromium, or --no-browser)")
+    if rep.v1_error:
+        click.echo(rep.v1_error, err=True)
+    click.echo(f"verdict (design 18, M3 -> M4): {rep.verdict}: " + "; ".join(rep.reasons))
+
+
 @cli.command("rollback-check")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_config

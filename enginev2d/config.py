@@ -227,6 +227,27 @@ class MetricsConfig:
     v1_baseline_query: str = ""
 
 
+DEFAULT_V1_JOBS_QUERY = (
+    "SELECT id AS job_id, status = 'completed' AS succeeded,"
+    " extract(epoch FROM updated_at - created_at)::float8 AS latency_s"
+    " FROM public.jobs WHERE id = ANY(%(job_ids)s::uuid[])"
+)
+
+
+@dataclass(frozen=True)
+class ShadowConfig:
+    """``enginev2d shadow-report`` (design 17, M3): v1 per job, the verdict's threshold."""
+
+    # Read-only (a READ ONLY transaction, like metrics.v1_baseline_query), one row per
+    # v1 job among %(job_ids)s: job_id, succeeded, latency_s; optionally cost_usd,
+    # files, bytes. Aggregates v1 has no per-job column for (retry_rate) come from
+    # metrics.v1_baseline_query.
+    v1_jobs_query: str = DEFAULT_V1_JOBS_QUERY
+    min_jobs: int = 50  # paired jobs needed before the verdict can say GO
+    browser_check: bool = True  # load every shadow game in headless Chromium (if present)
+    browser_timeout_s: float = 10.0
+
+
 @dataclass(frozen=True)
 class RetentionConfig:
     """``enginev2d prune`` (issue 16): the defaults of its options."""
@@ -262,6 +283,7 @@ class Config:
     publish: PublishConfig = field(default_factory=PublishConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    shadow: ShadowConfig = field(default_factory=ShadowConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     testing: TestingConfig = field(default_factory=TestingConfig)
 
@@ -469,6 +491,7 @@ def validate(
         "limits.max_total_bytes": cfg.limits.max_total_bytes,
         "retention.older_than_days": cfg.retention.older_than_days,
         "retention.batch": cfg.retention.batch,
+        "shadow.min_jobs": cfg.shadow.min_jobs,
     }
     for key, value in positive.items():
         if value <= 0:
