@@ -19,6 +19,7 @@ import click
 
 from .config import Config, load_config
 from .errors import EngineError
+from .status import RunStatus
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -406,7 +407,7 @@ def events_cmd(cfg: Config, job: str, after: int, follow: bool, timeout: float |
     "--status",
     "statuses",
     multiple=True,
-    type=click.Choice(["running", "succeeded", "failed", "canceled"]),
+    type=click.Choice([s.value for s in RunStatus]),
     help="Only runs in this status (repeatable).",
 )
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)

@@ -46,10 +46,10 @@ from .listener import Listener
 from .logsetup import bind
 from .sdnotify import Notifier
 from .sql import load_queries
+from .status import RUN_TERMINAL
 
 logger = logging.getLogger(__name__)
 
-TERMINAL = frozenset({"succeeded", "failed", "canceled"})
 DISABLED_MESSAGE = "engine v2 disabled"
 CRASHED_MESSAGE = "job runner crashed"
 # Exit code after the schema vanished under a running daemon (`enginev2d uninstall`).
@@ -448,7 +448,7 @@ class Daemon:
                 self._release_job(rj.job_id)
             return
         logger.info("job ended: %s", status, extra={"action": "job_ended", **extra})
-        if status not in TERMINAL:
+        if status not in RUN_TERMINAL:
             if rj.disabled:
                 self._fail_over_disabled(rj.job_id)
             else:

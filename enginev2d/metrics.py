@@ -63,6 +63,7 @@ from prometheus_client.registry import Collector
 
 from .config import TASK_KEYS, Config, ModelPrice, _default_pricing
 from .errors import DESIGN_CODES, V2_UNKNOWN
+from .status import RUN_TERMINAL
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
@@ -76,7 +77,7 @@ TASK_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 45, 60, 90, 120, 18
 JOB_BUCKETS = (1, 2.5, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 450, 600, 900, 1800)
 PICKUP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
-JOB_OUTCOMES = frozenset({"succeeded", "failed", "canceled"})
+JOB_OUTCOMES = frozenset(s.value for s in RUN_TERMINAL)
 TASK_OUTCOMES = frozenset({"succeeded", "failed", "retry", "canceled", "skipped"})
 CLAIM_VIA = frozenset({"notify", "poll", "capacity", "takeover"})
 PICKUP_VIA = CLAIM_VIA - {"takeover"}  # a takeover has no pickup latency
