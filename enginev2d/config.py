@@ -33,7 +33,7 @@ DEFAULT_COMPLETE_JOB_SQL = (
 class DatabaseConfig:
     url: str = ""
     ssl: bool = True  # DATABASE_SSL=false disables (design 12)
-    pool_max: int = 5
+    pool_max: int = 0  # the daemon's pool, a hard maximum; 0 = automatic (Config.pool_max)
     statement_timeout_ms: int = 30000
     idle_in_transaction_timeout_ms: int = 60000
     connect_timeout_s: float = 5.0
@@ -293,6 +293,20 @@ class Config:
         return _merged(self, sections)
 
     @property
+    def pool_max(self) -> int:
+        """The daemon's connection pool size: ``database.pool_max`` when set, else one
+        connection per worker of every job plus four (heartbeat, claim, slack)."""
+        auto = self.daemon.max_concurrent_jobs * self.daemon.workers_per_job + 4
+        return self.database.pool_max or auto
+
+    @property
+    def pool_min_needed(self) -> int:
+        """The smallest ``database.pool_max`` that runs ``max_concurrent_jobs`` jobs: each
+        holds its own connection and may borrow one more (publish, monitor), and the
+        daemon's heartbeat and claim loop need one each."""
+        return 2 * self.daemon.max_concurrent_jobs + 2
+
+    @property
     def heartbeat_s(self) -> float:
         return self.daemon.heartbeat_s or self.daemon.lease_s / 3
 
@@ -479,7 +493,6 @@ def validate(
         raise ConfigError("config: database.url is required (or set DATABASE_URL)")
     validate_routes(cfg, env)
     positive = {
-        "database.pool_max": cfg.database.pool_max,
         "daemon.max_concurrent_jobs": cfg.daemon.max_concurrent_jobs,
         "daemon.workers_per_job": cfg.daemon.workers_per_job,
         "daemon.poll_interval_s": cfg.daemon.poll_interval_s,
@@ -506,6 +519,7 @@ def validate(
     for key, value in provider_limits.items():
         if value <= 0:
             raise ConfigError(f"config: {key} must be > 0, got {value}")
+    _validate_pool(cfg)
     if cfg.logging.format not in ("json", "text"):
         raise ConfigError(
             f"config: logging.format must be json or text, got {cfg.logging.format!r}"
@@ -545,3 +559,17 @@ def validate_routes(cfg: Config, env: Mapping[str, str] | None = None) -> None:
                 problem = spec.credentials(cfg, task_key, env)
             if problem:
                 raise ConfigError(f"config: {key} uses {step}: {problem}")
+
+
+def _validate_pool(cfg: Config) -> None:
+    """``database.pool_max`` is honoured as a hard maximum, so it must fit the daemon's
+    concurrency (design 12's 5 fits ``daemon.max_concurrent_jobs = 1``)."""
+    pool_max, jobs = cfg.database.pool_max, cfg.daemon.max_concurrent_jobs
+    if pool_max < 0:
+        raise ConfigError(f"config: database.pool_max must be >= 0 (0 = automatic), got {pool_max}")
+    if pool_max and pool_max < cfg.pool_min_needed:
+        raise ConfigError(
+            f"config: database.pool_max = {pool_max} is too small for daemon.max_concurrent_jobs"
+            f" = {jobs} (needs >= {cfg.pool_min_needed}: 2 per job + 2); raise it, lower"
+            " max_concurrent_jobs, or set 0 (automatic)"
+        )

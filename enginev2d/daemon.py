@@ -85,8 +85,8 @@ def make_daemon_id() -> str:
 
 
 def pool_size(cfg: Config) -> int:
-    """Every worker of every job at once, plus heartbeat, claim and a little slack."""
-    return cfg.daemon.max_concurrent_jobs * cfg.daemon.workers_per_job + 4
+    """``database.pool_max`` when set (design 12, validated at start), else automatic."""
+    return cfg.pool_max
 
 
 @dataclass

@@ -64,7 +64,7 @@ def make_pool(
     pool = ConnectionPool(
         cfg.database.url,
         min_size=min_size,
-        max_size=max_size or cfg.database.pool_max,
+        max_size=max_size or cfg.pool_max,
         kwargs={
             "autocommit": True,
             "row_factory": dict_row,

@@ -427,3 +427,8 @@ def test_dead_side_thread_is_restarted(cfg, runners, start_daemon, caplog, monke
     wait_for(lambda: calls["n"] >= 2 and hb.alive(), what="restarted twice")
     acts = actions(caplog)
     assert "thread_crashed" in acts and acts.count("thread_restarted") >= 2
+
+
+def test_pool_max_is_the_daemon_pool_size(cfg, runners, start_daemon):
+    d = start_daemon(cfg.replace(database={"pool_max": 7}, daemon={"max_concurrent_jobs": 2}))
+    assert d.daemon.pool.max_size == 7
