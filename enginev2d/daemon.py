@@ -43,7 +43,7 @@ from .db import connect_kwargs, make_pool, schema_missing, schema_present
 from .errors import V2_SCHEDULER_ERROR, Canceled, EngineDisabled, EngineError, WorkerLost
 from .feature_flag import daemon_may_claim
 from .listener import Listener
-from .logsetup import bind
+from .logsetup import context_thread
 from .sdnotify import Notifier
 from .sql import load_queries
 from .status import RUN_TERMINAL
@@ -392,8 +392,8 @@ class Daemon:
             self._fail_owned(job_id, f"{CRASHED_MESSAGE}: {type(exc).__name__}")
             return
         rj = RunningJob(job_id=job_id, runner=runner, takeover=takeover)
-        rj.thread = threading.Thread(
-            target=self._run_job, args=(rj,), name=f"job-{job_id[:8]}", daemon=True
+        rj.thread = context_thread(
+            self._run_job, args=(rj,), name=f"job-{job_id[:8]}", job_id=job_id
         )
         with self._lock:
             self._jobs[job_id] = rj
@@ -402,14 +402,14 @@ class Daemon:
         rj.thread.start()
 
     def _run_job(self, rj: RunningJob) -> None:
-        with bind(job_id=rj.job_id):
-            try:
-                rj.outcome = rj.runner.run()
-            except BaseException as exc:
-                rj.error = exc
-            finally:
-                self._finished.put(rj)
-                self.on_wake("capacity")  # a slot is free: claim what waited
+        """The job's thread (logging context: its job_id)."""
+        try:
+            rj.outcome = rj.runner.run()
+        except BaseException as exc:
+            rj.error = exc
+        finally:
+            self._finished.put(rj)
+            self.on_wake("capacity")  # a slot is free: claim what waited
 
     def _reap(self) -> None:
         while True:
