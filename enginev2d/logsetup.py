@@ -98,6 +98,15 @@ class ContextFilter(logging.Filter):
         return True
 
 
+def context_logger(name: str) -> logging.Logger:
+    """``logging.getLogger(name)`` whose records carry the bound context (job_id,
+    task_key) before any handler sees them, pytest's caplog and any other included."""
+    log = logging.getLogger(name)
+    if not any(isinstance(f, ContextFilter) for f in log.filters):
+        log.addFilter(ContextFilter())
+    return log
+
+
 class Redactor:
     def __init__(self, secrets: set[str] | None = None) -> None:
         literal = {s for s in (secrets or set()) if s and len(s) >= 4}

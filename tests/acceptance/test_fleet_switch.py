@@ -42,7 +42,8 @@ def fallbacks(h: Harness, job_id: str) -> int:
 
 
 def test_disable_stops_three_daemons_and_drains_then_enable_resumes(h: Harness):
-    daemons = [h.start(ready=False, poll_interval_s=5.0) for _ in range(3)]
+    # two slots each: the six jobs below spread over all three
+    daemons = [h.start(ready=False, poll_interval_s=5.0, max_concurrent_jobs=2) for _ in range(3)]
     for d in daemons:
         d.wait_ready()
     slow = inject(codegen={"latency_ms": 60000})
