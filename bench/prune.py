@@ -16,7 +16,7 @@ live job's shape (bench/seed.py) 40 days old, starts ``enginev2d run`` and measu
    jobs (a generated game, no injected outputs), and how often the game's file contents
    are stored (task output, artifacts, partialResult event, job_runs.result).
 
-Prints one JSON document and writes it to bench/results/prune-<time>.json.
+Prints one JSON document; ``--record`` keeps it in bench/results/prune-<time>.json.
 """
 
 from __future__ import annotations
@@ -33,7 +33,14 @@ from psycopg.rows import dict_row
 
 from enginev2d import retention
 
-from .common import SCALED_LATENCY_MS, BenchError, Deadline, inject_options, summarize
+from .common import (
+    SCALED_LATENCY_MS,
+    BenchError,
+    Deadline,
+    inject_options,
+    loadavg,
+    summarize,
+)
 from .daemonproc import Daemon
 from .pg import Client, create_daemon_db, start_cluster
 from .seed import seed_finished_runs
@@ -145,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=40, help="baseline jobs")
     ap.add_argument("--gap-ms", type=float, default=150.0, help="between submits")
     ap.add_argument("--real-jobs", type=int, default=3, help="offline jobs for storage")
+    ap.add_argument("--record", action="store_true", help="keep the JSON in bench/results")
     args = ap.parse_args(argv)
 
     STATE.mkdir(parents=True, exist_ok=True)
@@ -226,10 +234,12 @@ def main(argv: list[str] | None = None) -> int:
         if daemon is not None:
             daemon.stop()
         cluster.stop("fast")
+    out["loadavg_after"] = loadavg()
     text = json.dumps(out, indent=2, default=str)
     print(text)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"prune-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(text + "\n")
+    if args.record:
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / f"prune-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(text + "\n")
     return 0
 
 
