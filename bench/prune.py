@@ -14,7 +14,7 @@ live job's shape (bench/seed.py) 40 days old, starts ``enginev2d run`` and measu
    baseline's p99;
 3. storage per job: rows and ``pg_column_size`` bytes per table for real offline-provider
    jobs (a generated game, no injected outputs), and how often the game's file contents
-   are stored (task output, artifacts, partialResult event, job_runs.result).
+   are stored (task outputs, artifacts, the partialResult event, job_runs.result).
 
 Prints one JSON document; ``--record`` keeps it in bench/results/prune-<time>.json.
 """
@@ -88,13 +88,14 @@ def storage(conn: psycopg.Connection[Any], ids: list[str]) -> dict[str, Any]:
     per_job = {k: {"rows": v["rows"] / n, "bytes": v["bytes"] / n} for k, v in per_table.items()}
     copies = conn.execute(
         """
-        WITH f AS (  -- the largest file codegen wrote, as its JSON-escaped text
-          SELECT DISTINCT ON (t.job_id) t.job_id, file->>'path' AS path,
-                 length(file->>'content') AS chars,
-                 substr(to_jsonb(file->>'content')::text, 2, 200) AS needle
-            FROM engine_v2.job_tasks t, jsonb_array_elements(t.output->'files') file
-           WHERE t.job_id = ANY(%(ids)s::uuid[]) AND t.task_key = 'codegen'
-           ORDER BY t.job_id, length(file->>'content') DESC
+        WITH f AS (  -- the job's largest code file, as its JSON-escaped text
+          SELECT DISTINCT ON (a.job_id) a.job_id, a.content->>'path' AS path,
+                 length(a.content->>'content') AS chars,
+                 substr(to_jsonb(a.content->>'content')::text, 2, 200) AS needle
+            FROM engine_v2.job_task_artifacts a
+           WHERE a.job_id = ANY(%(ids)s::uuid[]) AND a.kind = 'code'
+             AND a.content ? 'content'
+           ORDER BY a.job_id, length(a.content->>'content') DESC
         )
         SELECT
           avg(f.chars) AS file_chars,
@@ -115,26 +116,13 @@ def storage(conn: psycopg.Connection[Any], ids: list[str]) -> dict[str, Any]:
         {"ids": ids},
     ).fetchone()
     code = conn.execute(
-        "SELECT avg(s) AS chars FROM (SELECT sum(length(file->>'content')) AS s"
-        "  FROM engine_v2.job_tasks t, jsonb_array_elements(t.output->'files') file"
-        " WHERE t.job_id = ANY(%(ids)s::uuid[]) AND t.task_key = 'codegen' GROUP BY t.job_id) x",
+        "SELECT avg(s) AS chars FROM (SELECT sum(length(a.content->>'content')) AS s"
+        "  FROM engine_v2.job_task_artifacts a"
+        " WHERE a.job_id = ANY(%(ids)s::uuid[]) AND a.kind = 'code' GROUP BY a.job_id) x",
         {"ids": ids},
     ).fetchone()
-    dup = conn.execute(
-        "SELECT (SELECT coalesce(sum(pg_column_size(t.output)), 0) FROM engine_v2.job_tasks t"
-        "         WHERE t.job_id = ANY(%(ids)s::uuid[]) AND t.task_key IN ('codegen', 'fix'))"
-        "     + (SELECT coalesce(sum(pg_column_size(e.data)), 0) FROM engine_v2.job_task_events e"
-        "         WHERE e.job_id = ANY(%(ids)s::uuid[]) AND e.event_type = 'partialResult')"
-        "     + (SELECT coalesce(sum(pg_column_size(r.result)), 0) FROM engine_v2.job_runs r"
-        "         WHERE r.job_id = ANY(%(ids)s::uuid[])) AS bytes",
-        {"ids": ids},
-    ).fetchone()
-    total = sum(v["bytes"] for v in per_job.values())
     return {
         "jobs": n,
-        # Upper bound of what storing file contents once (artifacts only) would save: the
-        # code tasks' outputs, the partialResult events and job_runs.result, entirely.
-        "bytes_per_job_contents_once_estimate": round(total - float(dup["bytes"]) / n),
         "bytes_per_job": round(sum(v["bytes"] for v in per_job.values())),
         "per_table": {
             k: {"rows": v["rows"], "bytes": round(v["bytes"])} for k, v in per_job.items()
