@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PG_BIN := /usr/lib/postgresql/15/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo-deps install test test-unit test-integration test-acceptance lint format demo bench clean system-deps
+.PHONY: demo-deps pm2 install test test-unit test-integration test-acceptance lint format demo bench clean system-deps
 
 install: $(STAMP) system-deps
 
@@ -25,7 +25,11 @@ system-deps:
 demo-deps:
 	@ENGINEV2_SKIP_CHROMIUM=1 scripts/ensure-system-deps.sh
 
-test: install
+# pm2 for the supervisor acceptance test (skipped with a reason where npm is missing).
+pm2: $(STAMP)
+	@scripts/ensure-pm2.sh
+
+test: install pm2
 	$(BIN)/pytest tests
 
 test-unit: install
@@ -34,7 +38,7 @@ test-unit: install
 test-integration: install
 	$(BIN)/pytest tests/integration
 
-test-acceptance: install
+test-acceptance: install pm2
 	$(BIN)/pytest tests/acceptance
 
 lint: $(STAMP)

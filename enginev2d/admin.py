@@ -19,6 +19,7 @@ from psycopg.types.json import Jsonb
 
 from .errors import EngineError
 from .sql import load_queries
+from .status import TERMINAL_EVENTS, RunStatus
 
 if TYPE_CHECKING:
     from .config import Config
@@ -26,8 +27,7 @@ if TYPE_CHECKING:
 QUERIES = load_queries("admin")
 logger = logging.getLogger(__name__)
 
-RUN_STATUSES = ("running", "succeeded", "failed", "canceled")
-TERMINAL_EVENTS = frozenset({"jobCompleted", "jobFailed", "jobCanceled"})
+RUN_STATUSES = tuple(RunStatus)
 
 Conn = psycopg.Connection[Any]
 
@@ -270,8 +270,10 @@ def retry(conn: Conn, job_id: str) -> dict[str, Any]:
     """Re-run a failed (or canceled) job from its failed tasks (``scheduler.retry_job``)."""
     job = parse_job_id(job_id)
     before = _require_run(conn, job)
-    if before in ("running", "succeeded"):
+    if before in (RunStatus.RUNNING, RunStatus.SUCCEEDED):
         raise AdminError(f"job {job} is {before}: only a failed job can be retried")
+    if conn.execute(QUERIES["run_pruned"], {"job_id": job}).fetchone()["pruned"]:
+        raise AdminError(f"job {job} was pruned (retention): its tasks are gone")
     result = _scheduler_fn("retry_job")(conn, job)
     logger.info("job retry requested", extra={"action": "admin_retry", "job_id": job})
     return {"job_id": job, "result": result, "status": _require_run(conn, job)}

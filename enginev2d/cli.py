@@ -19,6 +19,7 @@ import click
 
 from .config import Config, load_config
 from .errors import EngineError
+from .status import RunStatus
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -261,14 +262,22 @@ def submit_cmd(
 
 
 @cli.command("status")
-@click.argument("job")
-@click.option("--json", "as_json", is_flag=True, help="Print the run and its tasks as JSON.")
+@click.argument("job", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_config
 @fail_cleanly
-def status_cmd(cfg: Config, job: str, as_json: bool) -> None:
-    """Show one job's v2 run and its tasks: status, attempts, cost, durations."""
+def status_cmd(cfg: Config, job: str | None, as_json: bool) -> None:
+    """Show one job's v2 run and its tasks: status, attempts, cost, durations.
+
+    Without JOB: the fleet. The kill switch, every daemon (alive or stopped within the
+    hour) with its ENGINE_V2_ENABLED flag, whether it claims, its jobs and leases, and the
+    running runs by lease holder.
+    """
     from . import admin
 
+    if job is None:
+        _fleet_status(cfg, as_json)
+        return
     with _admin_conn(cfg) as conn:
         data = admin.job_status(conn, job)
     if as_json:
@@ -286,6 +295,76 @@ def status_cmd(cfg: Config, job: str, as_json: bool) -> None:
             f"  {t['task_key']:<13} {t['status']:<10} {t['attempts']:>3} "
             f"${t['cost_usd']:>8.4f} {_fmt_s(t['duration_s']):>8}  {t['error_code'] or ''}"
         )
+
+
+def _fleet_status(cfg: Config, as_json: bool) -> None:
+    from . import fleet
+
+    with _admin_conn(cfg) as conn:
+        data = fleet.fleet_status(conn)
+    if as_json:
+        emit_json(data)
+        return
+    sw = data["switch"]
+    if sw["enabled"]:
+        click.echo("fleet switch: enabled")
+    else:
+        why = f": {sw['reason']}" if sw["reason"] else ""
+        click.echo(f"fleet switch: DISABLED by {sw['changed_by']} at {sw['changed_at']}{why}")
+    click.echo(
+        f"{'daemon':<34} {'state':<8} {'env':<4} {'claims':<6} {'jobs':>7} {'leases':>6}"
+        f" {'lease left':>10}  seen"
+    )
+    for d in data["daemons"]:
+        state = "alive" if d["alive"] else ("stopped" if d["stopped_at"] else "silent")
+        left = "-" if d["lease_left_s"] is None else f"{d['lease_left_s']:.0f}s"
+        click.echo(
+            f"{d['daemon_id']:<34} {state:<8} {'on' if d['env_enabled'] else 'off':<4} "
+            f"{'yes' if d['claiming'] and d['alive'] else 'no':<6} "
+            f"{d['running_jobs']:>3}/{d['max_jobs']:<3} {d['leases']:>6} {left:>10}  "
+            f"{d['seen_s_ago']:.0f}s ago"
+        )
+    if not data["daemons"]:
+        click.echo("(no daemon registered)")
+    for row in data["leases"]:
+        owner = row["owner"] or "(waiting: no daemon)"
+        expired = f", {row['expired']} lease(s) expired" if row["expired"] else ""
+        click.echo(f"running: {row['running']} held by {owner}{expired}")
+
+
+@cli.command("disable")
+@click.option("--reason", default=None, help="Why (shown by `status` and in every daemon's log).")
+@pass_config
+@fail_cleanly
+def disable_cmd(cfg: Config, reason: str | None) -> None:
+    """Fleet-wide kill switch (design 16, without a restart): every daemon stops claiming
+    at once, stops the jobs it runs and fails every running v2 job over to v1
+    (v2_scheduler_error + fallback). `enginev2d rollback-check` then reads 0."""
+    from . import fleet
+
+    with _admin_conn(cfg) as conn:
+        sw = fleet.set_switch(conn, False, reason=reason)
+    click.echo(f"engine v2 disabled fleet-wide by {sw.changed_by} (every daemon notified)")
+
+
+@cli.command("enable")
+@pass_config
+@fail_cleanly
+def enable_cmd(cfg: Config) -> None:
+    """Turn the fleet switch back on. A daemon claims again only where its own
+    ENGINE_V2_ENABLED is also true (see `enginev2d status`)."""
+    from . import fleet
+
+    with _admin_conn(cfg) as conn:
+        sw = fleet.set_switch(conn, True)
+        off = [
+            d["daemon_id"]
+            for d in fleet.fleet_status(conn)["daemons"]
+            if d["alive"] and not d["env_enabled"]
+        ]
+    click.echo(f"engine v2 enabled fleet-wide by {sw.changed_by}")
+    if off:
+        click.echo(f"still off by ENGINE_V2_ENABLED on: {', '.join(off)}", err=True)
 
 
 @cli.command("events")
@@ -328,7 +407,7 @@ def events_cmd(cfg: Config, job: str, after: int, follow: bool, timeout: float |
     "--status",
     "statuses",
     multiple=True,
-    type=click.Choice(["running", "succeeded", "failed", "canceled"]),
+    type=click.Choice([s.value for s in RunStatus]),
     help="Only runs in this status (repeatable).",
 )
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
@@ -415,6 +494,121 @@ def slo_cmd(cfg: Config, since: str | None, as_json: bool) -> None:
         )
     if report.v1_error:
         click.echo(report.v1_error, err=True)
+
+
+@cli.command("prune")
+@click.option(
+    "--older-than",
+    default=None,
+    help="Finished runs older than this, e.g. 30d [default: retention.older_than_days].",
+)
+@click.option("--batch", type=click.IntRange(min=1), default=None, help="Runs per batch.")
+@click.option("--dry-run", is_flag=True, help="Only count what would be deleted (and its bytes).")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@pass_config
+@fail_cleanly
+def prune_cmd(
+    cfg: Config, older_than: str | None, batch: int | None, dry_run: bool, as_json: bool
+) -> None:
+    """Retention: delete the events, attempts, artifacts and tasks of v2 runs that
+    finished before the window, in small batches (one short transaction each), never
+    touching a running job. The job_runs rows stay (SLO history). Run daily by
+    systemd/enginev2d-prune.timer."""
+    from . import retention, slo
+
+    window = (
+        slo.parse_duration(older_than)
+        if older_than is not None
+        else cfg.retention.older_than_days * 86400
+    )
+    with _admin_conn(cfg) as conn:
+        report = retention.prune(
+            conn,
+            window,
+            batch=batch or cfg.retention.batch,
+            dry_run=dry_run,
+            pause_s=cfg.retention.pause_ms / 1000,
+        )
+    data = report.to_json()
+    if as_json:
+        emit_json(data)
+        return
+    word = "would delete" if dry_run else "deleted"
+    click.echo(
+        f"runs finished before {report.cutoff:%Y-%m-%d %H:%M:%S%z}: {data['runs']} "
+        f"(job_runs rows kept); {word} {data['tasks']} tasks, {data['attempts']} attempts, "
+        f"{data['events']} events, {data['artifacts']} artifacts, "
+        f"{data['dependencies']} dependencies, {data['server_fallbacks']} server fallbacks"
+    )
+    if dry_run:
+        click.echo(f"about {sum(report.bytes.values()) / 1e6:.1f} MB of rows")
+    else:
+        click.echo(
+            f"{data['rows']} rows in {data['batches']} batch(es), {data['seconds']:.1f}s"
+            + (f" ({data['rows_per_s']} rows/s)" if data["rows_per_s"] else "")
+        )
+
+
+@cli.command("shadow-report")
+@click.option(
+    "--since", default="7d", show_default=True, help="Window: shadow runs submitted in it."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the same figures as JSON.")
+@click.option("--no-browser", is_flag=True, help="Skip loading the games in headless Chromium.")
+@pass_config
+@fail_cleanly
+def shadow_report_cmd(cfg: Config, since: str, as_json: bool, no_browser: bool) -> None:
+    """The M3 comparison (design 17): v1 and the v2 shadow run of each job side by side
+    (success, latency, cost, files and size, whether the v2 game loads in headless
+    Chromium), the design 18 table over the paired jobs, and the verdict for moving to M4
+    (GO / NO-GO / INSUFFICIENT). Exit status 0 whatever the verdict."""
+    from . import shadow, slo
+    from .browser import find_chromium
+
+    window = slo.parse_duration(since)
+    exe = None if no_browser else find_chromium()
+    with _admin_conn(cfg) as conn:
+        rep = shadow.report(conn, cfg, window, browser=exe)
+    if as_json:
+        emit_json(rep.to_json())
+        return
+    _print_shadow(rep)
+
+
+def _print_shadow(rep: Any) -> None:
+    def num(v: Any, fmt: str = "{:.4g}") -> str:
+        return "-" if v is None else fmt.format(v)
+
+    def ok(v: Any) -> str:
+        return {True: "ok", False: "FAIL", None: "-"}[v]
+
+    click.echo(
+        f"{'job':<8}  {'v1':<4} {'v1 s':>7} {'v1 $':>8} {'v1 files':>8}  "
+        f"{'v2':<4} {'v2 s':>7} {'v2 $':>8} {'files':>5} {'KB':>7}  loads"
+    )
+    for j in rep.jobs:
+        v1 = j.v1 or {}
+        kb = None if j.v2_bytes is None else j.v2_bytes / 1024
+        click.echo(
+            f"{j.job_id[:8]}  {ok(v1.get('succeeded')) if j.v1 else 'n/a':<4} "
+            f"{num(v1.get('latency_s'), '{:.1f}'):>7} {num(v1.get('cost_usd'), '{:.4f}'):>8} "
+            f"{num(v1.get('files'), '{:d}'):>8}  {ok(j.v2_ok):<4} "
+            f"{num(j.v2_latency_s, '{:.1f}'):>7} {j.v2_cost_usd:>8.4f} "
+            f"{num(j.v2_files, '{:d}'):>5} {num(kb, '{:.1f}'):>7}  "
+            f"{ok(j.loads) if j.loads is not None else '-'}"
+            + (f"  {j.load_errors[0]}" if j.load_errors else "")
+        )
+    paired = sum(j.v1 is not None for j in rep.jobs)
+    click.echo(f"\n{len(rep.jobs)} shadow run(s), {paired} paired with a v1 job")
+    click.echo(f"{'metric':<22} {'v1':>10} {'v2':>10}  {'target':<14} result")
+    for r in rep.rows:
+        res = {True: "pass", False: "FAIL", None: "n/a"}[r["pass"]]
+        click.echo(f"{r['key']:<22} {num(r['v1']):>10} {num(r['v2']):>10}  {r['target']:<14} {res}")
+    if rep.chromium is None:
+        click.echo("browser check: skipped (no Chromium, or --no-browser)")
+    if rep.v1_error:
+        click.echo(rep.v1_error, err=True)
+    click.echo(f"verdict (design 18, M3 -> M4): {rep.verdict}: " + "; ".join(rep.reasons))
 
 
 @cli.command("rollback-check")

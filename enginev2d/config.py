@@ -33,7 +33,7 @@ DEFAULT_COMPLETE_JOB_SQL = (
 class DatabaseConfig:
     url: str = ""
     ssl: bool = True  # DATABASE_SSL=false disables (design 12)
-    pool_max: int = 5
+    pool_max: int = 0  # the daemon's pool, a hard maximum; 0 = automatic (Config.pool_max)
     statement_timeout_ms: int = 30000
     idle_in_transaction_timeout_ms: int = 60000
     connect_timeout_s: float = 5.0
@@ -227,6 +227,36 @@ class MetricsConfig:
     v1_baseline_query: str = ""
 
 
+DEFAULT_V1_JOBS_QUERY = (
+    "SELECT id AS job_id, status = 'completed' AS succeeded,"
+    " extract(epoch FROM updated_at - created_at)::float8 AS latency_s"
+    " FROM public.jobs WHERE id = ANY(%(job_ids)s::uuid[])"
+)
+
+
+@dataclass(frozen=True)
+class ShadowConfig:
+    """``enginev2d shadow-report`` (design 17, M3): v1 per job, the verdict's threshold."""
+
+    # Read-only (a READ ONLY transaction, like metrics.v1_baseline_query), one row per
+    # v1 job among %(job_ids)s: job_id, succeeded, latency_s; optionally cost_usd,
+    # files, bytes. Aggregates v1 has no per-job column for (retry_rate) come from
+    # metrics.v1_baseline_query.
+    v1_jobs_query: str = DEFAULT_V1_JOBS_QUERY
+    min_jobs: int = 50  # paired jobs needed before the verdict can say GO
+    browser_check: bool = True  # load every shadow game in headless Chromium (if present)
+    browser_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    """``enginev2d prune`` (issue 16): the defaults of its options."""
+
+    older_than_days: float = 30.0  # finished runs older than this lose their detail rows
+    batch: int = 200  # runs per batch: one short transaction each
+    pause_ms: int = 0  # sleep between batches (0 = none) to spread the load
+
+
 @dataclass(frozen=True)
 class LoggingConfig:
     level: str = "INFO"
@@ -252,6 +282,8 @@ class Config:
     pricing: Mapping[str, ModelPrice] = field(default_factory=_default_pricing)
     publish: PublishConfig = field(default_factory=PublishConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    shadow: ShadowConfig = field(default_factory=ShadowConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     testing: TestingConfig = field(default_factory=TestingConfig)
 
@@ -259,6 +291,20 @@ class Config:
         """A copy with some sections replaced (``cfg.replace(daemon={...})`` merges keys,
         nested tables too: ``providers={"anthropic": {"base_url": ...}}``)."""
         return _merged(self, sections)
+
+    @property
+    def pool_max(self) -> int:
+        """The daemon's connection pool size: ``database.pool_max`` when set, else one
+        connection per worker of every job plus four (heartbeat, claim, slack)."""
+        auto = self.daemon.max_concurrent_jobs * self.daemon.workers_per_job + 4
+        return self.database.pool_max or auto
+
+    @property
+    def pool_min_needed(self) -> int:
+        """The smallest ``database.pool_max`` that runs ``max_concurrent_jobs`` jobs: each
+        holds its own connection and may borrow one more (publish, monitor), and the
+        daemon's heartbeat and claim loop need one each."""
+        return 2 * self.daemon.max_concurrent_jobs + 2
 
     @property
     def heartbeat_s(self) -> float:
@@ -447,7 +493,6 @@ def validate(
         raise ConfigError("config: database.url is required (or set DATABASE_URL)")
     validate_routes(cfg, env)
     positive = {
-        "database.pool_max": cfg.database.pool_max,
         "daemon.max_concurrent_jobs": cfg.daemon.max_concurrent_jobs,
         "daemon.workers_per_job": cfg.daemon.workers_per_job,
         "daemon.poll_interval_s": cfg.daemon.poll_interval_s,
@@ -457,6 +502,9 @@ def validate(
         "limits.max_files": cfg.limits.max_files,
         "limits.max_file_bytes": cfg.limits.max_file_bytes,
         "limits.max_total_bytes": cfg.limits.max_total_bytes,
+        "retention.older_than_days": cfg.retention.older_than_days,
+        "retention.batch": cfg.retention.batch,
+        "shadow.min_jobs": cfg.shadow.min_jobs,
     }
     for key, value in positive.items():
         if value <= 0:
@@ -471,6 +519,7 @@ def validate(
     for key, value in provider_limits.items():
         if value <= 0:
             raise ConfigError(f"config: {key} must be > 0, got {value}")
+    _validate_pool(cfg)
     if cfg.logging.format not in ("json", "text"):
         raise ConfigError(
             f"config: logging.format must be json or text, got {cfg.logging.format!r}"
@@ -510,3 +559,17 @@ def validate_routes(cfg: Config, env: Mapping[str, str] | None = None) -> None:
                 problem = spec.credentials(cfg, task_key, env)
             if problem:
                 raise ConfigError(f"config: {key} uses {step}: {problem}")
+
+
+def _validate_pool(cfg: Config) -> None:
+    """``database.pool_max`` is honoured as a hard maximum, so it must fit the daemon's
+    concurrency (design 12's 5 fits ``daemon.max_concurrent_jobs = 1``)."""
+    pool_max, jobs = cfg.database.pool_max, cfg.daemon.max_concurrent_jobs
+    if pool_max < 0:
+        raise ConfigError(f"config: database.pool_max must be >= 0 (0 = automatic), got {pool_max}")
+    if pool_max and pool_max < cfg.pool_min_needed:
+        raise ConfigError(
+            f"config: database.pool_max = {pool_max} is too small for daemon.max_concurrent_jobs"
+            f" = {jobs} (needs >= {cfg.pool_min_needed}: 2 per job + 2); raise it, lower"
+            " max_concurrent_jobs, or set 0 (automatic)"
+        )

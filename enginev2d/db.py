@@ -64,7 +64,7 @@ def make_pool(
     pool = ConnectionPool(
         cfg.database.url,
         min_size=min_size,
-        max_size=max_size or cfg.database.pool_max,
+        max_size=max_size or cfg.pool_max,
         kwargs={
             "autocommit": True,
             "row_factory": dict_row,
@@ -77,3 +77,21 @@ def make_pool(
     )
     pool.open(wait=True, timeout=cfg.database.connect_timeout_s * 2)
     return pool
+
+
+# SQLSTATEs of a statement that names an engine_v2 object which does not exist: undefined
+# table, undefined schema, undefined function. After `enginev2d uninstall` every query
+# of the daemon fails with one of these.
+_SCHEMA_MISSING = frozenset({"42P01", "3F000", "42883"})
+
+
+def schema_missing(exc: BaseException) -> bool:
+    """True for an error that says an engine_v2 relation, schema or function is gone."""
+    return isinstance(exc, psycopg.Error) and exc.sqlstate in _SCHEMA_MISSING
+
+
+def schema_present(conn: psycopg.Connection[Any]) -> bool:
+    row = conn.execute("SELECT to_regclass('engine_v2.job_runs') IS NOT NULL AS present").fetchone()
+    if isinstance(row, dict):
+        return bool(row["present"])
+    return bool(row and row[0])

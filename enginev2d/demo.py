@@ -31,12 +31,12 @@ from .embedded import EmbeddedDatabase
 from .errors import ConfigError
 from .logsetup import setup_logging
 from .pgcluster import PgCluster
+from .status import TERMINAL_EVENTS
 
 DEFAULT_PROMPT = "make me a neon snake game"
 DEFAULT_EDIT_PROMPT = "make it faster"
 DEMO_USER = str(uuid.uuid5(uuid.NAMESPACE_URL, "https://enginev2d.local/demo-user"))
 DEMO_PROJECT = "demo"
-TERMINAL = {"jobCompleted", "jobFailed", "jobCanceled"}
 BAR = 24
 
 
@@ -125,7 +125,7 @@ def follow_events(
                 last = row["seq"]
                 events.append(row)
                 on_event(row)
-                if row["event_type"] in TERMINAL:
+                if row["event_type"] in TERMINAL_EVENTS:
                     return events
             for _ in conn.notifies(timeout=0.5, stop_after=1):
                 pass

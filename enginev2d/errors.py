@@ -141,6 +141,12 @@ class WorkerLost(EngineError):
     retryable = True
 
 
+class EngineDisabled(WorkerLost):
+    """v2 was switched off (the fleet switch or the daemon's ENGINE_V2_ENABLED) while the
+    job ran: its attempts stop like a lost worker's, then the daemon fails the job over
+    to v1 (v2_scheduler_error), as it does with every job waiting while v2 is off."""
+
+
 class ProviderError(EngineError):
     """A model provider call failed. Subclasses say whether a retry can help."""
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 import requests
 from psycopg.rows import dict_row
 
+from . import backoff
 from .sql import load_queries
 
 if TYPE_CHECKING:
@@ -141,6 +141,23 @@ def job_result(conn: psycopg.Connection[Any], job_id: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- webhook
 
 
+class _WebhookFailed(Exception):
+    def __init__(self, reason: str, retryable: bool) -> None:
+        super().__init__(reason)
+        self.retryable = retryable
+
+
+def _post_once(url: str, payload: dict[str, Any], timeout_s: float) -> bool:
+    try:
+        resp = requests.post(url, json=payload, timeout=timeout_s)
+    except requests.RequestException as exc:
+        raise _WebhookFailed(type(exc).__name__, True) from exc
+    if resp.status_code >= 300:
+        retryable = resp.status_code in (408, 425, 429) or resp.status_code >= 500
+        raise _WebhookFailed(f"HTTP {resp.status_code}", retryable)
+    return True
+
+
 def _post_with_retries(
     url: str,
     payload: dict[str, Any],
@@ -149,30 +166,32 @@ def _post_with_retries(
     retries: int,
     backoff_s: float,
 ) -> bool:
-    attempts = 1 + max(0, retries)
-    for attempt in range(1, attempts + 1):
-        try:
-            resp = requests.post(url, json=payload, timeout=timeout_s)
-            if resp.status_code < 300:
-                logger.info(
-                    "fallback webhook delivered",
-                    extra={"action": "fallback_webhook", "job_id": payload["job_id"]},
-                )
-                return True
-            retryable = resp.status_code in (408, 425, 429) or resp.status_code >= 500
-            reason = f"HTTP {resp.status_code}"
-        except requests.RequestException as exc:
-            retryable, reason = True, type(exc).__name__
-        if not retryable or attempt == attempts:
-            logger.warning(
-                "fallback webhook given up after %d attempt(s): %s",
-                attempt,
-                reason,
-                extra={"action": "fallback_webhook_failed", "job_id": payload["job_id"]},
-            )
-            return False
-        time.sleep(backoff_s * (2 ** (attempt - 1)))
-    return False  # pragma: no cover
+    tries = {"n": 1}
+
+    def counted(exc: Exception, retry: int, delay: float) -> None:
+        tries["n"] = retry + 1
+
+    try:
+        backoff.retry(
+            lambda: _post_once(url, payload, timeout_s),
+            retries=retries,
+            backoff=backoff.Backoff(initial_s=backoff_s, max_s=backoff_s * 64, jitter=0.0),
+            should_retry=lambda e: isinstance(e, _WebhookFailed) and e.retryable,
+            on_retry=counted,
+        )
+    except _WebhookFailed as exc:
+        logger.warning(
+            "fallback webhook given up after %d attempt(s): %s",
+            tries["n"],
+            exc,
+            extra={"action": "fallback_webhook_failed", "job_id": payload["job_id"]},
+        )
+        return False
+    logger.info(
+        "fallback webhook delivered",
+        extra={"action": "fallback_webhook", "job_id": payload["job_id"]},
+    )
+    return True
 
 
 def notify_fallback(

@@ -1,10 +1,12 @@
-"""LISTEN engine_v2_jobs on a dedicated autocommit connection, in a thread.
+"""LISTEN engine_v2_jobs and engine_v2_control on a dedicated autocommit connection, in a
+thread.
 
 Notifications are hints: every one wakes the daemon's main loop, which claims whatever
-is claimable. Notifications sent while disconnected are lost, so every (re)connect also
-wakes the loop with ``reason="reconnect"`` (one poll after every reconnect). A broken
-connection (server restart, ``pg_terminate_backend``, network drop) is replaced with
-backoff until the stop event is set.
+is claimable (``reason="notify"``), or re-reads the fleet kill switch
+(``reason="control"``, :mod:`enginev2d.fleet`). Notifications sent while disconnected
+are lost, so every (re)connect also wakes the loop with ``reason="reconnect"`` (one poll
+after every reconnect). A broken connection (server restart, ``pg_terminate_backend``,
+network drop) is replaced with backoff until the stop event is set.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from .db import connect_kwargs
 logger = logging.getLogger(__name__)
 
 CHANNEL = "engine_v2_jobs"
+CONTROL_CHANNEL = "engine_v2_control"  # enginev2d.fleet.CHANNEL
+CHANNELS = (CONTROL_CHANNEL, CHANNEL)  # jobs last: pg_stat_activity shows it (bench)
 APPLICATION_NAME = "enginev2d-listener"
 
 WakeCallback = Callable[[str, "str | None"], None]
@@ -86,7 +90,8 @@ class Listener:
                 continue
             try:
                 with conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
+                    for channel in CHANNELS:
+                        conn.execute(f"LISTEN {channel}")
                     self._on_connected(conn)
                     backoff.reset()
                     self._listen(conn)
@@ -112,14 +117,14 @@ class Listener:
         if self.connects == 1:
             logger.info(
                 "listening on %s",
-                CHANNEL,
+                ", ".join(CHANNELS),
                 extra={"action": "listener_connected", "backend_pid": self.backend_pid},
             )
         else:
             metrics.listener_reconnected()
             logger.info(
                 "listener reconnected on %s",
-                CHANNEL,
+                ", ".join(CHANNELS),
                 extra={"action": "listener_reconnected", "backend_pid": self.backend_pid},
             )
         self.connected.set()
@@ -130,7 +135,10 @@ class Listener:
         while not self.stop.is_set():
             self.last_tick = time.monotonic()
             for note in conn.notifies(timeout=self.NOTIFY_TIMEOUT_S):
-                self.on_wake("notify", _job_id(note.payload))
+                if note.channel == CONTROL_CHANNEL:
+                    self.on_wake("control", None)
+                else:
+                    self.on_wake("notify", _job_id(note.payload))
                 if self.stop.is_set():
                     return
             if time.monotonic() - last_ping >= self.PING_S:

@@ -1,8 +1,8 @@
 """Logging: JSON (python-json-logger) or text lines, job context, secrets redacted.
 
 * ``bind(job_id=..., task_key=...)`` puts context on every record logged by the
-  current thread inside the block (a contextvar: new threads start empty, so each job
-  or worker thread binds its own).
+  current thread inside the block (a contextvar). A plain new thread starts empty;
+  :func:`context_thread` starts one in a copy of the caller's context instead.
 * Every handler output goes through :class:`Redactor`: passwords in connection URLs and
   DSNs, well-known API key shapes, and the literal values of secret-looking environment
   variables and of the configured database password never reach a log line.
@@ -17,8 +17,9 @@ import logging
 import os
 import re
 import sys
+import threading
 import types
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
@@ -67,6 +68,26 @@ def bind(**fields: Any) -> Iterator[None]:
         _context.reset(token)
 
 
+def context_thread(
+    target: Callable[..., Any],
+    *,
+    name: str,
+    args: tuple[Any, ...] = (),
+    daemon: bool = True,
+    **fields: Any,
+) -> threading.Thread:
+    """A (not yet started) thread running ``target`` in a copy of the caller's logging
+    context (``contextvars.copy_context()``) plus ``fields``: a job's or a worker's
+    thread logs ``job_id`` / ``task_key`` on every line without passing them by hand."""
+    ctx = contextvars.copy_context()
+
+    def body() -> None:
+        with bind(**fields):
+            target(*args)
+
+    return threading.Thread(target=ctx.run, args=(body,), name=name, daemon=daemon)
+
+
 class ContextFilter(logging.Filter):
     """Copies the bound context onto the record (explicit ``extra=`` wins)."""
 
@@ -75,6 +96,15 @@ class ContextFilter(logging.Filter):
             if not hasattr(record, key):
                 setattr(record, key, value)
         return True
+
+
+def context_logger(name: str) -> logging.Logger:
+    """``logging.getLogger(name)`` whose records carry the bound context (job_id,
+    task_key) before any handler sees them, pytest's caplog and any other included."""
+    log = logging.getLogger(name)
+    if not any(isinstance(f, ContextFilter) for f in log.filters):
+        log.addFilter(ContextFilter())
+    return log
 
 
 class Redactor:

@@ -27,6 +27,12 @@ Process metrics (this daemon, since it started):
 * ``enginev2_lease_takeovers_total``
 * ``enginev2_listener_reconnects_total``
 * ``enginev2_notifications_missed_total``           work found by polling, not NOTIFY
+* ``enginev2_engine_enabled{switch}``               env | fleet | effective: 1 on, 0 off
+* ``enginev2_disabled_failovers_total``             jobs failed over because v2 is off
+
+Every bounded label combination exists from the start with value 0 (task keys x
+outcomes, the priced models x directions, error codes, claim paths), so ``rate()`` and
+``increase()`` see the first event of every series, after every restart too.
 
 Fleet-wide SLO gauges (design 18, from the database, see :mod:`enginev2d.slo`), each
 with label ``engine="v2"`` and, when ``metrics.v1_baseline_query`` is set, ``engine="v1"``:
@@ -47,7 +53,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -55,8 +61,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from .config import TASK_KEYS, Config, _default_pricing
+from .config import TASK_KEYS, Config, ModelPrice, _default_pricing
 from .errors import DESIGN_CODES, V2_UNKNOWN
+from .status import RUN_TERMINAL
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
@@ -70,9 +77,12 @@ TASK_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 45, 60, 90, 120, 18
 JOB_BUCKETS = (1, 2.5, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 450, 600, 900, 1800)
 PICKUP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
-JOB_OUTCOMES = frozenset({"succeeded", "failed", "canceled"})
+JOB_OUTCOMES = frozenset(s.value for s in RUN_TERMINAL)
 TASK_OUTCOMES = frozenset({"succeeded", "failed", "retry", "canceled", "skipped"})
 CLAIM_VIA = frozenset({"notify", "poll", "capacity", "takeover"})
+PICKUP_VIA = CLAIM_VIA - {"takeover"}  # a takeover has no pickup latency
+DIRECTIONS = ("in", "out")
+SWITCHES = ("env", "fleet", "effective")
 OTHER = "other"
 
 
@@ -160,18 +170,55 @@ class Metrics:
             "Jobs found by the safety poll instead of a NOTIFY.",
             registry=r,
         )
-        # Children of the small fixed label sets exist from the start (0, not absent).
-        for outcome in JOB_OUTCOMES:
+        self.engine_enabled = Gauge(
+            "enginev2_engine_enabled",
+            "1 while v2 is on for this daemon: env (ENGINE_V2_ENABLED), fleet (enginev2d"
+            " enable/disable), effective (both).",
+            ["switch"],
+            registry=r,
+        )
+        self.disabled_failovers = Counter(
+            "enginev2_disabled_failovers",
+            "Jobs this daemon failed over to v1 because v2 is switched off.",
+            registry=r,
+        )
+        self.slo: SloCollector | None = None
+        self._zero_fixed()
+        self._zero_models(_default_pricing())
+
+    def _zero_fixed(self) -> None:
+        """Every child of the fixed label sets exists from the start with value 0."""
+        for outcome in sorted(JOB_OUTCOMES):
             self.jobs.labels(outcome)
+            self.job_duration.labels(outcome)
+        for key in TASK_KEYS:
+            for outcome in sorted(TASK_OUTCOMES):
+                self.tasks.labels(key, outcome)
+            self.task_duration.labels(key)
+            self.task_attempts.labels(key)
+            self.cost.labels(key)
         for code in sorted(DESIGN_CODES):
             self.fallbacks.labels(code)
-        for via in CLAIM_VIA:
+        for via in sorted(CLAIM_VIA):
             self.claims.labels(via)
-        self.slo: SloCollector | None = None
+        for via in sorted(PICKUP_VIA):
+            self.pickup.labels(via)
+        for switch in SWITCHES:
+            self.engine_enabled.labels(switch)
+
+    def _zero_models(self, pricing: Mapping[str, ModelPrice]) -> None:
+        """Token series for every priced model and direction, image series for the image
+        models: created at 0 so the cost and token panels count from the first call."""
+        for model, price in sorted(pricing.items()):
+            for direction in DIRECTIONS:
+                self.tokens.labels(model, direction)
+            if price.per_image:
+                self.images.labels(model)
 
     def configure(self, cfg: Config) -> None:
         """Bound the model label to the models priced in this config."""
         self.known_models = frozenset(cfg.pricing)
+        self._zero_models(cfg.pricing)
 
     def model_label(self, model: str | None) -> str:
         return _bounded(model, self.known_models)
@@ -298,6 +345,23 @@ def running_jobs(count: int) -> None:
 def listener_reconnected() -> None:
     """The LISTEN connection was re-established."""
     _guard("metrics_listener_reconnected", lambda: _current.reconnects.inc())
+
+
+def engine_switch(*, env: bool, fleet: bool) -> None:
+    """The daemon's view of the two switches (effective = both on)."""
+
+    def do() -> None:
+        g = _current.engine_enabled
+        g.labels("env").set(int(env))
+        g.labels("fleet").set(int(fleet))
+        g.labels("effective").set(int(env and fleet))
+
+    _guard("metrics_engine_switch", do)
+
+
+def disabled_failover() -> None:
+    """A job was failed over to v1 because v2 is switched off."""
+    _guard("metrics_disabled_failover", lambda: _current.disabled_failovers.inc())
 
 
 # --------------------------------------------------------------------------- SLO gauges

@@ -143,6 +143,18 @@ def v1_figures(
     return {k: _num(row.get(k)) for k in SLO_KEYS}
 
 
+def read_only_rows(
+    conn: psycopg.Connection[Any], query: str, params: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Run an operator-configured query over the host's tables in a ``READ ONLY``
+    transaction (it can read, never write); rows as dicts whatever the row factory."""
+    with conn.transaction():
+        conn.execute("SET TRANSACTION READ ONLY")
+        cur = conn.execute(query, params)  # type: ignore[arg-type]
+        names = [c.name for c in cur.description or []]
+        return [r if isinstance(r, dict) else dict(zip(names, r, strict=True)) for r in cur]
+
+
 def judge(key: str, v2: float | None, v1: float | None) -> tuple[str, bool | None]:
     """The target as text and whether v2 meets it (None when a figure is missing)."""
     op, factor = TARGETS[key]

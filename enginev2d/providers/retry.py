@@ -19,11 +19,11 @@ them instead of sleeping.
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from .. import backoff
 from ..errors import ProviderError, ProviderUnavailable
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,8 @@ T = TypeVar("T")
 
 
 class Backoff:
+    """A model call's retry policy over :func:`enginev2d.backoff.retry`."""
+
     INITIAL_DELAY = 1.0
     DELAY_MULTIPLIER = 2.0
     DELAY_JITTER = 0.1
@@ -42,13 +44,21 @@ class Backoff:
     def __init__(self, max_retries: int) -> None:
         self.max_retries = max(0, int(max_retries))
 
+    def _backoff(self) -> backoff.Backoff:
+        return backoff.Backoff(
+            initial_s=self.INITIAL_DELAY,
+            max_s=self.MAX_DELAY,
+            factor=self.DELAY_MULTIPLIER,
+            jitter=self.DELAY_JITTER,
+        )
+
     def delay(self, retry: int, retry_after: float | None = None) -> float:
         """Seconds before retry number ``retry`` (1-based)."""
         if retry_after is not None:
             return max(0.0, retry_after)
-        base = self.INITIAL_DELAY * self.DELAY_MULTIPLIER ** (retry - 1)
-        base *= 1.0 + random.uniform(-self.DELAY_JITTER, self.DELAY_JITTER)
-        return min(max(0.0, base), self.MAX_DELAY)
+        b = self._backoff()
+        b.attempts = retry - 1
+        return b.next_delay()
 
     def sleep(self, seconds: float, should_stop: Callable[[], bool] | None = None) -> bool:
         """Wait ``seconds``; False if ``should_stop`` said stop first."""
@@ -70,35 +80,38 @@ class Backoff:
         deadline: float | None = None,
     ) -> T:
         """``deadline``: ``time.monotonic()`` by which the task must be done."""
-        retry = 0
-        while True:
-            try:
-                return call()
-            except ProviderError as exc:
-                if not exc.retryable or retry >= self.max_retries:
-                    raise
-                retry += 1
-                wait = self.delay(retry, exc.retry_after_s)
-                self._refuse_long_wait(exc, wait, deadline)
-                log.warning(
-                    "%s call failed (%s), retry %d/%d in %.2fs",
-                    provider,
-                    type(exc).__name__,
-                    retry,
-                    self.max_retries,
-                    wait,
-                    extra={
-                        "action": "provider_retry",
-                        "provider": provider,
-                        "status": exc.status,
-                        "retry": retry,
-                        "delay_s": round(wait, 3),
-                    },
-                )
-                if not self.sleep(wait, should_stop):
-                    raise ProviderUnavailable(
-                        f"{provider}: stopped while waiting to retry", provider=provider
-                    ) from exc
+
+        def before_wait(exc: Exception, retry: int, wait: float) -> None:
+            assert isinstance(exc, ProviderError)
+            self._refuse_long_wait(exc, wait, deadline)
+            log.warning(
+                "%s call failed (%s), retry %d/%d in %.2fs",
+                provider,
+                type(exc).__name__,
+                retry,
+                self.max_retries,
+                wait,
+                extra={
+                    "action": "provider_retry",
+                    "provider": provider,
+                    "status": exc.status,
+                    "retry": retry,
+                    "delay_s": round(wait, 3),
+                },
+            )
+
+        return backoff.retry(
+            call,
+            retries=self.max_retries,
+            backoff=self._backoff(),
+            should_retry=lambda e: isinstance(e, ProviderError) and e.retryable,
+            hint_s=lambda e: getattr(e, "retry_after_s", None),
+            wait=lambda s: self.sleep(s, should_stop),
+            on_retry=before_wait,
+            on_stop=lambda e: ProviderUnavailable(
+                f"{provider}: stopped while waiting to retry", provider=provider
+            ),
+        )
 
     def _refuse_long_wait(self, exc: ProviderError, wait: float, deadline: float | None) -> None:
         """Raise ``exc`` now when waiting ``wait`` seconds cannot help this task."""

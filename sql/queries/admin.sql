@@ -54,6 +54,9 @@ SELECT e.seq, e.event_type, e.data, e.created_at, t.task_key
 -- run_status: just the status (the --follow loop's check)
 SELECT status FROM engine_v2.job_runs WHERE job_id = %(job_id)s
 
+-- run_pruned: whether retention deleted the run's tasks (`enginev2d prune`)
+SELECT pruned_at IS NOT NULL AS pruned FROM engine_v2.job_runs WHERE job_id = %(job_id)s
+
 -- jobs: recent runs, newest first, optionally filtered by status
 SELECT r.job_id, r.status, r.mode, r.error_code, r.progress, r.project_id,
        r.created_at, r.finished_at,

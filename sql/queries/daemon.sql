@@ -9,12 +9,15 @@
 -- holder (a takeover); was_claimed says the job ran before (recovery needed).
 -- A draining job (failed or canceled, tasks not all terminal yet: migration 0003) is
 -- taken over too, so its leftover tasks end terminal when its daemon died.
+-- Nothing is claimed while the fleet kill switch is off (migration 0006), even by a daemon
+-- whose last reading of the switch is stale.
 WITH candidates AS (
   SELECT job_id, owner AS prev_owner, claimed_at IS NOT NULL AS was_claimed
     FROM engine_v2.job_runs
    WHERE (status = 'running' OR draining)
      AND (owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at < now())
      AND NOT (job_id = ANY (%(exclude)s::uuid[]))
+     AND coalesce((SELECT s.enabled FROM engine_v2.engine_switch s WHERE s.id), true)
    ORDER BY created_at, job_id
    LIMIT %(limit)s
    FOR UPDATE SKIP LOCKED

@@ -410,7 +410,7 @@ def test_listener_reconnects_after_terminate(cfg, conn, make_job, runners, start
 def test_dead_side_thread_is_restarted(cfg, runners, start_daemon, caplog, monkeypatch):
     caplog.set_level(logging.INFO)
     d = start_daemon(cfg).daemon
-    hb = next(s for s in d._side if s.name == "heartbeat")
+    hb = next(s for s in d.supervisor.sides if s.name == "heartbeat")
     original = hb.target
     calls = {"n": 0}
 
@@ -421,9 +421,14 @@ def test_dead_side_thread_is_restarted(cfg, runners, start_daemon, caplog, monke
         original()
 
     hb.target = dies_once
-    d._hb_stop.set()  # end the current heartbeat loop; its replacement crashes once
+    d.leases.stop_event.set()  # end the current heartbeat loop; its replacement crashes once
     wait_for(lambda: not hb.alive(), what="heartbeat ended")
-    d._hb_stop.clear()
+    d.leases.stop_event.clear()
     wait_for(lambda: calls["n"] >= 2 and hb.alive(), what="restarted twice")
     acts = actions(caplog)
     assert "thread_crashed" in acts and acts.count("thread_restarted") >= 2
+
+
+def test_pool_max_is_the_daemon_pool_size(cfg, runners, start_daemon):
+    d = start_daemon(cfg.replace(database={"pool_max": 7}, daemon={"max_concurrent_jobs": 2}))
+    assert d.daemon.pool.max_size == 7

@@ -219,3 +219,22 @@ def test_new_default_models_are_priced():
     ):
         assert model in cfg.pricing, model
     assert cfg.pricing[cfg.providers.google.image_model].per_image > 0
+
+
+def test_pool_max_is_honoured_or_automatic():
+    from enginev2d.config import ConfigError, load_config
+
+    auto = load_config(env={"DATABASE_URL": "postgresql://x/y"})
+    assert auto.database.pool_max == 0 and auto.pool_max == 8 * 3 + 4
+    set_ = load_config(env={"DATABASE_URL": "postgresql://x/y", "ENGINEV2_DATABASE_POOL_MAX": "18"})
+    assert set_.pool_max == 18
+    one_job = load_config(
+        env={
+            "DATABASE_URL": "postgresql://x/y",
+            "ENGINEV2_DATABASE_POOL_MAX": "5",
+            "ENGINEV2_DAEMON_MAX_CONCURRENT_JOBS": "1",
+        }
+    )
+    assert one_job.pool_max == 5  # design 12's pool, one job at a time
+    with pytest.raises(ConfigError, match=r"database.pool_max = 5 .*max_concurrent_jobs = 8"):
+        load_config(env={"DATABASE_URL": "postgresql://x/y", "ENGINEV2_DATABASE_POOL_MAX": "5"})

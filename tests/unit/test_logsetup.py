@@ -100,3 +100,25 @@ def test_text_format_appends_extras(restore_root: None) -> None:
         logging.getLogger("enginev2d.test").info("hello", extra={"action": "greet"})
     line = stream.getvalue().strip()
     assert "hello" in line and "action=greet" in line and "job_id=j-3" in line
+
+
+def test_context_thread_inherits_the_logging_context():
+    import threading
+
+    from enginev2d.logsetup import ContextFilter, bind, context_thread
+
+    seen: dict[str, dict[str, str]] = {}
+
+    def log_once(key: str) -> None:
+        record = logging.LogRecord("t", logging.INFO, __file__, 1, "m", None, None)
+        ContextFilter().filter(record)
+        seen[key] = {k: getattr(record, k) for k in ("job_id", "task_key") if hasattr(record, k)}
+
+    with bind(job_id="J1"):
+        inherited = context_thread(log_once, name="t1", args=("copied",), task_key="codegen")
+        plain = threading.Thread(target=log_once, args=("plain",))
+    for t in (inherited, plain):
+        t.start()
+        t.join(5)
+    assert seen["copied"] == {"job_id": "J1", "task_key": "codegen"}
+    assert seen["plain"] == {}

@@ -59,7 +59,11 @@ def test_every_slo_has_a_pass_fail_stat_and_a_chart_with_its_target():
         ]
         assert len(charts) == 1, key
         legends = {t["legendFormat"] for t in charts[0]["targets"]}
-        assert legends == {"v2", "v1 baseline", "target"}
+        if key == "fallback_rate":  # v1 has no fallback (design 18: "-"): nothing to chart
+            assert legends == {"v2", "target"}
+            assert not any('{engine="v1"}' in e for e in exprs(charts[0]))
+        else:
+            assert legends == {"v2", "v1 baseline", "target"}
 
 
 def test_every_metric_name_exists():
@@ -74,3 +78,9 @@ def test_every_metric_name_exists():
     }
     assert used - known == set()
     assert {f"enginev2_slo_{k}" for k in SLO_KEYS} <= used
+
+
+def test_the_kill_switch_is_charted():
+    used = {e for p in load()["panels"] for e in exprs(p)}
+    assert "min by (switch) (enginev2_engine_enabled)" in used
+    assert "sum(increase(enginev2_disabled_failovers_total[1h]))" in used
