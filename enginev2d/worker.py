@@ -30,7 +30,6 @@ import collections
 import dataclasses
 import heapq
 import itertools
-import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -42,7 +41,8 @@ import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool
 
-from . import contents, metrics, progress, scheduler, tasks
+from . import contents, logsetup, metrics, progress, scheduler, tasks
+from .backoff import Backoff, retry
 from .completion import Completion
 from .config import Config
 from .contents import ContentIndex
@@ -59,16 +59,16 @@ from .errors import (
 )
 from .publish import Production
 from .staging import Staging
+from .status import RUN_TERMINAL
 from .tasks.base import Artifact, JobInfo, TaskContext, TaskOutcome
 from .workflow import DEFAULT_WORKFLOW, Workflow
 
-logger = logging.getLogger(__name__)
+logger = logsetup.context_logger(__name__)
 
 T = TypeVar("T")
 Executor = Callable[[TaskContext], TaskOutcome]
 
 DB_RETRIES = 3
-TERMINAL = frozenset({"succeeded", "failed", "canceled"})
 
 
 @dataclass
@@ -252,7 +252,7 @@ class JobRunner:
         logger.info(
             "job aborted: %s",
             reason.message,
-            extra={"action": "job_aborted", "job_id": self.job_id, "task_key": None},
+            extra={"action": "job_aborted"},
         )
 
     def _stop_reason(self) -> BaseException | None:
@@ -270,6 +270,12 @@ class JobRunner:
 
     # ------------------------------------------------------------------ run
     def run(self) -> JobOutcome:
+        """Run the job to its end (or until it is no longer ours); every log line of it
+        and of its threads carries job_id, and task_key while a task runs."""
+        with logsetup.bind(job_id=self.job_id):
+            return self._run()
+
+    def _run(self) -> JobOutcome:
         created_at = self.job.get("created_at")
         age = 0.0
         if isinstance(created_at, datetime):
@@ -319,17 +325,13 @@ class JobRunner:
             if step.stale:
                 logger.warning(
                     "takeover lost: job owned by someone else",
-                    extra={
-                        "action": "stale_write_rejected",
-                        "job_id": self.job_id,
-                        "task_key": None,
-                    },
+                    extra={"action": "stale_write_rejected"},
                 )
                 return None
             logger.info(
                 "recovered job: %s",
                 step.extra,
-                extra={"action": "job_recovered", "job_id": self.job_id, "task_key": None},
+                extra={"action": "job_recovered"},
             )
             staging.prepare(fresh=True)
             self._staging = staging
@@ -375,7 +377,7 @@ class JobRunner:
         logger.error(
             "invalid workflow: %s",
             message,
-            extra={"action": "workflow_invalid", "job_id": self.job_id, "task_key": None},
+            extra={"action": "workflow_invalid"},
         )
         self._db(
             lambda c: scheduler.fail_job(
@@ -425,69 +427,64 @@ class JobRunner:
             except Exception:
                 logger.exception(
                     "could not close a stuck attempt",
-                    extra={
-                        "action": "force_close_failed",
-                        "job_id": self.job_id,
-                        "task_key": ctx.task_key,
-                    },
+                    extra={"action": "force_close_failed", "task_key": ctx.task_key},
                 )
 
     def _outcome(self) -> JobOutcome:
         final = self._final
-        if final is not None and final.job_status in TERMINAL:
+        if final is not None and final.job_status in RUN_TERMINAL:
             return JobOutcome(final.job_status, final.error_code)  # no round trip
         state = self._db(lambda c: scheduler.job_state(c, self.job_id)) or {}
         status = state.get("status")
-        if status in TERMINAL:
+        if status in RUN_TERMINAL:
             return JobOutcome(status, state.get("error_code"))
         return JobOutcome("released", state.get("error_code"))
 
     # ------------------------------------------------------------------ db helpers
     def _db(self, fn: Callable[[psycopg.Connection[Any]], T]) -> T:
         """``fn`` on the job's own connection (borrowed once, checked once)."""
-        delay = 0.05
-        for attempt in range(1, DB_RETRIES + 1):
-            try:
-                with self._conn_lock:
-                    if self._conn is None:
-                        self._conn = self.pool.getconn()
-                    conn = self._conn
-                    try:
-                        return fn(conn)
-                    except BaseException:
-                        if conn.broken or conn.info.transaction_status != TransactionStatus.IDLE:
-                            self._conn = None
-                            self.pool.putconn(conn)  # the pool discards or resets it
-                        raise
-            except psycopg.OperationalError as exc:
-                if attempt == DB_RETRIES:
+
+        def call() -> T:
+            with self._conn_lock:
+                if self._conn is None:
+                    self._conn = self.pool.getconn()
+                conn = self._conn
+                try:
+                    return fn(conn)
+                except BaseException:
+                    if conn.broken or conn.info.transaction_status != TransactionStatus.IDLE:
+                        self._conn = None
+                        self.pool.putconn(conn)  # the pool discards or resets it
                     raise
-                self._db_retry(exc)
-                self._done.wait(delay)
-                delay *= 4
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        return self._retrying(call)
 
     def _pool_db(self, fn: Callable[[psycopg.Connection[Any]], T]) -> T:
-        """``fn`` on a connection borrowed for this call (monitor, force close: never
-        behind the job's own connection)."""
-        delay = 0.05
-        for attempt in range(1, DB_RETRIES + 1):
-            try:
-                with self.pool.connection() as conn:
-                    return fn(conn)
-            except psycopg.OperationalError as exc:
-                if attempt == DB_RETRIES:
-                    raise
-                self._db_retry(exc)
-                self._done.wait(delay)
-                delay *= 4
-        raise AssertionError("unreachable")  # pragma: no cover
+        """``fn`` on a connection borrowed for this call (monitor, force close, progress:
+        never behind the job's own connection)."""
 
-    def _db_retry(self, exc: Exception) -> None:
-        logger.warning(
-            "database call failed (%s), retrying",
-            exc,
-            extra={"action": "db_retry", "job_id": self.job_id, "task_key": None},
+        def call() -> T:
+            with self.pool.connection() as conn:
+                return fn(conn)
+
+        return self._retrying(call)
+
+    def _retrying(self, call: Callable[[], T]) -> T:
+        """A broken connection is replaced and the (fenced, so repeatable) call retried."""
+
+        def pause(seconds: float) -> bool:
+            self._done.wait(seconds)
+            return True
+
+        return retry(
+            call,
+            retries=DB_RETRIES - 1,
+            backoff=Backoff(initial_s=0.05, factor=4.0, jitter=0.0),
+            should_retry=lambda exc: isinstance(exc, psycopg.OperationalError),
+            wait=pause,
+            on_retry=lambda exc, n, delay: logger.warning(
+                "database call failed (%s), retrying", exc, extra={"action": "db_retry"}
+            ),
         )
 
     def _release_conn(self) -> None:
@@ -505,8 +502,8 @@ class JobRunner:
         with self._cond:
             if self._done.is_set() or self._monitor is not None:
                 return
-            self._monitor = threading.Thread(
-                target=self._monitor_loop, name=f"ev2-mon-{self.job_id[:8]}", daemon=True
+            self._monitor = logsetup.context_thread(
+                self._monitor_loop, name=f"ev2-mon-{self.job_id[:8]}", job_id=self.job_id
             )
             self._monitor.start()
 
@@ -533,9 +530,7 @@ class JobRunner:
     def _on_timeout(self) -> None:
         self._timed_out = True
         msg = f"job exceeded daemon.job_timeout_s={self.cfg.daemon.job_timeout_s:g}"
-        logger.warning(
-            msg, extra={"action": "job_timeout", "job_id": self.job_id, "task_key": None}
-        )
+        logger.warning(msg, extra={"action": "job_timeout"})
         try:
             self._pool_db(
                 lambda c: scheduler.fail_job(
@@ -545,7 +540,7 @@ class JobRunner:
         except Exception:
             logger.exception(
                 "could not record the timeout",
-                extra={"action": "job_timeout_failed", "job_id": self.job_id, "task_key": None},
+                extra={"action": "job_timeout_failed"},
             )
         self.abort(JobTimeout(msg))
 
@@ -562,7 +557,7 @@ class JobRunner:
             logger.exception(
                 "worker %d crashed",
                 idx,
-                extra={"action": "worker_crashed", "job_id": self.job_id, "task_key": None},
+                extra={"action": "worker_crashed"},
             )
             self.abort(WorkerLost(f"worker crashed: {exc}"))
         finally:
@@ -626,7 +621,7 @@ class JobRunner:
         logger.warning(
             "job no longer ours: %s",
             why,
-            extra={"action": "stale_write_rejected", "job_id": self.job_id, "task_key": None},
+            extra={"action": "stale_write_rejected"},
         )
         self.abort(WorkerLost(why))
 
@@ -659,11 +654,11 @@ class JobRunner:
                 idler.claim = True
                 idler.event.set()
             for t in spawn:
-                th = threading.Thread(
-                    target=self._worker_main,
+                th = logsetup.context_thread(
+                    self._worker_main,
                     args=(len(self._threads) + 1, t),
                     name=f"ev2-w{len(self._threads) + 1}-{self.job_id[:8]}",
-                    daemon=True,
+                    job_id=self.job_id,
                 )
                 self._threads.append(th)
                 th.start()
@@ -684,6 +679,10 @@ class JobRunner:
         }
 
     def _run_task(self, task: scheduler.ClaimedTask) -> scheduler.ClaimedTask | None:
+        with logsetup.bind(task_key=task.task_key):
+            return self._attempt(task)
+
+    def _attempt(self, task: scheduler.ClaimedTask) -> scheduler.ClaimedTask | None:
         """Execute one claimed attempt and hand its completion over; returns the task
         the same call claimed for this worker (or None)."""
         ctx = self._context(task)
@@ -713,7 +712,7 @@ class JobRunner:
         if err is not None:
             logger.info(
                 "task %s attempt %d %s: %s", task.task_key, task.attempt, label, err.message,
-                extra={"action": "task_" + label, "job_id": self.job_id, "task_key": task.task_key},
+                extra={"action": "task_" + label},
             )  # fmt: skip
         metrics.task_attempt_finished(
             task.task_key, label, elapsed, model=usage.model, tokens_in=usage.tokens_in,

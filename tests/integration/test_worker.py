@@ -348,3 +348,21 @@ def test_an_attempt_abandoned_at_shutdown_is_lost_not_failed(conn, config, pool,
         ("failed", "worker_lost"),
         ("succeeded", None),
     ]
+
+
+def test_worker_threads_log_job_id_and_task_key_from_their_context(
+    conn, config, pool, make_job, caplog
+):
+    """Nothing passes job_id or task_key by hand: the runner binds them, and the worker
+    threads it starts (the parallel asset branch included) inherit the context."""
+    job = make_job()
+
+    def flaky(ctx):
+        if ctx.attempt == 1:
+            raise TaskFailed("transient", retryable=True)
+
+    caplog.set_level("INFO", logger="enginev2d.worker")
+    out = runner(conn, config, pool, job, executor=Recorder({"asset": flaky})).run()
+    assert out.status == "succeeded"
+    retry = [r for r in caplog.records if getattr(r, "action", "") == "task_retry"]
+    assert [(r.job_id, r.task_key) for r in retry] == [(job, "asset")]
