@@ -227,17 +227,32 @@ def lock_keys(user_id: str | None, project_id: str | None) -> tuple[int, int]:
 
 
 @contextlib.contextmanager
+def _connection(source: ConnectionPool | psycopg.Connection[Any]) -> Iterator[Any]:
+    if isinstance(source, psycopg.Connection):
+        yield source
+    else:
+        with source.connection() as conn:
+            yield conn
+
+
+@contextlib.contextmanager
 def project_lock(
-    pool: ConnectionPool, user_id: str | None, project_id: str | None, *, wait_s: float = 0.0
+    source: ConnectionPool | psycopg.Connection[Any],
+    user_id: str | None,
+    project_id: str | None,
+    *,
+    wait_s: float = 0.0,
 ) -> Iterator[psycopg.Connection[Any]]:
-    """Hold the project's publish lock for the body of the ``with``.
+    """Hold the project's publish lock for the body of the ``with``, on a connection of
+    the pool or on the given one (the publish guard's: two connections per publishing
+    job, not three).
 
     The lock is transaction-scoped and the transaction is explicit, so it is held until
     the block ends (and released by PostgreSQL if the daemon dies).
     """
     k1, k2 = lock_keys(user_id, project_id)
     query = load_queries("publish")["try_project_lock"]
-    with pool.connection() as conn, conn.transaction():
+    with _connection(source) as conn, conn.transaction():
         deadline = time.monotonic() + max(0.0, wait_s)
         tries = 0
         while True:
@@ -335,6 +350,11 @@ class PublishGuard:
             raise WorkerLost("publish refused: this attempt is no longer the job's")
         self._conn = conn
 
+    @property
+    def conn(self) -> psycopg.Connection[Any] | None:
+        """The guard's connection while it is held (the project lock may use it too)."""
+        return self._conn
+
     def release(self, *, unpublished: str | None = None) -> None:
         """Let go of the guard (idempotent); ``unpublished`` withdraws an intent whose
         swap did not happen. A broken connection already lost the lock."""
@@ -374,6 +394,7 @@ def publish_staging(
     commit_hash: str | None,
     strategy: str = "auto",
     before_swap: Callable[[], None] | None = None,
+    lock_conn: psycopg.Connection[Any] | None = None,
 ) -> PublishResult:
     """Swap the committed staging tree into production, once per job.
 
@@ -395,7 +416,8 @@ def publish_staging(
             synced = fsswap.fsync_tree(staging.root)
         except OSError as exc:
             raise StagingError(f"publish: cannot sync {staging.root}: {exc}") from exc
-    with project_lock(pool, job.user_id, job.project_id, wait_s=cfg.publish.lock_wait_s):
+    source = lock_conn if lock_conn is not None else pool
+    with project_lock(source, job.user_id, job.project_id, wait_s=cfg.publish.lock_wait_s):
         done = gitrepo.find_job_commit(prod, job.job_id) if prod.is_dir() else None
         if done:
             logger.info(

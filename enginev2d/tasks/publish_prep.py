@@ -132,8 +132,9 @@ def _publish_guarded(ctx: TaskContext, sha: str) -> publish.PublishResult:
     guard.begin(task_id=ctx.task_id, attempt=ctx.attempt, owner=ctx.owner, commit=sha)
     try:
         result = publish.publish_staging(
-            ctx.config, ctx.pool, ctx.staging, commit_hash=sha, before_swap=ctx.check
-        )
+            ctx.config, ctx.pool, ctx.staging, commit_hash=sha, before_swap=ctx.check,
+            lock_conn=guard.conn,
+        )  # fmt: skip
     except BaseException:
         guard.release(unpublished=sha)
         raise
