@@ -471,6 +471,10 @@ class JobRunner:
 
     def _retrying(self, call: Callable[[], T]) -> T:
         """A broken connection is replaced and the (fenced, so repeatable) call retried."""
+        try:
+            return call()  # the hot path: no retry machinery unless it fails
+        except psycopg.OperationalError as exc:
+            logger.warning("database call failed (%s), retrying", exc, extra={"action": "db_retry"})
 
         def pause(seconds: float) -> bool:
             self._done.wait(seconds)
@@ -478,7 +482,7 @@ class JobRunner:
 
         return retry(
             call,
-            retries=DB_RETRIES - 1,
+            retries=DB_RETRIES - 2,
             backoff=Backoff(initial_s=0.05, factor=4.0, jitter=0.0),
             should_retry=lambda exc: isinstance(exc, psycopg.OperationalError),
             wait=pause,

@@ -12,14 +12,18 @@
 -- to p_more more for its idle siblings (step.task, step.more), while the job runs.
 -- Each returns the step envelope (_step): counts, the job's end, the claims.
 
--- The job's row, locked, when p_owner holds it (else a row of NULLs).
+-- The job's row, locked, when p_owner holds it (else a row of NULLs). Only the columns
+-- a hand-off needs are read: options and result (jsonb) are never detoasted here.
 CREATE OR REPLACE FUNCTION engine_v2._owned_job(p_job_id uuid, p_owner text)
 RETURNS engine_v2.job_runs
 LANGUAGE plpgsql AS $$
 DECLARE
   v engine_v2.job_runs;
 BEGIN
-  SELECT * INTO v FROM engine_v2.job_runs WHERE job_id = p_job_id FOR UPDATE;
+  SELECT job_id, status, owner, cancel_requested, event_seq, progress, publish_commit
+    INTO v.job_id, v.status, v.owner, v.cancel_requested, v.event_seq, v.progress,
+         v.publish_commit
+    FROM engine_v2.job_runs WHERE job_id = p_job_id FOR UPDATE;
   IF FOUND AND v.owner IS NOT DISTINCT FROM p_owner THEN
     RETURN v;
   END IF;
@@ -27,13 +31,21 @@ BEGIN
 END;
 $$;
 
--- The task's row, locked, when it is running attempt p_attempt of the job.
+-- The task's row, locked, when it is running attempt p_attempt of the job (the columns
+-- a hand-off needs; input and output are not read).
 CREATE OR REPLACE FUNCTION engine_v2._running_attempt(p_job_id uuid, p_task_id uuid, p_attempt int)
 RETURNS engine_v2.job_tasks
-LANGUAGE sql AS $$
-  SELECT * FROM engine_v2.job_tasks
+LANGUAGE plpgsql AS $$
+DECLARE
+  v engine_v2.job_tasks;
+BEGIN
+  SELECT id, task_key, attempt_count, max_attempts, display_label
+    INTO v.id, v.task_key, v.attempt_count, v.max_attempts, v.display_label
+    FROM engine_v2.job_tasks
    WHERE id = p_task_id AND job_id = p_job_id AND status = 'running' AND attempt_count = p_attempt
    FOR UPDATE;
+  RETURN v;
+END;
 $$;
 
 -- Close an attempt row with its outcome, usage and error.
@@ -156,7 +168,9 @@ BEGIN
 END;
 $$;
 
--- After a success: the 7.4 skip marks, then promotion (8.1) and the next claims. A task
+-- After a success: the 7.4 skip marks, then promotion (8.1) and the next claims (p_claim:
+-- the caller, holding the job's row lock, knows the job runs and nobody canceled it; a
+-- success never changes that). A task
 -- that becomes ready and is claimed at once goes pending -> running in one row update
 -- (nobody sees 'ready' in between: the job's row lock is held); a promotable task marked
 -- for a skip takes the general path (_promote: skips cascade and write events).
@@ -184,14 +198,16 @@ BEGIN
            JOIN engine_v2.job_tasks pred ON pred.id = d.predecessor_task_id
           WHERE d.successor_task_id = t.id AND pred.status NOT IN ('succeeded', 'skipped'));
     IF NOT v_skip_any THEN
-      next := engine_v2._next_claims(p_job_id, true, p_more, v_prom);
+      next := engine_v2._claim_many(p_job_id, 1 + greatest(coalesce(p_more, 0), 0), v_prom);
       IF next <> '[]'::jsonb OR cardinality(v_prom) = 0 THEN
         RETURN;
       END IF;
     END IF;
   END IF;
   skipped := engine_v2._promote(p_job_id);
-  next := engine_v2._next_claims(p_job_id, p_claim, p_more);
+  next := CASE WHEN p_claim
+               THEN engine_v2._claim_many(p_job_id, 1 + greatest(coalesce(p_more, 0), 0))
+               ELSE '[]'::jsonb END;
 END;
 $$;
 
@@ -216,7 +232,8 @@ BEGIN
   IF v_key IS NULL THEN
     RETURN engine_v2._stale('attempt');
   END IF;
-  v_adv := engine_v2._advance(p_job_id, p_skip, p_claim AND v_job.status = 'running', p_more);
+  v_adv := engine_v2._advance(p_job_id, p_skip,
+    p_claim AND v_job.status = 'running' AND NOT v_job.cancel_requested, p_more);
   RETURN engine_v2._completed(p_job_id, v_job.status, 'succeeded', v_key, v_adv.next,
     v_adv.skipped);
 END;
