@@ -146,7 +146,7 @@ class Relay {
 
   _retry(sub, ms) {
     if (sub.closed || this._closed) return;
-    setTimeout(() => this.fetch(sub), ms);
+    setTimeout(() => this.fetch(sub), ms).unref(); // the LISTEN socket or its reconnect keeps us alive
   }
 
   _ensureListening() {

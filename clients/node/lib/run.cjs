@@ -36,7 +36,7 @@ function runJob(ctx, userId, projectId, message, opts = {}) {
 
   return new Promise((resolve, reject) => {
     let settled = false;
-    let gaveUp = null; // {code, source} once the deadline or the signal fired
+    let gaveUp = null; // {code, source, reason, answer} once the deadline or the signal fired
     let lastFailure = null; // the jobFailed event before a final fallback
     let timer = null;
 
@@ -92,9 +92,11 @@ function runJob(ctx, userId, projectId, message, opts = {}) {
         });
       }
       if (gaveUp) {
-        return fail(gaveUp.code, `v2 canceled after the ${gaveUp.source} (publish was in doubt)`, {
+        const pending = gaveUp.answer === 'pending';
+        const how = pending ? 'by the takeover (its publish was in doubt)' : 'at our request';
+        return fail(gaveUp.code, `${gaveUp.reason}: v2 canceled ${how}`, {
           source: gaveUp.source,
-          answer: 'pending',
+          answer: gaveUp.answer || 'canceled',
         });
       }
       return fail('canceled', `v2 run canceled: ${event.reason || 'by an operator'}`, { source: 'engine' });
@@ -109,13 +111,14 @@ function runJob(ctx, userId, projectId, message, opts = {}) {
     // The server gives up: cancel, then act on cancel_job's answer.
     const giveUp = async (code, source, reason) => {
       if (settled || gaveUp) return;
-      gaveUp = { code, source };
+      gaveUp = { code, source, reason, answer: null };
       let answer;
       try {
         answer = await ctx.cancelWithin(jobId, reason);
       } catch (err) {
         return fail(code, `${reason}; cancel_job failed: ${err.message}`, { source, cause: err });
       }
+      gaveUp.answer = answer;
       if (answer === 'completed') return succeed();
       if (answer === 'pending') {
         ctx.logger.warn(`[enginev2d] job ${jobId}: ${reason}, but its publish is in doubt; waiting for the takeover`);
