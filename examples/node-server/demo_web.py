@@ -202,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     except DemoError as exc:
         print(f"demo-web: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C while starting: everything started is stopped
+        return 130
     return 0
 
 
