@@ -5,17 +5,16 @@ edits the game with a second prompt, and finds no console error anywhere on the 
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from enginev2d.browser import Chromium, Page, find_chromium
 from enginev2d.demo import DEMO_USER
 from tests.acceptance.test_node_client import node_or_fail
 
@@ -23,20 +22,6 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCHER = ROOT / "examples" / "node-server" / "demo_web.py"
-
-
-def _checker() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "browser_check", ROOT / "scripts" / "browser_check.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bc = _checker()
 
 
 @pytest.fixture
@@ -79,7 +64,7 @@ GAME_SHOWN = (
 )
 
 
-def _prompt(page: object, text: str) -> None:
+def _prompt(page: Page, text: str) -> None:
     page.wait_for("document.body.dataset.state === 'ready'", 15)
     page.evaluate("document.getElementById('message').value = ''")
     page.evaluate("document.getElementById('message').focus()")
@@ -89,10 +74,10 @@ def _prompt(page: object, text: str) -> None:
 
 def test_web_demo_makes_a_game_and_edits_it(demo: tuple[str, Path]) -> None:
     url, state = demo
-    exe = bc.find_chromium()
+    exe = find_chromium()
     if exe is None:
         pytest.fail("chromium is not installed (scripts/ensure-system-deps.sh installs it)")
-    with bc.Chromium(exe, width=1000, height=800) as chromium, chromium.page(url) as page:
+    with Chromium(exe, width=1000, height=800) as chromium, chromium.page(url) as page:
         page.wait_for("document.getElementById('engine').textContent === 'engine v2 on'", 15)
         _prompt(page, "make me a neon snake game")
         page.wait_for("window.__completed === 1", 30)
