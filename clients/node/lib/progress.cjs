@@ -14,7 +14,7 @@
 const UI_EVENTS = Object.freeze(['taskStarted', 'taskProgress', 'taskDone', 'taskSkipped', 'partialResult', 'jobCompleted']);
 const UI_EVENT_SET = new Set(UI_EVENTS);
 /** Keys of `data` that are for operators, not users. */
-const INTERNAL_KEYS = ['error', 'attempt', 'next_attempt', 'latency_ms', 'reason', 'error_code', 'message', 'created_at'];
+const INTERNAL_KEYS = ['error', 'attempt', 'next_attempt', 'latency_ms', 'reason', 'error_code', 'message', 'model', 'created_at'];
 
 /**
  * @param {{seq: string|number, event_type: string, data: object|null, created_at: Date}} row

@@ -135,7 +135,7 @@ test('events: seq is a number, UI events carry nothing internal', () => {
     assert.equal(isUiEvent({ type }), false, type);
   }
   for (const type of UI_EVENTS) assert.equal(isUiEvent({ type }), true, type);
-  const done = toUiEvent({ type: 'taskDone', task_key: 'plan', label: 'L', progress: 15, attempt: 2, latency_ms: 3, seq: 4 });
+  const done = toUiEvent({ type: 'taskDone', task_key: 'plan', label: 'L', progress: 15, attempt: 2, latency_ms: 3, model: 'm', seq: 4 });
   assert.deepEqual(done, { type: 'taskDone', task_key: 'plan', label: 'L', progress: 15, seq: 4 });
 });
 
