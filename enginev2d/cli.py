@@ -155,12 +155,13 @@ def uninstall(cfg: Config, yes: bool) -> None:
             "(turn the flag off first: ENGINE_V2_ENABLED=false; public.* is never touched)"
         )
     from .db import connect_kwargs
-    from .uninstall import uninstall as do_uninstall
+    from .uninstall import uninstall_all
 
-    left = do_uninstall(cfg.database.url, **connect_kwargs(cfg, application_name="enginev2d"))
-    if left:
-        raise click.ClickException("uninstall left objects behind: " + ", ".join(left))
+    done = uninstall_all(cfg.database.url, **connect_kwargs(cfg, application_name="enginev2d"))
+    if done.leftovers:
+        raise click.ClickException("uninstall left objects behind: " + ", ".join(done.leftovers))
     click.echo("schema engine_v2 dropped; public holds nothing of enginev2d")
+    click.echo(done.role)
 
 
 @cli.command()

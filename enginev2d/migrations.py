@@ -10,8 +10,9 @@ Numbered migrations hold tables, columns, indexes and data, and are frozen once 
 Functions and their grants live in repeatable files (the idea of Flyway's repeatable
 migrations): each file is ``CREATE OR REPLACE`` text, applied after the numbered ones, in
 name order, whenever its checksum differs from the one recorded in
-``engine_v2.schema_repeatables``. Changing a function is an edit of its one file, never a
-copy in a new migration.
+``engine_v2.schema_repeatables``, and so is every file after a re-applied one (files must
+be idempotent). Changing a function is an edit of its one file, never a copy in a new
+migration.
 """
 
 from __future__ import annotations
@@ -125,11 +126,14 @@ def _repeatables_applied(conn: psycopg.Connection[Any]) -> dict[str, str]:
 
 
 def _apply_repeatables(conn: psycopg.Connection[Any], directory: Path | None) -> list[str]:
-    """(under the migration lock) Apply every repeatable file whose checksum changed."""
+    """(under the migration lock) Apply every repeatable file whose checksum changed, and
+    every file after it in name order: a later file may build on an earlier one (the
+    grants and SECURITY DEFINER of ``90_grants.sql`` are lost when a function it names is
+    dropped and re-created)."""
     done = _repeatables_applied(conn)
     applied: list[str] = []
     for r in discover_repeatables(directory):
-        if done.get(r.name) == r.checksum:
+        if not applied and done.get(r.name) == r.checksum:
             continue
         logger.info(
             "applying functions %s", r.name, extra={"action": "repeatable_apply", "file": r.name}
@@ -241,9 +245,10 @@ def status(
             out.append(MigrationStatus(m.version, m.name, row["applied_at"], state))
     for version, row in sorted(done.items()):
         out.append(MigrationStatus(version, row["name"], row["applied_at"], "unknown"))
+    pending = False  # a re-applied file re-applies every later one
     for r in repeatables:
-        state = "applied" if fns.get(r.name) == r.checksum else "pending"
-        out.append(MigrationStatus(None, r.name, None, state))
+        pending = pending or fns.get(r.name) != r.checksum
+        out.append(MigrationStatus(None, r.name, None, "pending" if pending else "applied"))
     return out
 
 

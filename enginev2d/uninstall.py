@@ -1,8 +1,11 @@
-"""Full removal (design 16 step 4): ``DROP SCHEMA engine_v2 CASCADE`` and a check that
-nothing of ours is left in ``public`` (or anywhere else)."""
+"""Full removal (design 16 step 4): ``DROP SCHEMA engine_v2 CASCADE``, the host server's
+role ``engine_v2_server`` when migration 0005 created it and no other database of the
+cluster still uses it, and a check that nothing of ours is left in ``public`` (or
+anywhere else)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -47,8 +50,60 @@ def leftovers(conn: psycopg.Connection[Any]) -> list[str]:
     return [r["what"] if isinstance(r, dict) else r[0] for r in rows]
 
 
-def uninstall(conninfo: str, **connect_kw: Any) -> list[str]:
-    """Drop the schema; return what is left of ours afterwards (empty means clean)."""
+SERVER_ROLE = "engine_v2_server"
+# Migration 0005 comments the role it creates; a role an administrator made is theirs.
+_OUR_ROLE = """
+SELECT r.oid FROM pg_roles r
+  JOIN pg_shdescription d ON d.objoid = r.oid AND d.classoid = 'pg_authid'::regclass
+ WHERE r.rolname = %s AND d.description LIKE 'enginev2d:%%'
+"""
+# Databases other than this one holding privileges, policies or objects of the role.
+_USED_ELSEWHERE = """
+SELECT DISTINCT d.datname FROM pg_shdepend s JOIN pg_database d ON d.oid = s.dbid
+ WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = %s
+   AND d.datname <> current_database()
+ ORDER BY 1
+"""
+
+
+@dataclass(frozen=True)
+class Uninstalled:
+    leftovers: list[str]  # objects of ours still present (empty means clean)
+    role: str  # what happened to engine_v2_server, one line
+
+
+def drop_server_role(conn: psycopg.Connection[Any]) -> str:
+    """Drop ``engine_v2_server`` (after the schema, which took its grants and policies
+    along) unless it is not ours or another database still uses it; say which."""
+    row = conn.execute(_OUR_ROLE, (SERVER_ROLE,)).fetchone()
+    if row is None:
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (SERVER_ROLE,))
+        if exists.fetchone() is None:
+            return f"role {SERVER_ROLE}: none"
+        return f"role {SERVER_ROLE} kept: not created by enginev2d"
+    oid = row["oid"] if isinstance(row, dict) else row[0]
+    others = [
+        r["datname"] if isinstance(r, dict) else r[0] for r in conn.execute(_USED_ELSEWHERE, (oid,))
+    ]
+    if others:
+        return f"role {SERVER_ROLE} kept: still used by database(s) {', '.join(others)}"
+    try:
+        conn.execute(f"DROP ROLE {SERVER_ROLE}")
+    except psycopg.errors.DependentObjectsStillExist as exc:
+        # Granted something outside engine_v2 by an administrator: theirs to revoke.
+        detail = (exc.diag.message_detail or "").replace("\n", "; ")
+        return f"role {SERVER_ROLE} kept: {detail or 'still referenced'}"
+    return f"role {SERVER_ROLE} dropped"
+
+
+def uninstall_all(conninfo: str, **connect_kw: Any) -> Uninstalled:
+    """Drop the schema and our role; report what is left of ours afterwards."""
     with psycopg.connect(conninfo, autocommit=True, **connect_kw) as conn:
         conn.execute("DROP SCHEMA IF EXISTS engine_v2 CASCADE")
-        return leftovers(conn)
+        role = drop_server_role(conn)
+        return Uninstalled(leftovers(conn), role)
+
+
+def uninstall(conninfo: str, **connect_kw: Any) -> list[str]:
+    """Drop the schema (and our role); return what is left of ours (empty means clean)."""
+    return uninstall_all(conninfo, **connect_kw).leftovers

@@ -119,6 +119,29 @@ def config(db_url: str, tmp_path: Path) -> Config:
     )
 
 
+SERVER_LOGIN = "ev2_test_server"
+
+
+def server_login_url(db_url: str) -> str:
+    """A login role for the host server in ``db_url``'s database: a member of
+    ``engine_v2_server`` (migration 0005) plus what the host grants itself on
+    ``public.jobs`` (it inserts and completes its own job rows)."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = "
+            f"'{SERVER_LOGIN}') THEN CREATE ROLE {SERVER_LOGIN} LOGIN; END IF; END $$"
+        )
+        conn.execute(f"GRANT engine_v2_server TO {SERVER_LOGIN}")
+        conn.execute(f"GRANT SELECT, INSERT, UPDATE ON public.jobs TO {SERVER_LOGIN}")
+    return db_url.replace("postgresql://postgres@", f"postgresql://{SERVER_LOGIN}@", 1)
+
+
+@pytest.fixture
+def server_url(db_url: str) -> str:
+    """``db_url`` as the host server's login role (see :func:`server_login_url`)."""
+    return server_login_url(db_url)
+
+
 @pytest.fixture
 def pool(config: Config) -> Iterator[Any]:
     """An opened connection pool on the test database, as the daemon makes it."""

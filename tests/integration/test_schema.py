@@ -331,15 +331,23 @@ def test_rls_enabled_with_owner_select_policy_on_all_six(conn):
     by_table = {
         t: [
             (p["policyname"], p["cmd"], p["permissive"], p["roles"])
-            for p in policies
+            for p in sorted(policies, key=lambda p: p["policyname"])
             if p["tablename"] == t
         ]
         for t in TABLES
     }
-    expected = [("owner_select", "SELECT", "PERMISSIVE", ["public"])]
-    assert by_table == {t: expected for t in TABLES}
+    owner = ("owner_select", "SELECT", "PERMISSIVE", ["public"])
+    # Migration 0005: the host server's role reads the three tables its client needs.
+    server = ("server_select", "SELECT", "PERMISSIVE", ["engine_v2_server"])
+    server_reads = {"job_runs", "job_task_events", "job_task_artifacts"}
+    assert by_table == {
+        t: sorted([owner, server] if t in server_reads else [owner]) for t in TABLES
+    }
     for p in policies:
-        assert "auth.uid()" in p["qual"] and "jobs.user_id" in p["qual"], p["tablename"]
+        if p["policyname"] == "owner_select":
+            assert "auth.uid()" in p["qual"] and "jobs.user_id" in p["qual"], p["tablename"]
+        else:
+            assert p["qual"] == "true", p
 
 
 def test_pgcrypto_lives_in_engine_v2_and_nothing_in_public(conn):
