@@ -83,9 +83,6 @@ def test_checksum_and_sql_follow_file_content(tmp_path):
     assert m.sql == "SELECT 2;\n"
 
 
-RESERVED = {5}
-
-
 def test_shipped_migrations_start_with_schema_and_intake():
     found = migrations.discover()
     assert found[0].path == sql_root() / "migrations" / "0001_engine_v2_schema.sql"
@@ -95,6 +92,5 @@ def test_shipped_migrations_start_with_schema_and_intake():
     ]
     versions = [m.version for m in found]
     assert versions == sorted(versions)
-    # 0005 is reserved for the server-role migration, landing from another branch.
-    expected = [v for v in range(1, versions[-1] + 1) if v not in RESERVED or v in versions]
+    expected = list(range(1, versions[-1] + 1))  # no gaps
     assert versions == expected, "versions must have no gaps (but reserved numbers)"
