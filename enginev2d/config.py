@@ -21,8 +21,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .providers.registry import IMAGE_PROVIDERS, IMAGE_TASK, PROVIDER_NAMES, PROVIDERS
-
-TASK_KEYS = ("intent", "plan", "codegen", "asset", "qa_review", "fix", "publish_prep")
+from .task_types import MODEL_FREE_TASKS, TASK_KEYS
 
 DEFAULT_COMPLETE_JOB_SQL = (
     "UPDATE public.jobs SET status = 'completed', updated_at = now() WHERE id = %(job_id)s"
@@ -524,9 +523,6 @@ def validate(
         raise ConfigError(
             f"config: logging.format must be json or text, got {cfg.logging.format!r}"
         )
-
-
-MODEL_FREE_TASKS = frozenset({"publish_prep"})  # local work, no model call
 
 
 def validate_routes(cfg: Config, env: Mapping[str, str] | None = None) -> None:

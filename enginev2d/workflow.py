@@ -17,53 +17,19 @@ from functools import cached_property
 from typing import Any
 
 from .errors import DagDeadlock
+from .task_types import CODE_TASKS, TASK_TYPES
 
-# Design 7.1, verbatim (the JavaScript object as Python data).
+# Design 7.1 (the JavaScript object as Python data): the tasks from their declarations.
 DEFAULT_WORKFLOW_DEF: dict[str, Any] = {
     "tasks": [
         {
-            "key": "intent",
-            "role": "planner",
-            "weight": 1,
-            "label": "意図を分析中...",
-            "maxAttempts": 2,
-        },
-        {
-            "key": "plan",
-            "role": "planner",
-            "weight": 2,
-            "label": "ゲームを設計中...",
-            "maxAttempts": 2,
-        },
-        {
-            "key": "codegen",
-            "role": "builder",
-            "weight": 5,
-            "label": "コードを生成中...",
-            "maxAttempts": 2,
-        },
-        {
-            "key": "asset",
-            "role": "asset",
-            "weight": 4,
-            "label": "画像を生成中...",
-            "maxAttempts": 2,
-        },
-        {
-            "key": "qa_review",
-            "role": "qa",
-            "weight": 2,
-            "label": "品質チェック中...",
-            "maxAttempts": 1,
-        },
-        {"key": "fix", "role": "builder", "weight": 2, "label": "修正中...", "maxAttempts": 2},
-        {
-            "key": "publish_prep",
-            "role": "publisher",
-            "weight": 1,
-            "label": "仕上げ中...",
-            "maxAttempts": 1,
-        },
+            "key": t.key,
+            "role": t.role,
+            "weight": t.weight,
+            "label": t.label,
+            "maxAttempts": t.max_attempts,
+        }
+        for t in TASK_TYPES
     ],
     "dependencies": [
         ["intent", "plan"],
@@ -77,7 +43,7 @@ DEFAULT_WORKFLOW_DEF: dict[str, Any] = {
 }
 
 # Tasks whose output carries files streamed as partialResult (design 13).
-PARTIAL_RESULT_TASKS = frozenset({"codegen", "fix"})
+PARTIAL_RESULT_TASKS = CODE_TASKS
 
 # What intent 'restore' skips: plan and publish_prep still run (publish_prep restores).
 RESTORE_SKIPS = ("codegen", "asset", "qa_review", "fix")

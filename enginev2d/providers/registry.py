@@ -15,11 +15,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..task_types import CODE_TASKS
+
 if TYPE_CHECKING:
     from ..config import Config
 
-# Tasks whose answer is a set of code files: they stream and use the larger model.
-CODE_TASKS = frozenset({"codegen", "fix"})
+# CODE_TASKS (enginev2d.task_types): answers are code files; they stream and use the
+# larger model.
 IMAGE_TASK = "asset"
 # The Modal v2 web endpoint each task calls (design section 11); the rest use chat_haiku_url.
 MODAL_ENDPOINTS = {

@@ -13,17 +13,10 @@ from types import ModuleType
 from typing import Any
 
 from ..errors import OutputInvalid, TaskFailed
+from ..task_types import TASK_TYPES
 from .base import TaskContext, TaskOutcome
 
-TASK_MODULES = {
-    "intent": "intent",
-    "plan": "plan",
-    "codegen": "codegen",
-    "asset": "asset",
-    "qa_review": "qa_review",
-    "fix": "fix",
-    "publish_prep": "publish_prep",
-}
+TASK_MODULES = {t.key: t.module for t in TASK_TYPES}
 
 
 def task_module(task_key: str) -> ModuleType:

@@ -80,7 +80,7 @@ BEGIN
 END;
 $$;
 
--- This job's commit is live in production: publish_prep is succeeded with that commit
+-- This job's commit is live in production: the publisher task (publish_prep) succeeded
 -- (taskDone), the intent becomes the record, and the step asks the caller to finalize.
 CREATE OR REPLACE FUNCTION engine_v2._recover_published(
   p_job_id uuid, p_status text, p_mode text, p_commit text
@@ -94,7 +94,7 @@ BEGIN
          error_code = NULL, error_message = NULL,
          output = jsonb_build_object('commit_hash', p_commit, 'published', true,
                                     'mode', p_mode, 'recovered', true)
-   WHERE job_id = p_job_id AND task_key = 'publish_prep'
+   WHERE job_id = p_job_id AND agent_role = 'publisher'
      AND status IN ('pending', 'ready', 'running')
   RETURNING id, task_key, display_label, attempt_count INTO v_task;
   IF FOUND THEN

@@ -39,10 +39,7 @@ SELECT t.task_key, t.status, t.agent_role, t.attempt_count, t.max_attempts, t.pr
   LEFT JOIN engine_v2.job_task_attempts a ON a.task_id = t.id
  WHERE t.job_id = %(job_id)s
  GROUP BY t.id
- ORDER BY array_position(
-            ARRAY['intent','plan','codegen','asset','qa_review','fix','publish_prep'],
-            t.task_key) NULLS LAST,
-          t.created_at, t.task_key
+ ORDER BY t.position, t.created_at, t.task_key
 
 -- events_after: the stream as the server relays it (README: seq > last relayed)
 SELECT e.seq, e.event_type, e.data, e.created_at, t.task_key

@@ -17,7 +17,8 @@ SELECT task_key, status, output
   FROM engine_v2.job_tasks
  WHERE job_id = %(job_id)s;
 
--- code_artifacts: latest 'code' artifact per path; publish_prep (restore) over fix over codegen over anything else, then newest
+-- code_artifacts: latest 'code' artifact per path: the later task in the workflow wins
+-- (publish_prep's restore over fix over codegen), then the newest
 SELECT DISTINCT ON (path) path, content
   FROM (
     SELECT coalesce(a.content->>'path', a.metadata->>'path', a.uri) AS path,
@@ -25,9 +26,7 @@ SELECT DISTINCT ON (path) path, content
              WHEN 'object' THEN a.content->>'content'
              WHEN 'string' THEN a.content #>> '{}'
            END AS content,
-           CASE t.task_key
-             WHEN 'publish_prep' THEN 3 WHEN 'fix' THEN 2 WHEN 'codegen' THEN 1 ELSE 0
-           END AS rank,
+           t.position AS rank,  -- workflow order: a later task's file wins
            a.created_at,
            a.id
       FROM engine_v2.job_task_artifacts a
