@@ -240,3 +240,18 @@ def test_subjects_are_drawn_and_named() -> None:
         images["assets/catcher.png"]
         != dict(P.images(plain, plain["image_specs"]))["assets/catcher.png"]
     )
+
+
+def test_a_background_theme_keeps_the_earlier_colour_and_title() -> None:
+    _, files = _make("a snake game")
+    red, files = _make("make it red", _project(files))
+    plan, files = _make("change the background to a starry sky", _project(files))
+    assert plan["settings"]["background"] == "stars"
+    assert (plan["colors"], plan["title"], plan["palette"]) == (
+        red["colors"],
+        red["title"],
+        red["palette"],
+    )
+    assert 'const BACKGROUND = "stars";' in files["config.js"]
+    assert "function drawStars(" in files["runtime.js"]
+    assert "background → starry sky" in files["__summary__"]

@@ -299,6 +299,7 @@ class Request:
     subject: str | None = None
     item: str | None = None
     features: tuple[str, ...] = ()  # features asked for (added, not removed)
+    keep_color: bool = False  # "don't make it red": the colours stay as they are
 
     @property
     def template(self) -> str | None:
@@ -323,6 +324,7 @@ class Request:
             or self.subject
             or self.item
             or self.features
+            or self.keep_color
         )
 
 
@@ -507,22 +509,25 @@ _JA_NOT_THIS_COLOR = re.compile(
 )
 
 
-def _colors(text: str, taken: list[tuple[int, int]]) -> tuple[str | None, str | None]:
-    """(primary colour word, background colour word): the last of each that is wanted
-    ("green instead of red" wants green; "don't make it red" wants nothing)."""
+def _colors(text: str, taken: list[tuple[int, int]]) -> tuple[str | None, str | None, bool]:
+    """(primary colour word, background colour word, a colour was refused): the last of each
+    that is wanted ("green instead of red" wants green; "don't make it red" wants none)."""
     primary: tuple[int, str] | None = None
     background: tuple[int, str] | None = None
+    refused = False
     for pattern, word in COLOR_PATTERNS:
         for m in re.finditer(pattern, text):
             if _overlaps(m.start(), m.end(), taken):
                 continue
             before = text[_clause_start(text, m.start()) : m.start()]
             after = text[m.end() : m.end() + 14]
+            if _negated(text, m.start(), m.end()):
+                refused = True
+                continue
             if (
                 _EN_NOT_THIS_COLOR.search(text[max(0, m.start() - 30) : m.start()])
                 or _EN_FROM_COLOR.match(after)
                 or _JA_NOT_THIS_COLOR.match(after)
-                or _negated(text, m.start(), m.end())
             ):
                 continue
             is_bg = bool(
@@ -539,7 +544,8 @@ def _colors(text: str, taken: list[tuple[int, int]]) -> tuple[str | None, str | 
                     background = (m.start(), word)
             elif primary is None or m.start() > primary[0]:
                 primary = (m.start(), word)
-    return (primary[1] if primary else None), (background[1] if background else None)
+    chosen = (primary[1] if primary else None), (background[1] if background else None)
+    return chosen[0], chosen[1], refused and not any(chosen)
 
 
 def clean_title(raw: str) -> str | None:
@@ -604,7 +610,7 @@ def parse_request(message: str) -> Request:
         raw = unicodedata.normalize("NFKC", message)
         text = normalize(raw[:a] + " " * (b - a) + raw[b:])
     theme, taken = _themes(text)
-    primary, background = _colors(text, taken)
+    primary, background, keep_color = _colors(text, taken)
     subject, item = _subjects(text, taken)
     scores = template_scores(text)
     near = near_genre(text)
@@ -625,6 +631,7 @@ def parse_request(message: str) -> Request:
         subject=subject,
         item=item,
         features=_features(text),
+        keep_color=keep_color,
     )
 
 

@@ -76,6 +76,8 @@ def _apply_look(out: Outcome, req: Request) -> None:
         if colors != s.colors:
             out.changes.append({"what": "primary", "to": req.primary})
             s = replace(s, colors=colors)
+    if req.keep_color:
+        out.notes.append({"kind": "kept_color"})
     if req.background_color:
         colors = recolor_background(s.colors, req.background_color)
         if colors != s.colors:

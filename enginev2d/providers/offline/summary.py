@@ -43,6 +43,7 @@ TEXT: dict[str, dict[str, str]] = {
         "unsupported_feature": "{feature} is not supported in {game} yet.",
         "already": "{game} already has {feature}.",
         "kept": "Kept the {label} at {value}.",
+        "kept_color": "Kept the colours as they are.",
         "limit_max": "The {label} is already at its highest ({value}).",
         "limit_min": "The {label} is already at its lowest ({value}).",
         "near_edit": "There is no {wanted} game yet; your game stays {game}.",
@@ -79,6 +80,7 @@ TEXT: dict[str, dict[str, str]] = {
         "unsupported_feature": "{game}は{feature}にはまだ対応していません。",
         "already": "{game}にはもう{feature}があります。",
         "kept": "{label}は{value}のままにしました。",
+        "kept_color": "色はそのままにしました。",
         "limit_max": "{label}はもう最大（{value}）です。",
         "limit_min": "{label}はもう最小（{value}）です。",
         "near_edit": "{wanted}ゲームのテンプレートはまだないので、ゲームは{game}のままです。",
@@ -188,6 +190,8 @@ def note_line(s: GameSettings, n: Mapping[str, Any], lang: str) -> str | None:
     if kind == "kept":
         value = _word(s, n["setting"], n["value"], lang)
         return text(lang, "kept", label=_label(s, n["setting"], lang), value=value)
+    if kind == "kept_color":
+        return text(lang, "kept_color")
     if kind == "limit":
         value = _word(s, n["setting"], n["value"], lang)
         key = "limit_max" if n["edge"] == "max" else "limit_min"
