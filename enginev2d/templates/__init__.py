@@ -25,7 +25,7 @@ from .library import (
     templates_root,
 )
 from .matching import near_genre, normalize, subjects_in, template_scores
-from .preview import overlay_files, preview_files
+from .preview import codegen_base, overlay_answer, overlay_files, preview_files
 from .render import (
     GameSettings,
     defaults,
@@ -45,6 +45,7 @@ __all__ = [
     "TemplateError",
     "catalogue",
     "catalogue_text",
+    "codegen_base",
     "common",
     "defaults",
     "detect_language",
@@ -53,6 +54,7 @@ __all__ = [
     "near_genre",
     "normalize",
     "normalize_template_id",
+    "overlay_answer",
     "overlay_files",
     "pick",
     "preview_files",

@@ -3,6 +3,10 @@
 :func:`preview_files` is pure (no model call, no I/O beyond reading the library): the
 engine can show it as soon as ``plan`` has chosen a template, while codegen and asset
 run. Sprites are left out (their images do not exist yet), so the game draws its shapes.
+
+:func:`codegen_base` is what a model customises (strategy ``template``: the template with
+the plan's settings; ``edit``: the current project), and :func:`overlay_answer` puts the
+files the model returned (only the changed ones) over that base.
 """
 
 from __future__ import annotations
@@ -37,3 +41,28 @@ def overlay_files(
     for f in changed:
         out[str(f["path"])] = dict(f)
     return list(out.values())
+
+
+def codegen_base(
+    plan_output: Mapping[str, Any], existing: Mapping[str, str]
+) -> list[dict[str, Any]] | None:
+    """The files a model customises for this plan, or None to write from scratch."""
+    strategy = plan_output.get("codegen_strategy") if isinstance(plan_output, Mapping) else None
+    if strategy == "edit" and existing:
+        return [{"path": p, "content": c} for p, c in sorted(existing.items())]
+    if strategy == "template":
+        return preview_files(plan_output)
+    return None
+
+
+def overlay_answer(answer: Any, base: Sequence[Mapping[str, Any]]) -> Any:
+    """A codegen answer whose ``files`` are the changed files only, completed with the rest
+    of ``base``; anything else is returned as it is (for validation to judge)."""
+    if not isinstance(answer, Mapping) or not isinstance(answer.get("files"), list):
+        return answer
+    changed = [
+        f for f in answer["files"] if isinstance(f, Mapping) and isinstance(f.get("path"), str)
+    ]
+    if len(changed) != len(answer["files"]):
+        return answer
+    return {**answer, "files": overlay_files(base, changed)}

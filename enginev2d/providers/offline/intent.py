@@ -121,6 +121,11 @@ def _chat_kind(text: str) -> str:
     return "other"
 
 
+def chat_reply(message: str) -> str:
+    """The reply to a message treated as chat (for a planner that gave none)."""
+    return reply(message, _chat_kind(normalize(message)))
+
+
 def classify(message: str, *, has_project: bool) -> dict[str, Any]:
     """``{"intent": ..., "reply"?: ..., "step"?: ...}`` for one message."""
     text = normalize(message)
