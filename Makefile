@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PG_BIN := /usr/lib/postgresql/15/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo-deps pm2 install test test-unit test-integration test-acceptance lint format demo bench clean system-deps
+.PHONY: demo-deps pm2 install test test-unit test-integration test-acceptance lint format demo serve bench clean system-deps
 
 install: $(STAMP) system-deps
 
@@ -51,6 +51,10 @@ format: $(STAMP)
 
 demo: $(STAMP) demo-deps
 	$(BIN)/enginev2d demo $(if $(PROMPT),"$(PROMPT)",)
+
+# Serve the demo game as it is (no job); PORT=8000 by default.
+serve: $(STAMP) demo-deps
+	$(BIN)/enginev2d demo --serve --port $(or $(PORT),8000)
 
 bench: install
 	$(BIN)/python -m bench.run
