@@ -169,7 +169,9 @@ def from_json(data: object, template_id: str | None = None) -> GameSettings | No
     tid = normalize_template_id(data.get("template_id")) or normalize_template_id(template_id)
     if tid is None:
         return None
-    language = data.get("language") if data.get("language") in LANGUAGES else DEFAULT_LANGUAGE
+    # A plan may record the request's language apart from the game's (game_language).
+    language = data.get("game_language") or data.get("language")
+    language = language if language in LANGUAGES else DEFAULT_LANGUAGE
     base = defaults(tid, language)
     shared = common()
     palette = data.get("palette") if data.get("palette") in shared.palettes else base.palette

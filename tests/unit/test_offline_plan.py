@@ -255,3 +255,15 @@ def test_a_background_theme_keeps_the_earlier_colour_and_title() -> None:
     assert 'const BACKGROUND = "stars";' in files["config.js"]
     assert "function drawStars(" in files["runtime.js"]
     assert "background → starry sky" in files["__summary__"]
+
+
+def test_a_request_that_changes_nothing_is_answered_in_its_language() -> None:
+    """The plan records the request's language; the game keeps its own when unchanged."""
+    _, files = _make("a snake game")
+    plan, files2 = _make("マルチプレイにして", _project(files))
+    assert (plan["language"], plan["game_language"]) == ("ja", "en")
+    assert _project(files2) == _project(files)
+    assert "マルチプレイにはまだ対応していません" in files2["__summary__"]
+    plan, files3 = _make("もっと速くして", _project(files))
+    assert (plan["language"], plan["game_language"]) == ("ja", "ja")  # a change: in Japanese
+    assert '<html lang="ja">' in files3["index.html"]

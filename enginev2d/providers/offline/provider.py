@@ -157,6 +157,10 @@ class OfflineProvider:
             "codegen_strategy": strategy,
             "image_specs": specs,
             **s.to_json(),
+            # The request's language (summaries, replies); the game's own is game_language:
+            # they differ only when a request changed nothing (the game stays as it was).
+            "language": req.language,
+            "game_language": s.language,
             "controls": pick(m.controls, s.language),
             "changes": outcome.changes,
             "notes": notes + outcome.notes,
@@ -170,7 +174,7 @@ class OfflineProvider:
     ) -> tuple[GameSettings, dict[str, Any]]:
         """Our own plan's settings as given; another planner's template merged with our
         reading of the request (a planner that only names a template still gets a game)."""
-        if isinstance(plan.get("settings"), Mapping) and "language" in plan:
+        if isinstance(plan.get("settings"), Mapping) and "game_language" in plan:
             settings = from_json(dict(plan))
             if settings is not None:
                 return settings, dict(plan)

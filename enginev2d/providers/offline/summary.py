@@ -115,8 +115,7 @@ def _word(s: GameSettings, name: str, value: Any, lang: str) -> str:
     return setting.word(value, lang) if setting is not None else str(value)
 
 
-def details(s: GameSettings) -> str:
-    lang = s.language
+def details(s: GameSettings, lang: str) -> str:
     palette = pick(common().palettes[s.palette].label, lang)
     out = text(
         lang,
@@ -202,8 +201,9 @@ def note_line(s: GameSettings, n: Mapping[str, Any], lang: str) -> str | None:
 
 
 def summarize(s: GameSettings, plan: Mapping[str, Any]) -> str:
-    """The codegen summary for the game ``s`` made from ``plan`` (the offline plan)."""
-    lang = s.language
+    """The codegen summary for the game ``s`` made from ``plan`` (the offline plan), in the
+    request's language (``plan["language"]``; the game keeps its own when nothing changed)."""
+    lang = plan.get("language") if plan.get("language") in TEXT else s.language
     m = manifest(s.template_id)
     changes = [c for c in plan.get("changes") or [] if isinstance(c, Mapping)]
     notes = [n for n in plan.get("notes") or [] if isinstance(n, Mapping)]
@@ -211,7 +211,7 @@ def summarize(s: GameSettings, plan: Mapping[str, Any]) -> str:
     values = {
         "title": s.title,
         "genre": pick(m.genre, lang),
-        "details": details(s),
+        "details": details(s, lang),
         "controls": pick(m.controls, lang),
     }
     if plan.get("codegen_strategy") == "edit":
