@@ -273,7 +273,7 @@ _JA_TITLE = re.compile(
 
 _ITEM_BEFORE_EN = re.compile(
     r"\b(?:catch(?:es|ing)?|eat(?:s|ing)?|collect(?:s|ing)?|grab(?:s|bing)?|gather(?:s|ing)?"
-    r"|chas(?:e|es|ing)|hunt(?:s|ing)?|pick(?:s|ing)? up|get(?:s|ting)?|with)\s+"
+    r"|chas(?:e|es|ing)|hunt(?:s|ing)?|pick(?:s|ing)? up|get(?:s|ting)?)\s+"
     r"(?:the |some |all )?(?:\w+ )?$"
 )
 _ITEM_AFTER_JA = re.compile(r"^(?:を|たち?を)")

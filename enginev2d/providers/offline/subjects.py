@@ -185,17 +185,20 @@ def penguin(r: Raster, c: Colors) -> None:
 def ghost(r: Raster, c: Colors) -> None:
     w, h = r.w, r.h
     body = _tint("#f8fafc", c, 0.2)
+    # The dome from right to left, then the wavy hem back from left to right.
     pts = [
-        (w * (0.5 + 0.4 * math.cos(a)), h * (0.42 - 0.36 * math.sin(a)))
-        for a in [math.pi * i / 16 for i in range(17)]
+        (
+            w * (0.5 + 0.4 * math.cos(math.pi * i / 16)),
+            h * (0.44 - 0.38 * math.sin(math.pi * i / 16)),
+        )
+        for i in range(17)
     ]
-    for i in range(7):  # wavy hem, right to left
-        x = 0.9 - i * (0.8 / 6)
-        pts.append((w * x, h * (0.95 if i % 2 == 0 else 0.82)))
+    for i in range(7):
+        pts.append((w * (0.1 + i * (0.8 / 6)), h * (0.95 if i % 2 == 0 else 0.82)))
     r.fill(pts, solid(body, 0.95))
-    r.fill(ellipse(w * 0.38, h * 0.38, w * 0.07, h * 0.1), solid(INK))
-    r.fill(ellipse(w * 0.62, h * 0.38, w * 0.07, h * 0.1), solid(INK))
-    r.fill(ellipse(w * 0.5, h * 0.58, w * 0.08, h * 0.06), solid(INK, 0.8))
+    r.fill(ellipse(w * 0.38, h * 0.4, w * 0.07, h * 0.1), solid(INK))
+    r.fill(ellipse(w * 0.62, h * 0.4, w * 0.07, h * 0.1), solid(INK))
+    r.fill(ellipse(w * 0.5, h * 0.6, w * 0.08, h * 0.06), solid(INK, 0.8))
 
 
 def apple(r: Raster, c: Colors) -> None:
