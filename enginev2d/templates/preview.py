@@ -21,7 +21,10 @@ PREVIEW_STRATEGIES = ("template", "edit")
 
 def preview_files(plan_output: Mapping[str, Any]) -> list[dict[str, str]] | None:
     """The chosen template rendered with the plan's settings, playable as it is; None when
-    the plan names no template of the library (or writes from scratch)."""
+    the plan names no template of the library (or writes from scratch).
+
+    Meant for intent ``edit``: a restore runs ``plan`` too, but what it publishes is an
+    earlier version, not this plan."""
     if not isinstance(plan_output, Mapping):
         return None
     if plan_output.get("codegen_strategy", "template") not in PREVIEW_STRATEGIES:

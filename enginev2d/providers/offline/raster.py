@@ -179,7 +179,3 @@ def radial(inner: str, outer: str, cx: float, cy: float, r: float) -> Paint:
 
 
 Colors = Mapping[str, str]
-
-
-def polygon(points: Sequence[Point]) -> list[Point]:
-    return list(points)
