@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PG_BIN := /usr/lib/postgresql/15/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo-deps demo-web-deps pm2 install test test-unit test-integration test-acceptance lint format demo demo-web bench clean system-deps node-deps
+.PHONY: demo-deps demo-web-deps pm2 install test test-unit test-integration test-acceptance lint format demo demo-web serve bench clean system-deps node-deps
 
 install: $(STAMP) system-deps
 
@@ -72,6 +72,10 @@ demo: $(STAMP) demo-deps
 demo-web: $(STAMP) demo-web-deps
 	@$(MAKE) --no-print-directory node-deps
 	$(BIN)/python examples/node-server/demo_web.py $(if $(PORT),--port $(PORT),)
+
+# Serve the demo game as it is (no job); PORT=8000 by default.
+serve: $(STAMP) demo-deps
+	$(BIN)/enginev2d demo --serve --port $(or $(PORT),8000)
 
 bench: install
 	$(BIN)/python -m bench.run

@@ -184,14 +184,21 @@ def demo(
 
     The first run creates a game from PROMPT (default: "make me a neon snake game");
     later runs edit the same project (default: "make it faster"), as a new commit.
+    With --serve and no PROMPT, the game is served as it is (no job).
     """
     from . import demo as demo_mod
 
-    result = demo_mod.run_demo(prompt, state_dir=state_dir, keep=keep, reset=reset, echo=click.echo)
-    if result.status != "succeeded":
+    result = demo_mod.run_demo(
+        prompt,
+        state_dir=state_dir,
+        keep=keep,
+        reset=reset,
+        serve=serve,
+        port=port,
+        echo=click.echo,
+    )
+    if result.status not in ("succeeded", "served"):
         raise click.ClickException(f"demo job {result.status}: {result.error_code}")
-    if serve and result.index_html is not None:
-        demo_mod.serve(result.index_html.parent, port, click.echo)
 
 
 # --------------------------------------------------------------------------- admin

@@ -3,18 +3,26 @@
 A private PostgreSQL cluster in ``var/demo`` (reused between runs), the host stand-ins,
 the migrations, one job submitted through ``engine_v2.submit_job`` and the daemon running
 in-process with the offline provider. Progress is shown from the ``job_task_events``
-stream exactly as the Node server would relay it.
+stream exactly as the Node server would relay it, then what the engine understood: the
+intent, the template, the summary (or the chat reply).
+
+``--serve`` without a prompt serves the game as it is (no job); a prompt that is blank or
+a port that is taken is refused in one line before anything is changed. The server never
+serves ``.git/`` or any other dot-file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import http.server
 import os
+import posixpath
 import shutil
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -42,12 +50,13 @@ BAR = 24
 
 @dataclass
 class DemoResult:
-    job_id: str
+    job_id: str | None
     status: str
     error_code: str | None
     index_html: Path | None
     seconds: float
     events: list[dict[str, Any]] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)  # task outputs by task key
 
 
 def default_state_dir() -> Path:
@@ -201,9 +210,39 @@ def _job_summary(conn: psycopg.Connection[Any], job_id: str) -> dict[str, Any]:
     return dict(row) if row else {}
 
 
-def serve(directory: Path, port: int, echo: Callable[[str], None]) -> None:
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
-    with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as httpd:
+class _GameHandler(http.server.SimpleHTTPRequestHandler):
+    """Static files of the game only: any path with a dot-segment (``.git/``, ``.env``)
+    is not found, so the project's history and secrets are never served."""
+
+    def send_head(self) -> Any:
+        path = posixpath.normpath(urllib.parse.unquote(urllib.parse.urlsplit(self.path).path))
+        if any(part.startswith(".") for part in path.split("/") if part):
+            self.send_error(404, "Not found")
+            return None
+        return super().send_head()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def open_server(directory: Path, port: int) -> http.server.ThreadingHTTPServer:
+    """Bind the game server now (a taken port is found before anything changes)."""
+    handler = functools.partial(_GameHandler, directory=str(directory))
+    try:
+        return http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+            raise ConfigError(
+                f"port {port} on 127.0.0.1 is taken by another process; choose another with --port"
+            ) from None
+        raise ConfigError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror}") from None
+
+
+def serve_fn(
+    server: http.server.ThreadingHTTPServer, directory: Path, echo: Callable[[str], None]
+) -> None:
+    """Serve ``directory`` with an already bound server until Ctrl-C."""
+    with server as httpd:
         echo(f"  serving {directory} at http://127.0.0.1:{httpd.server_address[1]}/ (Ctrl-C stops)")
         with contextlib.suppress(KeyboardInterrupt):
             httpd.serve_forever()
@@ -222,21 +261,89 @@ def daemon_in_thread(cfg: Config) -> Iterator[Daemon]:
         thread.join(cfg.daemon.shutdown_grace_s + 5)
 
 
+def _task_outputs(conn: psycopg.Connection[Any], job_id: str) -> dict[str, Any]:
+    rows = conn.execute(
+        "SELECT task_key, output FROM engine_v2.job_tasks"
+        " WHERE job_id = %s AND status = 'succeeded'",
+        (job_id,),
+    ).fetchall()
+    return {r["task_key"]: r["output"] or {} for r in rows}
+
+
+def explain(outputs: dict[str, Any], echo: Callable[[str], None]) -> None:
+    """What the engine understood and answered: intent, template, summary or reply."""
+    intent = outputs.get("intent") or {}
+    plan = outputs.get("plan") or {}
+    kind = intent.get("intent", "?")
+    step = f" ({intent['step']})" if intent.get("step") else ""
+    echo(f"  intent    {kind}{step}")
+    if plan.get("template_id"):
+        title = f"{plan.get('title', '')}, " if plan.get("title") else ""
+        echo(f"  template  {plan['template_id']} ({title}{plan.get('language', '?')})")
+    if intent.get("reply"):
+        echo(f"  reply     {intent['reply']}")
+    publish = outputs.get("publish_prep") or {}
+    summary = publish.get("summary") or (outputs.get("codegen") or {}).get("summary")
+    if summary:
+        echo(f"  summary   {summary}")
+    if publish.get("unchanged"):
+        echo("  (nothing changed, so no new version was made)")
+
+
+def _check_prompt(prompt: str | None) -> None:
+    if prompt is not None and not prompt.strip():
+        raise ConfigError('the prompt is empty: say what to make, e.g. "make me a snake game"')
+
+
 def run_demo(
     prompt: str | None = None,
     *,
     state_dir: Path | None = None,
     keep: bool = False,
     reset: bool = False,
+    serve: bool = False,
+    port: int = 8000,
     echo: Callable[[str], None] = print,
     timeout_s: float = 120.0,
 ) -> DemoResult:
+    """One demo run: refuse a blank prompt and a taken port first, then (unless only
+    serving an existing game) run one job, explain it, and serve the game if asked."""
+    _check_prompt(prompt)
     state = state_dir or default_state_dir()
-    if reset and state.exists():
-        cluster = PgCluster(state / "pg")
-        with contextlib.suppress(Exception):
-            cluster.stop("immediate")
-        shutil.rmtree(state)
+    server = open_server(project_dir_for(state), port) if serve else None
+    try:
+        if reset and state.exists():
+            cluster = PgCluster(state / "pg")
+            with contextlib.suppress(Exception):
+                cluster.stop("immediate")
+            shutil.rmtree(state)
+        game = project_dir_for(state) / "index.html"
+        if serve and prompt is None and game.is_file():
+            echo(f"enginev2d demo: serving your game as it is (no job): {game}")
+            result = DemoResult(None, "served", None, game, 0.0)
+        else:
+            result = _run_job(prompt, state, keep=keep, echo=echo, timeout_s=timeout_s)
+        if server is not None and result.index_html is not None:
+            serve_and_close, server = server, None
+            serve_fn(serve_and_close, result.index_html.parent, echo)
+        return result
+    finally:
+        if server is not None:
+            server.server_close()
+
+
+def project_dir_for(state: Path) -> Path:
+    return state / "projects" / DEMO_USER / "projects" / DEMO_PROJECT
+
+
+def _run_job(
+    prompt: str | None,
+    state: Path,
+    *,
+    keep: bool,
+    echo: Callable[[str], None],
+    timeout_s: float,
+) -> DemoResult:
     _check_writable(state)
     db = EmbeddedDatabase(PgCluster(state / "pg"))
     t0 = time.monotonic()
@@ -262,6 +369,7 @@ def run_demo(
             with daemon_in_thread(cfg):
                 events = follow_events(db.url, job_id, printer, timeout_s=timeout_s)
             summary = _job_summary(conn, job_id)
+            outputs = _task_outputs(conn, job_id)
         status = summary.get("status", "unknown")
         index = project_dir(cfg) / "index.html"
         seconds = float(summary.get("seconds") or 0.0)
@@ -272,8 +380,11 @@ def run_demo(
                 f"cost ${float(summary['cost']):.4f}"
             )
             echo("")
-            echo(f"  Your game: {index}")
-            echo(f"  Open it:   xdg-open {index}   (or: enginev2d demo --serve)")
+            explain(outputs, echo)
+            if index.is_file():
+                echo("")
+                echo(f"  Your game: {index}")
+                echo(f"  Open it:   xdg-open {index}   (or: enginev2d demo --serve)")
         else:
             echo(f"  job ended {status}: {summary.get('error_code')}")
         echo(f"  (demo took {time.monotonic() - t0:.1f} s)")
@@ -281,7 +392,8 @@ def run_demo(
             job_id=job_id,
             status=status,
             error_code=summary.get("error_code"),
-            index_html=index if status == "succeeded" else None,
+            index_html=index if status == "succeeded" and index.is_file() else None,
             seconds=seconds,
             events=events,
+            outputs=outputs,
         )

@@ -211,6 +211,25 @@ def text_files_at(repo: Path, rev: str) -> dict[str, str]:
     return out
 
 
+def first_parent_log(repo: Path, keys: Sequence[str], rev: str = "HEAD") -> list[dict[str, str]]:
+    """Every commit on the first-parent line to ``rev``, oldest first, as
+    ``{"sha", "subject", <key>: value or ""}`` for each trailer key (one git call)."""
+    if head(repo) is None:
+        return []
+    fields = ["%H", "%s", *(f"%(trailers:key={k},valueonly,separator=%x1f)" for k in keys)]
+    proc = git(
+        repo, "log", "--first-parent", "--reverse", "--format=" + "%x00".join(fields) + "%x1e", rev
+    )
+    out = []
+    for record in filter(None, (r.strip("\n") for r in proc.stdout.split("\x1e"))):
+        parts = record.split("\x00")
+        entry = {"sha": parts[0], "subject": parts[1]}
+        for key, value in zip(keys, parts[2:], strict=False):
+            entry[key] = value.split("\x1f")[0].strip()
+        out.append(entry)
+    return out
+
+
 def trailer_values(repo: Path, rev: str, key: str) -> list[str]:
     proc = git(repo, "log", "-1", f"--format=%(trailers:key={key},valueonly)", rev)
     return [line.strip() for line in proc.stdout.splitlines() if line.strip()]

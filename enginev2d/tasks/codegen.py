@@ -15,9 +15,11 @@ from typing import Any
 
 from .. import providers
 from ..providers.base import TextReply
+from ..templates import codegen_base, overlay_answer
 from .base import TaskContext
 from .codefiles import parse_code_answer
 from .prompts import codegen as codegen_prompt
+from .prompts import codegen_template
 from .schemas import invalid, require_object, require_str, validate_files
 
 KEY = "codegen"
@@ -36,12 +38,22 @@ def build_input(ctx: TaskContext) -> dict[str, Any]:
 
 def run(ctx: TaskContext, task_input: dict[str, Any]) -> Any:
     existing = ctx.staging.existing_files()
-    system, prompt = codegen_prompt(
-        task_input["message"], task_input["plan"], existing, repair_hint=ctx.repair_hint
-    )
+    # Strategy template/edit: the model gets the files to change and answers with the
+    # changed ones only; the rest of the base completes its answer.
+    base = codegen_base(task_input["plan"], existing)
+    if base is not None:
+        system, prompt = codegen_template(
+            task_input["message"], task_input["plan"], base, repair_hint=ctx.repair_hint
+        )
+    else:
+        system, prompt = codegen_prompt(
+            task_input["message"], task_input["plan"], existing, repair_hint=ctx.repair_hint
+        )
 
     def parse(reply: TextReply) -> dict[str, Any]:
         answer = parse_code_answer(KEY, reply.text, truncated=reply.truncated, require_summary=True)
+        if base is not None:
+            answer = overlay_answer(answer, base)
         return validate(ctx, answer)  # an unusable answer makes the route go on
 
     def offline() -> dict[str, Any]:

@@ -1,8 +1,10 @@
 """intent: classify the request as chat, edit or restore (design 7.3, 7.4).
 
-``chat`` makes the engine skip every later task; ``restore`` rolls the project back to
-its previous published version through the normal staging/publish path (the engine skips
-codegen, asset, qa_review and fix; publish_prep does the rollback commit).
+``chat`` makes the engine skip every later task; the output carries ``reply``, a short
+helpful answer in the message's language (the run's result is ``{type: "chat", reply}``).
+``restore`` rolls the project back through the normal staging/publish path (the engine
+skips codegen, asset, qa_review and fix; publish_prep restores); ``step`` says which way:
+``undo`` (one more published version back) or ``redo`` (forward again after an undo).
 """
 
 from __future__ import annotations
@@ -11,11 +13,14 @@ from typing import Any
 
 from .. import providers
 from ..providers.base import TextReply
+from ..providers.offline.intent import chat_reply, restore_step
 from .base import TaskContext
 from .prompts import intent as intent_prompt
 from .schemas import INTENTS, parse_json, require_enum, require_object
 
 KEY = "intent"
+STEPS = ("undo", "redo")
+MAX_REPLY = 1000
 
 
 def build_input(ctx: TaskContext) -> dict[str, Any]:
@@ -38,13 +43,25 @@ def run(ctx: TaskContext, task_input: dict[str, Any]) -> Any:
         return out
 
     return providers.ask(
-        ctx, system=system, prompt=prompt, parse=parse, offline=offline, max_tokens=64
+        ctx, system=system, prompt=prompt, parse=parse, offline=offline, max_tokens=400
     )
 
 
 def validate(ctx: TaskContext, output: Any) -> dict[str, Any]:
     obj = require_object(KEY, output)
-    return {"intent": require_enum(KEY, obj, "intent", INTENTS)}
+    intent = require_enum(KEY, obj, "intent", INTENTS)
+    out: dict[str, Any] = {"intent": intent}
+    if intent == "chat":
+        # A model that classified but did not answer still gets the user a reply.
+        text = obj.get("reply")
+        if not isinstance(text, str) or not text.strip():
+            text = chat_reply(ctx.job.message)
+        out["reply"] = text.strip()[:MAX_REPLY]
+    elif intent == "restore":
+        step = obj.get("step")
+        step = step.strip().lower() if isinstance(step, str) else None
+        out["step"] = step if step in STEPS else (restore_step(ctx.job.message) or "undo")
+    return out
 
 
 def apply(ctx: TaskContext, output: dict[str, Any]) -> None:

@@ -2,17 +2,22 @@
 
 Edits see the current project's files (read-only, ``ctx.staging.existing_files()``).
 The output also carries ``image_specs`` (derived as ``assets/image_<i>.png`` when the
-model gives fewer than ``image_count``) so codegen and asset agree on image names, and
-any extra keys the provider adds (title, palette...) for codegen to use.
+model gives fewer than ``image_count``) so codegen and asset agree on image names,
+``language`` (the request's language: the model's answer, else detected from the message),
+and any extra keys the provider adds (title, settings, palette...) for codegen to use.
+A ``template_id`` naming a template of the library by another name ("Tetris") becomes its
+id ("blocks"); :func:`enginev2d.templates.preview_files` renders the plan as a preview.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from .. import providers
 from ..providers.base import TextReply
+from ..templates import detect_language, normalize_template_id
 from .base import TaskContext
 from .prompts import CODE_BUDGET
 from .prompts import plan as plan_prompt
@@ -45,6 +50,7 @@ STRATEGY_ALIASES = {
     "update": "edit",
 }
 MAX_EXTRA_BYTES = 16 * 1024
+LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[a-z0-9]{2,8})?$")
 CORE_KEYS = ("dimension", "skills", "template_id", "image_count", "codegen_strategy")
 
 
@@ -109,6 +115,7 @@ def validate(ctx: TaskContext, output: Any) -> dict[str, Any]:
     template_id = obj.get("template_id")
     if template_id == "":
         template_id = None
+    template_id = normalize_template_id(template_id) or template_id
     if template_id is not None and (
         not isinstance(template_id, str) or not TEMPLATE_ID.match(template_id)
     ):
@@ -123,6 +130,9 @@ def validate(ctx: TaskContext, output: Any) -> dict[str, Any]:
         KEY, obj.get("image_specs"), image_count, default_prompt=ctx.job.message[:500]
     )
     extra = {k: v for k, v in obj.items() if k not in (*CORE_KEYS, "image_specs")}
+    extra["language"] = _language(obj.get("language"), ctx.job.message)
+    if "settings" in extra and not isinstance(extra["settings"], dict):
+        raise invalid(KEY, "settings must be an object", 'Give settings as {"speed": 3, ...}.')
     try:
         size = len(json.dumps(extra))
     except (TypeError, ValueError):
@@ -138,6 +148,13 @@ def validate(ctx: TaskContext, output: Any) -> dict[str, Any]:
         "codegen_strategy": strategy,
         "image_specs": specs,
     }
+
+
+def _language(value: object, message: str) -> str:
+    """The request's language: the planner's code when it is one, else detected."""
+    if isinstance(value, str) and LANGUAGE.match(value.strip().lower()):
+        return value.strip().lower()
+    return detect_language(message)
 
 
 def apply(ctx: TaskContext, output: dict[str, Any]) -> None:

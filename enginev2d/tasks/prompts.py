@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..templates import LANGUAGES, catalogue, catalogue_text
 from .schemas import DIMENSIONS, INTENTS, MAX_IMAGES, SEVERITIES
 
 # How much existing/generated code goes into one prompt (characters).
@@ -60,15 +61,25 @@ def render_files(files: Mapping[str, str] | Sequence[Mapping[str, Any]]) -> str:
 
 # --------------------------------------------------------------------------- intent
 
-INTENT_SYSTEM = (
-    "You route messages sent to an assistant that builds small HTML5 browser games. "
-    "Classify the message:\n"
-    "- edit: create a new game or change the current one (features, look, bugs).\n"
-    "- restore: go back to / undo to the previous version of the game.\n"
-    "- chat: a question or conversation that needs no change to the game.\n"
-    f"{_DATA_NOTE}\n"
-    'Answer as JSON: {"intent": "edit"} with intent one of ' + ", ".join(INTENTS) + "."
-)
+
+def _intent_system() -> str:
+    games = ", ".join(m.genre["en"] for m in catalogue().values())
+    return (
+        "You route messages sent to an assistant that builds small HTML5 browser games. "
+        "Classify the message:\n"
+        "- edit: create a new game or change the current one (features, look, bugs).\n"
+        "- restore: undo (go back one version) or redo (go forward again after an undo).\n"
+        "- chat: a question or conversation that needs no change to the game.\n"
+        f"{_DATA_NOTE}\n"
+        'Answer as JSON: {"intent": "edit"} with intent one of ' + ", ".join(INTENTS) + ". "
+        'For chat add "reply": a short, helpful answer (one to three sentences) in the '
+        f"language of the message; the assistant makes these games: {games}, and changes "
+        "their speed, difficulty, size, colours, background (stars, sky, sea), sound and "
+        'title. For restore add "step": "undo" or "redo".'
+    )
+
+
+INTENT_SYSTEM = _intent_system()
 
 
 def intent(message: str, *, has_project: bool, repair_hint: str | None) -> tuple[str, str]:
@@ -78,23 +89,36 @@ def intent(message: str, *, has_project: bool, repair_hint: str | None) -> tuple
 
 # --------------------------------------------------------------------------- plan
 
-PLAN_SYSTEM = (
-    "You plan a small, self-contained HTML5 canvas game (plain HTML/CSS/JavaScript, no "
-    "build step, no external network resources) for the user's request. "
-    f"{_DATA_NOTE}\n"
-    "Answer as JSON with keys:\n"
-    f'  "dimension": one of {", ".join(DIMENSIONS)}\n'
-    '  "skills": list of short technique names the game needs (e.g. "game-loop", '
-    '"collision", "touch-input")\n'
-    '  "template_id": a starting template id among snake, breakout, shooter, runner, '
-    "clicker, or null\n"
-    f'  "image_count": integer 0..{MAX_IMAGES}, sprites worth generating\n'
-    '  "codegen_strategy": "template", "scratch" or "edit" (edit when changing the '
-    "existing game)\n"
-    '  "image_specs": list of image_count objects {"name": "assets/<name>.png", '
-    '"prompt": "<what to draw>", "width": px, "height": px}\n'
-    '  "title": a short game title'
-)
+
+def _plan_system() -> str:
+    return (
+        "You plan a small, self-contained HTML5 canvas game (plain HTML/CSS/JavaScript, no "
+        "build step, no external network resources) for the user's request. "
+        f"{_DATA_NOTE}\n"
+        "Templates (playable games to start from; prefer the closest one, and when the user "
+        "asks for a kind of game that is not listed, pick the nearest and say so in "
+        '"note"):\n' + catalogue_text() + "\n"
+        "Answer as JSON with keys:\n"
+        f'  "dimension": one of {", ".join(DIMENSIONS)}\n'
+        '  "skills": list of short technique names the game needs (e.g. "game-loop", '
+        '"collision", "touch-input")\n'
+        '  "template_id": one template id from the list, or null to write from scratch\n'
+        '  "settings": the template settings the request asks for, e.g. {"speed": 3, '
+        '"background": "stars"} (ranges as listed; leave out what the request does not name)\n'
+        '  "language": the language of the user\'s message as a code ("en", "ja", ...); '
+        "every text the player reads is written in it\n"
+        f'  "image_count": integer 0..{MAX_IMAGES}, sprites worth generating\n'
+        '  "codegen_strategy": "template" (customise the template), "edit" (change the '
+        'existing game) or "scratch"\n'
+        '  "image_specs": list of image_count objects {"name": "assets/<name>.png", '
+        '"prompt": "<what to draw>", "width": px, "height": px}\n'
+        '  "title": a short game title in the user\'s language\n'
+        '  "note": optional, one sentence for the user in their language about what could '
+        "not be done as asked"
+    )
+
+
+PLAN_SYSTEM = _plan_system()
 
 
 def plan(
@@ -147,6 +171,61 @@ def codegen(
             "project:\n" + render_files(existing)
         )
     return CODEGEN_SYSTEM, "\n".join(parts) + _repair(repair_hint)
+
+
+LANGUAGE_NAMES = {"en": "English", "ja": "Japanese"}
+# codegen's answer format (.codefiles) with the changed files only.
+CHANGED_FILES_ANSWER = (
+    "Answer in exactly this format, nothing else: a one-line JSON header "
+    '{"summary": "one or two sentences for the user", "files": ["config.js"]} listing ONLY '
+    "the files you changed, then each of them as\n"
+    '<file path="config.js">\n'
+    "...the complete new file, as plain text...\n"
+    "</file>\n"
+    "raw between the tags: no escaping, no code fences. Every file you leave out stays "
+    'exactly as it is; changed nothing: {"summary": "...", "files": []}.'
+)
+
+
+def _language_line(plan_value: Mapping[str, Any]) -> str:
+    code = str(plan_value.get("language") or "en")
+    name = LANGUAGE_NAMES.get(code, code)
+    line = (
+        f"The player's language is {name} ({code}): write every text the player reads "
+        "(title, HUD, instructions, messages) and the summary in it."
+    )
+    if code not in LANGUAGES:  # the files below are in English: translate them
+        line += f' Set <html lang="{code}"> and translate TEXT in config.js.'
+    return line
+
+
+CODEGEN_TEMPLATE_SYSTEM = (
+    "You customise a working HTML5 canvas game to the user's request. You get its files: "
+    "config.js holds every setting (title, colours, speed, difficulty, size, background "
+    "theme, sound, texts) and is usually all that needs changing; runtime.js is the shared "
+    "engine (input, life cycle, HUD); game.js is the gameplay. Change as little as "
+    "possible, keep keyboard and touch controls, scoring, game over and restart working, "
+    "and never reference files that do not exist. "
+    f"{_DATA_NOTE}\n" + CHANGED_FILES_ANSWER
+)
+
+
+def codegen_template(
+    message: str,
+    plan_value: Mapping[str, Any],
+    base_files: Sequence[Mapping[str, Any]],
+    *,
+    repair_hint: str | None,
+) -> tuple[str, str]:
+    """codegen with strategy template (or edit): the template rendered with the plan's
+    settings (or the current project) plus the plan; the model returns changed files only."""
+    parts = [
+        "Plan:\n" + json.dumps(plan_value, ensure_ascii=False, sort_keys=True),
+        _language_line(plan_value),
+        _message(message),
+        "The game's files (return only the ones you change):\n" + render_files(base_files),
+    ]
+    return CODEGEN_TEMPLATE_SYSTEM, "\n".join(parts) + _repair(repair_hint)
 
 
 # --------------------------------------------------------------------------- qa_review

@@ -8,16 +8,20 @@ none). ``restore: true`` is added when intent said ``restore``.
 
 * live mode, production history already carries ``Engine-Job: <job_id>``: a retry after
   a crash after the swap; that commit is returned and nothing is written (exactly-once).
-* restore: the tree of the parent of production's HEAD is checked out into staging and
-  committed as ``Restore to <hash>`` on top of HEAD (history is never rewritten), then
-  published like any result. A project with no previous version fails with
-  :class:`~enginev2d.errors.OutputInvalid` (``v2_output_invalid``, not retryable,
-  detail ``reason: no_previous_version``): the job cannot produce a result, nothing is
-  written, and v1 answers the user (as the README's contract states).
+* restore (intent ``restore``, ``step`` undo or redo, see :mod:`enginev2d.versions`):
+  undo checks out the version before the current one (each undo one more back), redo
+  the version the last undo left; it is committed on top of HEAD (history is never
+  rewritten) with ``Engine-Restored-From``/``Engine-Restore`` trailers and a summary that
+  names the version ("back to version 2 of 4, ..."), then published like any result.
+  Nothing to undo (or redo) fails with :class:`~enginev2d.errors.OutputInvalid`
+  (``v2_output_invalid``, not retryable, detail ``reason: no_previous_version`` or
+  ``nothing_to_redo``): nothing is written, and v1 answers the user.
 * otherwise: the result must pass :func:`~enginev2d.fallback.validate_output` (else
   ``v2_output_invalid``, before anything is written or published); files are written to
   staging (again: a takeover reseeds staging), committed with the summary as message
-  and ``Engine-Job``/``Engine-Models``/``Engine-Cost-USD`` trailers.
+  and ``Engine-Job``/``Engine-Models``/``Engine-Cost-USD`` trailers. A result identical
+  to the published project (a request that could not be met) makes no commit and no
+  swap: ``unchanged: true``, ``commit_hash`` the current one.
 * live: the staging tree is swapped into production under the project lock
   (``publish.publish_staging``). shadow: production is never touched.
 
@@ -32,17 +36,19 @@ import base64
 import logging
 import os
 import signal
+from pathlib import Path
 from typing import Any
 
-from .. import gitrepo, publish
+from .. import gitrepo, publish, versions
 from ..errors import OutputInvalid, PathEscape, SchedulerError
 from ..fallback import validate_output
 from ..sql import load_queries
 from ..staging import normalize_relpath
+from ..templates import detect_language
 from .base import TaskContext
 
 KEY = "publish_prep"
-RESTORED_TRAILER = "Engine-Restored-From"
+RESTORED_TRAILER = versions.RESTORED_TRAILER
 logger = logging.getLogger(__name__)
 
 
@@ -65,8 +71,10 @@ def build_input(ctx: TaskContext) -> dict[str, Any]:
         "images": list((up.get("asset") or {}).get("images") or []),
         "summary": codegen.get("summary") or fix.get("summary"),
     }
-    if (up.get("intent") or {}).get("intent") == "restore":
+    intent = up.get("intent") or {}
+    if intent.get("intent") == "restore":
         task_input["restore"] = True
+        task_input["step"] = intent.get("step") if intent.get("step") in versions.STEPS else "undo"
     ctx.extra["publish_input"] = task_input
     return task_input
 
@@ -81,18 +89,17 @@ def run(ctx: TaskContext, task_input: dict[str, Any]) -> Any:
             ctx.extra["publish"] = {"swapped": False, "idempotent": True}
             out = {"commit_hash": done, "published": True, "mode": job.mode}
             if task_input.get("restore"):  # the v1 response still needs the restored tree
-                restored = gitrepo.trailer_values(staging.prod_dir, done, RESTORED_TRAILER)
-                previous = restored[0] if restored else ""
+                previous, summary = _restore_done(ctx, staging.prod_dir, done)
                 out["restored_from"] = previous
-                out["summary"] = f"Restored to version {previous[:12]}"
+                out["summary"] = summary
                 ctx.extra["restored_files"] = gitrepo.text_files_at(staging.prod_dir, done)
             return out
     ctx.check()
     output: dict[str, Any] = {"mode": job.mode}
     if task_input.get("restore"):
-        sha, previous = _commit_restore(ctx)
+        sha, previous, summary = _commit_restore(ctx, task_input.get("step") or "undo")
         output["restored_from"] = previous
-        output["summary"] = f"Restored to version {previous[:12]}"
+        output["summary"] = summary
         ctx.extra["restored_files"] = staging.existing_files()
     else:
         if not validate_output(task_input):
@@ -104,6 +111,14 @@ def run(ctx: TaskContext, task_input: dict[str, Any]) -> Any:
         staging.write_files(task_input["files"])
         _restore_images(ctx, task_input["images"])
         sha = _commit(ctx, task_input["summary"])
+        if sha is None:  # identical to what is published: no empty commit, no swap
+            ctx.extra["publish"] = {"swapped": False, "unchanged": True}
+            return {
+                **output,
+                "commit_hash": gitrepo.head(staging.root),
+                "published": False,
+                "unchanged": True,
+            }
     output["commit_hash"] = sha
     ctx.check()  # cancellation point between commit and swap
     if not live:
@@ -200,32 +215,64 @@ def _own_head(ctx: TaskContext) -> str | None:
     return None
 
 
-def _commit(ctx: TaskContext, summary: str) -> str:
+def _commit(ctx: TaskContext, summary: str) -> str | None:
+    """This job's commit, or None when the tree is the published one (nothing to commit)."""
     sha = _own_head(ctx)
     if sha:
         return sha
+    root = ctx.staging.root
+    if gitrepo.head(root) is not None and gitrepo.is_clean(root):
+        return None
     message = gitrepo.build_message(summary, _trailers(ctx))
-    return gitrepo.commit_all(ctx.staging.root, message, author=_author(ctx))
+    return gitrepo.commit_all(root, message, author=_author(ctx))
 
 
-def _commit_restore(ctx: TaskContext) -> tuple[str, str]:
+def _restore_done(ctx: TaskContext, repo: Path, commit: str) -> tuple[str, str]:
+    """(restored version, summary) of a restore commit already made (a retry)."""
+    entries = gitrepo.first_parent_log(
+        repo, (versions.RESTORED_TRAILER, versions.STEP_TRAILER), commit
+    )
+    before = versions.replay(entries[:-1])
+    last = entries[-1] if entries else {}
+    restored = last.get(versions.RESTORED_TRAILER, "")
+    step = last.get(versions.STEP_TRAILER) or "undo"
+    known = {v.sha: v for v in before.done + before.undone}
+    if restored in known:
+        summary = versions.describe(step, known[restored], before.total, _language(ctx))
+    else:
+        summary = f"Restored to version {restored[:12]}"
+    return restored, summary
+
+
+def _language(ctx: TaskContext) -> str:
+    return detect_language(ctx.job.message)
+
+
+def _commit_restore(ctx: TaskContext, step: str) -> tuple[str, str, str]:
+    """(commit, restored version, summary): one step back (undo) or forward (redo)."""
     root = ctx.staging.root
     own = _own_head(ctx)
     if own:
-        restored = gitrepo.trailer_values(root, own, RESTORED_TRAILER)
-        return own, restored[0] if restored else (gitrepo.parent(root, own) or "")
-    current = gitrepo.head(root)
-    previous = gitrepo.parent(root, current) if current else None
-    if previous is None:
+        restored, summary = _restore_done(ctx, root, own)
+        return own, restored, summary
+    t = versions.timeline(root) if gitrepo.head(root) else versions.Timeline()
+    target = t.target(step)
+    if target is None:
+        reason = "nothing_to_redo" if step == "redo" else "no_previous_version"
         raise OutputInvalid(
-            "restore: the project has no previous version to restore",
+            f"restore: the project has no version to {step} to",
             retryable=False,
-            detail={"reason": "no_previous_version", "head": current},
+            detail={"reason": reason, "head": gitrepo.head(root)},
         )
-    gitrepo.checkout_tree(root, previous)
-    trailers = [*_trailers(ctx), (RESTORED_TRAILER, previous)]
-    message = gitrepo.build_message(f"Restore to {previous}", trailers)
-    return gitrepo.commit_all(root, message, author=_author(ctx)), previous
+    gitrepo.checkout_tree(root, target.sha)
+    summary = versions.describe(step, target, t.total, _language(ctx))
+    trailers = [
+        *_trailers(ctx),
+        (versions.RESTORED_TRAILER, target.sha),
+        (versions.STEP_TRAILER, step),
+    ]
+    message = gitrepo.build_message(summary, trailers)
+    return gitrepo.commit_all(root, message, author=_author(ctx)), target.sha, summary
 
 
 def validate(ctx: TaskContext, output: Any) -> dict[str, Any]:

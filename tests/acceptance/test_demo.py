@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -61,16 +64,91 @@ def test_demo_makes_a_game_then_edits_it(state_dir):
     assert "100%" in first.stdout
     assert "cost $0.0000" in first.stdout
     game_before = (project / "game.js").read_text()
+    config_before = (project / "config.js").read_text()
     assert len(_git_log(project)) == 1
 
     # The cluster is stopped at exit unless --keep; the second run reuses it.
     assert not PgCluster(state_dir / "pg").is_running()
 
+    assert "intent    edit" in first.stdout
+    assert "template  snake (Neon Snake, en)" in first.stdout
+    assert "summary   Created Neon Snake, a snake game" in first.stdout
+
     second = _demo(state_dir, "make it faster")
     assert second.returncode == 0, second.stdout + second.stderr
     assert "edit of the existing game" in second.stdout
     assert len(_git_log(project)) == 2
-    assert (project / "game.js").read_text() != game_before
+    assert "speed 5 → 7 (faster)" in second.stdout
+    assert (project / "config.js").read_text() != config_before
+    assert (project / "game.js").read_text() == game_before  # only the settings changed
+
+    # A request the game cannot meet: said so, and no new version.
+    third = _demo(state_dir, "マルチプレイにして")
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert "マルチプレイにはまだ対応していません" in third.stdout
+    assert "no new version" in third.stdout
+    assert len(_git_log(project)) == 2
+
+    # --serve without a prompt: the game as it is, no job, never .git/.
+    _serve_and_check(state_dir, project)
+    assert len(_git_log(project)) == 2
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def _serve_and_check(state: Path, project: Path) -> None:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [str(EXE), "demo", "--state-dir", str(state), "--serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "NO_PROXY": "127.0.0.1,localhost"},
+    )
+    try:
+        lines = []
+        for line in proc.stdout:  # the server announces itself once it is bound
+            lines.append(line)
+            if "serving" in line and "http://127.0.0.1" in line:
+                break
+        assert "no job" in "".join(lines)
+        base = f"http://127.0.0.1:{port}/"
+        assert _get(base + "index.html") == 200
+        assert _get(base + ".git/HEAD") == 404
+        assert _get(base + "%2Egit/config") == 404
+        assert (project / ".git" / "HEAD").is_file()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_demo_refuses_a_blank_prompt_and_a_busy_port_before_anything(tmp_path):
+    state = tmp_path / "state"
+    blank = _demo(state, "   ")
+    assert blank.returncode != 0
+    assert blank.stderr.strip().splitlines() == [
+        'Error: the prompt is empty: say what to make, e.g. "make me a snake game"'
+    ]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        busy = _demo(state, "--serve", "--port", str(sock.getsockname()[1]), "a pong game")
+    assert busy.returncode != 0
+    assert len(busy.stderr.strip().splitlines()) == 1
+    assert "is taken by another process" in busy.stderr and "Traceback" not in busy.stderr
+    assert not state.exists()  # nothing was started or written
 
 
 def test_demo_reports_a_taken_port(state_dir):

@@ -500,10 +500,11 @@ def test_restore_brings_back_the_previous_version_as_a_new_commit(config, pool):
     assert prod_files(prod) == {"index.html": "v1", "a.js": "a1", "sub/c.css": "c"}
     assert git(prod, "rev-list", "--count", "HEAD") == "3"  # history kept, new commit
     assert git(prod, "rev-parse", "HEAD^") == v2
-    assert git(prod, "log", "-1", "--format=%s") == f"Restore to {v1}"
+    summary = 'Undid the last change: back to version 1 of 2, "v1".'
+    assert git(prod, "log", "-1", "--format=%s") == summary  # the version named in words
     assert git(prod, "rev-parse", "HEAD^{tree}") == git(prod, "rev-parse", f"{v1}^{{tree}}")
     assert out["restored_from"] == v1 and out["commit_hash"] == git(prod, "rev-parse", "HEAD")
-    assert out["summary"].startswith("Restored to version")
+    assert out["summary"] == summary
     code = {a.content["path"]: a.content["content"] for a in ctx.artifacts if a.kind == "code"}
     assert code == {"index.html": "v1", "a.js": "a1", "sub/c.css": "c"}
     # A retry of the same restore job does not go back one more version.
@@ -515,6 +516,82 @@ def test_restore_brings_back_the_previous_version_as_a_new_commit(config, pool):
     assert code2 == code  # the retry still answers with the restored tree
     assert ctx2.artifacts[-1].content["swapped"] is False
     assert prod_files(prod)["index.html"] == "v1"
+
+
+def _step(config: Config, pool: Any, user: str, step: str, message: str = "undo") -> dict:
+    job = JobInfo(str(uuid.uuid4()), user, "proj-1", message, "live", {})
+    ctx = make_ctx(config, job, pool=pool, intent="restore", files=[])
+    ctx.upstream["intent"]["step"] = step
+    return execute(ctx).output
+
+
+def _tree(prod: Path, rev: str = "HEAD") -> str:
+    return git(prod, "rev-parse", f"{rev}^{{tree}}")
+
+
+def test_undo_steps_back_three_versions_and_redo_forward_again(config, pool):
+    """Each undo goes one more published version back, each redo one forward: the trees
+    are byte-identical to the versions', the summaries name them, and a new change ends
+    the redo chain."""
+    user = str(uuid.uuid4())
+    trees = [{"index.html": f"v{i}", f"only{i}.js": str(i)} for i in range(1, 5)]
+    prod = make_prod(config, new_job(user_id=user), trees)
+    commits = git(prod, "rev-list", "--reverse", "HEAD").split()
+    expected_trees = [_tree(prod, c) for c in commits]
+
+    for back, n in ((1, 3), (2, 2), (3, 1)):
+        out = _step(config, pool, user, "undo", "元に戻して" if back == 2 else "undo")
+        assert prod_files(prod) == trees[n - 1] and _tree(prod) == expected_trees[n - 1]
+        assert out["restored_from"] == commits[n - 1]
+        if back == 2:
+            assert out["summary"] == f"元に戻しました：バージョン {n}/4「v{n}」に戻りました。"
+        else:
+            assert out["summary"] == f'Undid the last change: back to version {n} of 4, "v{n}".'
+    with pytest.raises(OutputInvalid) as exc:  # nothing before version 1
+        _step(config, pool, user, "undo")
+    assert exc.value.detail["reason"] == "no_previous_version"
+
+    for n in (2, 3, 4):
+        out = _step(config, pool, user, "redo", "やり直して" if n == 3 else "redo")
+        assert prod_files(prod) == trees[n - 1] and _tree(prod) == expected_trees[n - 1]
+        if n == 3:
+            assert out["summary"] == f"やり直しました：バージョン {n}/4「v{n}」に進みました。"
+        else:
+            assert out["summary"] == f'Redid the change: forward to version {n} of 4, "v{n}".'
+    with pytest.raises(OutputInvalid) as exc:  # nothing undone any more
+        _step(config, pool, user, "redo")
+    assert exc.value.detail["reason"] == "nothing_to_redo"
+    assert git(prod, "rev-list", "--count", "HEAD") == "10"  # 4 versions + 6 steps, kept
+
+    # Undo, then a new change: redo has nothing left to go to.
+    _step(config, pool, user, "undo")
+    job = JobInfo(str(uuid.uuid4()), user, "proj-1", "make it red", "live", {})
+    execute(make_ctx(config, job, pool=pool, files=[{"path": "index.html", "content": "v5"}]))
+    with pytest.raises(OutputInvalid):
+        _step(config, pool, user, "redo")
+    out = _step(config, pool, user, "undo")
+    assert prod_files(prod) == trees[2] and "version 3 of 5" in out["summary"]
+
+
+def test_an_unchanged_result_makes_no_commit_and_no_swap(config, pool):
+    """A request that could not be met gives back the published files: nothing to commit."""
+    job = new_job()
+    prod = make_prod(config, job, [{"index.html": "<html>game</html>"}])
+    before, count = digest(prod), git(prod, "rev-list", "--count", "HEAD")
+    out = execute(make_ctx(config, job, pool=pool, files=[INDEX])).output
+    assert out["unchanged"] is True and out["published"] is False
+    assert out["commit_hash"] == git(prod, "rev-parse", "HEAD")
+    assert git(prod, "rev-list", "--count", "HEAD") == count
+    assert digest(prod) == before  # not even swapped
+    changed = execute(
+        make_ctx(
+            config,
+            new_job(user_id=job.user_id),
+            pool=pool,
+            files=[{"path": "index.html", "content": "<html>new</html>"}],
+        )
+    ).output
+    assert changed["published"] is True and "unchanged" not in changed
 
 
 @pytest.mark.parametrize("versions", [None, [{"index.html": "only"}]])

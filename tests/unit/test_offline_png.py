@@ -71,7 +71,8 @@ def test_images_are_deterministic_and_follow_the_palette(template_id: str) -> No
     neon = _plan(template_id, "neon")
     pastel = _plan(template_id, "pastel")
     assert p.images(neon, p.image_specs(neon)) == p.images(neon, p.image_specs(neon))
-    assert p.images(neon, p.image_specs(neon)) != p.images(pastel, p.image_specs(pastel))
+    if neon["image_specs"]:  # tic-tac-toe draws everything itself
+        assert p.images(neon, p.image_specs(neon)) != p.images(pastel, p.image_specs(pastel))
 
 
 def test_unknown_roles_and_odd_sizes_still_give_valid_pngs() -> None:

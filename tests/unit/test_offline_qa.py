@@ -111,7 +111,7 @@ def test_missing_image_reference_is_removed_so_the_fallback_draws() -> None:
     assert review["issues"] == 1 and "'assets/head.png'" in _descriptions(review)
     again, fixed = _fix_and_recheck(files, no_images)
     assert again["issues"] == 0
-    js = next(f["content"] for f in fixed if f["path"] == "game.js")
+    js = next(f["content"] for f in fixed if f["path"] == "config.js")
     assert "assets/head.png" not in js and "assets/food.png" in js
 
 

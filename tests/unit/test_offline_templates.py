@@ -1,4 +1,5 @@
-"""Every offline template renders into a game that passes the real static checks."""
+"""Every template of the library renders into a game that passes the real static checks,
+in English and in Japanese."""
 
 from __future__ import annotations
 
@@ -11,15 +12,26 @@ import pytest
 
 from enginev2d.providers.offline import TEMPLATE_IDS, OfflineProvider, check_js_syntax
 from enginev2d.providers.offline.jscheck import tokenizer_check
-from enginev2d.providers.offline.settings import read_marker
+from enginev2d.templates import FILES, catalogue, read_marker
 
+# One English and one Japanese request per template: each must choose that template.
 REQUESTS = {
-    "snake": "make me a neon snake game",
-    "breakout": "build a brick breaker with a paddle",
-    "shooter": "a space invaders shooter",
-    "runner": "an endless runner where you jump over obstacles",
-    "clicker": "an idle cookie clicker",
+    "snake": ("make me a neon snake game", "ネオンのヘビゲームを作って"),
+    "breakout": ("build a brick breaker with a paddle", "ブロック崩しを作って"),
+    "shooter": ("a space invaders shooter", "シューティングゲームを作って"),
+    "runner": ("an endless runner where you jump over obstacles", "ランナーゲームを作って"),
+    "clicker": ("an idle cookie clicker", "クリッカーゲームを作って"),
+    "platformer": ("a platformer with a cat", "ネコのジャンプアクションを作って"),
+    "pong": ("a pong game against the computer", "ピンポンゲームを作って"),
+    "flappy": ("a flappy bird game", "フラッピーバードみたいなゲームを作って"),
+    "blocks": ("a tetris game", "テトリスを作って"),
+    "memory": ("a memory card matching game", "神経衰弱を作って"),
+    "maze": ("a maze game", "迷路ゲームを作って"),
+    "racing": ("a top-down racing game", "レースゲームを作って"),
+    "tictactoe": ("tic-tac-toe", "三目並べを作って"),
+    "catcher": ("a cat catches fish", "猫が魚をキャッチするゲームを作って"),
 }
+CASES = [(tid, lang) for tid in sorted(REQUESTS) for lang in ("en", "ja")]
 
 
 class _Collect(HTMLParser):
@@ -51,74 +63,85 @@ def _files(out: dict) -> dict[str, str]:
     return {f["path"]: f["content"] for f in out["files"]}
 
 
-def test_there_are_at_least_five_templates() -> None:
-    assert set(REQUESTS) <= set(TEMPLATE_IDS)
-    assert len(TEMPLATE_IDS) >= 5
+def _request(template_id: str, lang: str) -> str:
+    return REQUESTS[template_id][0 if lang == "en" else 1]
 
 
-@pytest.mark.parametrize("template_id", sorted(REQUESTS))
-def test_request_words_pick_the_template(template_id: str) -> None:
-    plan, _ = _generate(REQUESTS[template_id])
-    assert plan["template_id"] == template_id
+def test_the_library_has_at_least_thirteen_genres() -> None:
+    assert set(REQUESTS) == set(TEMPLATE_IDS) == set(catalogue())
+    assert len(TEMPLATE_IDS) >= 13
 
 
-@pytest.mark.parametrize("template_id", sorted(REQUESTS))
-def test_generated_game_passes_qa_with_no_findings(template_id: str) -> None:
-    p = OfflineProvider()
-    plan, out = _generate(REQUESTS[template_id])
-    review = p.qa_review(out["files"], plan)
-    assert review == {"issues": 0, "findings": []}
+@pytest.mark.parametrize(("template_id", "lang"), CASES)
+def test_request_picks_the_template_and_its_language(template_id: str, lang: str) -> None:
+    plan, out = _generate(_request(template_id, lang))
+    assert (plan["template_id"], plan["language"]) == (template_id, lang)
+    files = _files(out)
+    assert f'<html lang="{lang}">' in files["index.html"]
+    title = catalogue()[template_id].title[lang]
+    assert title in plan["title"] and title in out["summary"]
+    if lang == "ja":  # the player's texts are Japanese, not English
+        text = json.loads(re.search(r"^const TEXT = (\{.*\});$", files["config.js"], re.M)[1])
+        assert text["gameOver"] != catalogue()[template_id].text["en"]["gameOver"]
+        assert "操作" in out["summary"] and "Created" not in out["summary"]
+
+
+@pytest.mark.parametrize(("template_id", "lang"), CASES)
+def test_generated_game_passes_qa_with_no_findings(template_id: str, lang: str) -> None:
+    plan, out = _generate(_request(template_id, lang))
+    assert OfflineProvider().qa_review(out["files"], plan) == {"issues": 0, "findings": []}
 
 
 @pytest.mark.parametrize("template_id", sorted(REQUESTS))
 def test_index_html_structure(template_id: str) -> None:
-    plan, out = _generate(REQUESTS[template_id])
+    plan, out = _generate(_request(template_id, "en"))
     files = _files(out)
-    assert [f["path"] for f in out["files"]] == ["index.html", "game.js", "style.css"]
+    assert [f["path"] for f in out["files"]] == list(FILES)
     page = _Collect()
     page.feed(files["index.html"])
     page.close()
-    names = [t for t, _ in page.tags]
     assert files["index.html"].startswith("<!DOCTYPE html>")
-    assert "canvas" in names
-    assert ("script", {"src": "game.js"}) in page.tags
+    assert "canvas" in [t for t, _ in page.tags]
+    scripts = [a["src"] for t, a in page.tags if t == "script"]
+    assert scripts == ["config.js", "runtime.js", "game.js"]
     assert any(t == "link" and a.get("href") == "style.css" for t, a in page.tags)
     assert page.title == plan["title"]
     marker = read_marker(files["index.html"])
-    assert marker is not None
-    assert marker.template_id == template_id
-    assert marker.speed == plan["speed"]
+    assert marker is not None and marker.template_id == template_id
+    assert marker.values == plan["settings"]
 
 
 @pytest.mark.parametrize("template_id", sorted(REQUESTS))
 def test_every_token_is_substituted(template_id: str) -> None:
-    _, out = _generate(REQUESTS[template_id])
+    _, out = _generate(_request(template_id, "ja"))
     for f in out["files"]:
         assert "{{" not in f["content"], f["path"]
 
 
 @pytest.mark.parametrize("template_id", sorted(REQUESTS))
 def test_game_js_is_valid_and_has_loop_input_and_sprites(template_id: str) -> None:
-    plan, out = _generate(REQUESTS[template_id])
-    js = _files(out)["game.js"]
-    assert tokenizer_check(js) is None
+    plan, out = _generate(_request(template_id, "en"))
+    files = _files(out)
+    for name in ("config.js", "runtime.js", "game.js"):
+        assert tokenizer_check(files[name]) is None, name
     if shutil.which("node"):
-        assert check_js_syntax(js, use_node=True) is None
-    assert "requestAnimationFrame(" in js
-    for event in ("keydown", "pointerdown"):
-        assert f"'{event}'" in js, event
-    assert re.search(r"state = 'over'", js)  # a game-over state...
-    assert "start()" in js  # ...and a restart path
-    sprites = json.loads(re.search(r"^const SPRITES = (\{.*\});$", js, re.M).group(1))
+        joined = "\n".join(files[n] for n in ("config.js", "runtime.js", "game.js"))
+        assert check_js_syntax(joined, use_node=True) is None
+    game = files["game.js"]
+    assert "function resetGame()" in game and "function render()" in game
+    assert "startLoop(update, render)" in game
+    assert "endGame(" in game  # a way to lose or win
+    assert re.search(r"\b(?:onKey|isHeld)\(", game)  # keyboard
+    assert re.search(r"\bon(?:Tap|Swipe|PointerDown|PointerMove)\(|pointer\.down", game)  # touch
+    sprites = json.loads(re.search(r"^const SPRITES = (\{.*?\});", files["config.js"], re.M)[1])
     assert sorted(sprites.values()) == sorted(s["name"] for s in plan["image_specs"])
-    assert f"const SPEED = {plan['speed']};" in js
+    assert f"const SPEED = {plan['settings']['speed']};" in files["config.js"]
 
 
 @pytest.mark.parametrize("template_id", sorted(REQUESTS))
 def test_same_request_gives_identical_output(template_id: str) -> None:
-    a = OfflineProvider()
-    b = OfflineProvider()
-    msg = REQUESTS[template_id]
+    a, b = OfflineProvider(), OfflineProvider()
+    msg = _request(template_id, "ja")
     plan_a, plan_b = a.plan(msg, "edit", {}), b.plan(msg, "edit", {})
     assert plan_a == plan_b
     assert a.codegen(msg, plan_a, {}) == b.codegen(msg, plan_b, {})
@@ -128,7 +151,7 @@ def test_same_request_gives_identical_output(template_id: str) -> None:
 @pytest.mark.parametrize("template_id", sorted(REQUESTS))
 def test_outputs_are_json_serializable_in_design_shapes(template_id: str) -> None:
     p = OfflineProvider()
-    msg = REQUESTS[template_id]
+    msg = _request(template_id, "en")
     plan = p.plan(msg, "edit", {})
     out = p.codegen(msg, plan, {})
     review = p.qa_review(out["files"], plan)
@@ -136,7 +159,7 @@ def test_outputs_are_json_serializable_in_design_shapes(template_id: str) -> Non
         assert json.loads(json.dumps(value)) == value
     assert plan["dimension"] == "2d"
     assert isinstance(plan["skills"], list) and plan["skills"]
-    assert 1 <= plan["image_count"] <= 4
+    assert 0 <= plan["image_count"] <= 4
     assert plan["image_count"] == len(plan["image_specs"])
     assert plan["codegen_strategy"] == "template"
     for spec in plan["image_specs"]:
@@ -153,8 +176,8 @@ def test_title_is_escaped_everywhere_it_lands() -> None:
     assert plan["title"] == "</script><b>Bad & Co"
     assert "<b>" not in files["index.html"]
     assert "&lt;/script&gt;&lt;b&gt;Bad &amp; Co" in files["index.html"]
-    assert "</script>" not in files["game.js"]
-    assert check_js_syntax(files["game.js"], use_node=False) is None
+    assert "</script>" not in files["config.js"]
+    assert check_js_syntax(files["config.js"], use_node=False) is None
     assert OfflineProvider().qa_review(out["files"], plan)["issues"] == 0
     assert read_marker(files["index.html"]).title == plan["title"]
 
@@ -163,7 +186,7 @@ def test_title_is_escaped_everywhere_it_lands() -> None:
 def test_plan_satisfies_the_plan_task_schema(template_id: str) -> None:
     """Contract with enginev2d.tasks: ids and image specs pass its validators unchanged."""
     schemas = pytest.importorskip("enginev2d.tasks.schemas")
-    plan, _ = _generate(REQUESTS[template_id])
+    plan, _ = _generate(_request(template_id, "en"))
     assert schemas.TEMPLATE_ID.match(plan["template_id"])
     specs = schemas.validate_image_specs("plan", plan["image_specs"], plan["image_count"], "x")
     assert specs == plan["image_specs"]

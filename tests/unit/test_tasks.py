@@ -317,7 +317,7 @@ def test_intent_run_anthropic(llm_config: Config, srv: FakeServer) -> None:
 def test_intent_sees_existing_project(llm_config: Config, srv: FakeServer) -> None:
     srv.enqueue(MSG, anthropic_message({"intent": "restore"}))
     ctx = make_ctx(llm_config, "intent", existing={"index.html": INDEX}, message="undo that")
-    assert execute(ctx).output == {"intent": "restore"}
+    assert execute(ctx).output == {"intent": "restore", "step": "undo"}  # step derived
     assert "already has a game" in srv.for_route(MSG)[0].json["messages"][0]["content"]
 
 
@@ -331,7 +331,8 @@ def test_intent_unknown_is_output_invalid_and_repair_hint_reaches_prompt(
     assert ctx.usage.tokens_in == 11  # the rejected call is still accounted
     srv.enqueue(MSG, anthropic_message({"intent": "chat"}))
     retry = make_ctx(llm_config, "intent", attempt=2, repair_hint=ei.value.repair_hint)
-    assert execute(retry).output == {"intent": "chat"}
+    out = execute(retry).output
+    assert out["intent"] == "chat" and out["reply"]  # a reply even when the model gave none
     prompt = srv.for_route(MSG)[1].json["messages"][0]["content"]
     assert "REJECTED" in prompt and "chat, edit, restore" in prompt
 
@@ -383,7 +384,9 @@ CODE_TEXT = code_answer(GOOD_CODE["files"], GOOD_CODE["summary"])
 
 
 def codegen_ctx(cfg: Config, **kw: Any):
-    upstream = {"plan": plan.validate(make_ctx(cfg, "plan"), GOOD_PLAN)}
+    # From scratch: these tests are about the call path (the template strategy has its own).
+    scratch = {**GOOD_PLAN, "codegen_strategy": "scratch"}
+    upstream = {"plan": plan.validate(make_ctx(cfg, "plan"), scratch)}
     return make_ctx(cfg, "codegen", upstream=upstream, **kw)
 
 

@@ -1,22 +1,25 @@
 """Offline provider: deterministic template-based game generation (design 20, phase 3).
 
 The embedded default provider: no network, no API keys, milliseconds per task.
-``OfflineProvider`` answers every task of the DAG (design 7.3):
+``OfflineProvider`` answers every task of the DAG (design 7.3) from the template library
+(:mod:`enginev2d.templates`, the top-level ``templates/``):
 
-- ``intent``: rules over English and Japanese keywords (:mod:`.intent`).
-- ``plan``: picks one of :data:`TEMPLATE_IDS` and settings (palette, speed,
-  difficulty, title) from the request; for a game it made earlier (recognised by
-  the ``<meta name="generator" content="enginev2d-offline/1 ...">`` marker in
-  index.html) it keeps the template and merges the requested changes.
-- ``codegen``: fills ``templates/<id>/game.js`` and the shared
-  ``templates/_common/{index.html,style.css}``.
-- ``image_specs``/``images``: sprites ``assets/<role>.png`` drawn procedurally as PNG.
+- ``intent``: rules over English and Japanese words (:mod:`.intent`), with a short
+  reply for chat and the step (undo / redo) for restore.
+- ``plan``: the template the request names (keywords, genres without a template get the
+  nearest one) and its settings (:mod:`.request` reads the words, :mod:`.settings` applies
+  them); for a game made earlier (the ``<meta name="generator">`` marker in index.html) it
+  keeps the template, or switches when asked, and merges the requested changes.
+- ``codegen``: renders the template with the settings; the summary (:mod:`.summary`) says
+  what changed and what could not be done, in the request's language.
+- ``image_specs``/``images``: sprites ``assets/<role>.png`` drawn procedurally as PNG
+  (:mod:`.sprites`, :mod:`.subjects`: a cat, a fish... when the request names one).
 - ``qa_review``/``fix``: real static checks (:mod:`.qa`) and repairs (:mod:`.fix`).
 
-Images link to code by path: the game's ``SPRITES`` map holds, for each sprite
+Images link to code by path: the game's ``SPRITES`` map (config.js) holds, for each sprite
 role of the template, the ``name`` of the image spec whose file stem is that role
-(``assets/head.png`` -> ``head``). Roles without an image spec, and images that
-fail to load, are drawn as fallback shapes.
+(``assets/head.png`` -> ``head``). Roles without an image spec, and images that fail to
+load, are drawn as fallback shapes.
 """
 
 from .catalog import TEMPLATE_IDS

@@ -20,15 +20,14 @@ import json
 import re
 from collections.abc import Mapping
 
-from .catalog import TEMPLATE_FILES, TEMPLATES
+from ...templates import FILES as TEMPLATE_FILES
+from ...templates import GameSettings, manifest, read_marker, render_files
 from .jscheck import check_js_syntax, code_only, missing_closers, scan_js
 from .qa import ERROR, WARNING, Problem, analyze, ext_of, is_media, normalize_path, resolve
-from .render import render_files
-from .settings import Settings, read_marker
 
 MAX_PASSES = 4
 _QUOTED = re.compile(r"'([^'\s]{1,300})'")
-_SPRITES_RE = re.compile(r"^const SPRITES = (\{.*?\});$", re.M)
+_SPRITES_RE = re.compile(r"^const SPRITES = (\{.*?\});", re.M)
 _FUNC_DEF = re.compile(
     r"\bfunction\s+([A-Za-z_$][\w$]*)\s*\(|"
     r"\b(?:const|let|var)\s+([A-Za-z_$][\w$]*)\s*=\s*(?:async\s+)?(?:function\b|\([^()]*\)\s*=>|[A-Za-z_$][\w$]*\s*=>)"
@@ -72,9 +71,9 @@ def _actionable(problems: list[Problem], mentioned: set[str]) -> list[Problem]:
 # ---- strategy 1: render an offline-made game again -------------------------------------
 
 
-def _current_sprites(game_js: str | None, settings: Settings) -> dict[str, str]:
-    if game_js:
-        m = _SPRITES_RE.search(game_js)
+def _current_sprites(config_js: str | None, settings: GameSettings) -> dict[str, str]:
+    if config_js:
+        m = _SPRITES_RE.search(config_js)
         if m:
             try:
                 data = json.loads(m.group(1))
@@ -82,11 +81,11 @@ def _current_sprites(game_js: str | None, settings: Settings) -> dict[str, str]:
                 data = None
             if isinstance(data, dict) and all(isinstance(v, str) for v in data.values()):
                 return {k: v for k, v in data.items() if isinstance(k, str)}
-    return {s.role: s.path for s in TEMPLATES[settings.template_id].sprites}
+    return {s.role: s.path for s in manifest(settings.template_id).sprites}
 
 
 def _rerender(
-    fs: dict[str, str], settings: Settings, problems: list[Problem], mentioned: set[str]
+    fs: dict[str, str], settings: GameSettings, problems: list[Problem], mentioned: set[str]
 ) -> dict[str, str]:
     damaged = {name for name in TEMPLATE_FILES if name not in fs}
     for p in problems:
@@ -105,7 +104,7 @@ def _rerender(
         return fs
     sprites = {
         role: path
-        for role, path in _current_sprites(fs.get("game.js"), settings).items()
+        for role, path in _current_sprites(fs.get("config.js"), settings).items()
         if normalize_path(path) not in mentioned or normalize_path(path) in fs
     }
     out = dict(fs)

@@ -1,55 +1,21 @@
-"""Named palettes, colour words and the little colour arithmetic the planner needs.
+"""Palettes (from the template library), colour words and the colour arithmetic of edits.
 
 A palette is five hex colours plus a glow radius (canvas ``shadowBlur``; 0 = flat).
-Colour words ("make it red", "赤") recolour the primary colour, or the background
-when the request says so ("black background").
+Colour words ("make it red", "赤") recolour the primary colour, or the background when
+the request says so ("black background").
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from collections.abc import Mapping
 
-COLOR_KEYS = ("primary", "secondary", "accent", "background", "text")
-HEX_RE = re.compile(r"^#[0-9a-f]{6}$")
+from ...templates import common
+from ...templates.library import COLOR_KEYS, Palette
+from ...templates.render import valid_colors
 
+PALETTES: Mapping[str, Palette] = common().palettes
 
-@dataclass(frozen=True)
-class Palette:
-    name: str
-    primary: str
-    secondary: str
-    accent: str
-    background: str
-    text: str
-    glow: int = 0
-    # Style palettes (neon, pastel...) beat thematic ones (ocean, space...) when a
-    # request names both: "a neon space shooter" is neon.
-    style: bool = False
-
-    def colors(self) -> dict[str, str]:
-        return {k: getattr(self, k) for k in COLOR_KEYS}
-
-
-PALETTES: dict[str, Palette] = {
-    p.name: p
-    for p in (
-        Palette("classic", "#4ade80", "#16a34a", "#f43f5e", "#0f172a", "#e2e8f0", 0),
-        Palette("neon", "#39ff14", "#00e5ff", "#ff2bd6", "#07060f", "#eafffd", 16, True),
-        Palette("pastel", "#f9a8d4", "#93c5fd", "#fcd34d", "#fdf4ff", "#4c3a5e", 0, True),
-        Palette("retro", "#9bbc0f", "#8bac0f", "#e0f8d0", "#0f380f", "#c4f0c2", 0, True),
-        Palette("dark", "#8b5cf6", "#4f46e5", "#f59e0b", "#09090b", "#d4d4d8", 4, True),
-        Palette("mono", "#f5f5f5", "#a3a3a3", "#ffffff", "#0a0a0a", "#fafafa", 0, True),
-        Palette("candy", "#ff4fa3", "#8b5cf6", "#22d3ee", "#2a0b2e", "#ffe4f3", 6, True),
-        Palette("ocean", "#22d3ee", "#0284c7", "#fbbf24", "#03263b", "#e0f7ff", 6),
-        Palette("fire", "#ff5a1f", "#b91c1c", "#ffd23f", "#1a0500", "#fff1e0", 12),
-        Palette("forest", "#84cc16", "#15803d", "#facc15", "#0c1f10", "#ecfccb", 0),
-        Palette("space", "#a78bfa", "#3b82f6", "#f472b6", "#050816", "#e0e7ff", 8),
-        Palette("sunset", "#fb7185", "#7c3aed", "#fde047", "#2d1b3d", "#ffe4e6", 4),
-    )
-}
-
-# (pattern over the lower-cased request, palette name)
+# (pattern over the normalised request, palette name)
 PALETTE_WORDS: tuple[tuple[str, str], ...] = (
     (r"\bneon\b|\bcyberpunk\b|\bsynthwave\b|\bglow(?:ing|y)?\b|ネオン|サイバー", "neon"),
     (r"\bpastel\b|\bsoft colou?rs?\b|パステル", "pastel"),
@@ -57,12 +23,13 @@ PALETTE_WORDS: tuple[tuple[str, str], ...] = (
     (r"\bdark(?: mode| theme)?\b|ダーク|暗い", "dark"),
     (r"\bmono(?:chrome)?\b|\bblack and white\b|\bgr[ae]yscale\b|白黒|モノクロ", "mono"),
     (r"\bcandy\b|\bsweet\b|\bcute\b|キャンディ|かわいい|可愛い", "candy"),
-    (r"\bocean\b|\bsea\b|\bunderwater\b|\baqua(?:tic)?\b|海|オーシャン", "ocean"),
-    (r"\bfiery\b|\bflames?\b|\blava\b|\binferno\b|\bvolcan(?:o|ic)\b|炎|火", "fire"),
+    (r"\bocean\b|\baqua(?:tic)?\b|オーシャン", "ocean"),
+    (r"\bfiery\b|\bflames?\b|\blava\b|\binferno\b|\bvolcan(?:o|ic)\b|炎|火山", "fire"),
     (r"\bfire (?:theme|themed|colou?rs?|palette|style)\b|\bon fire\b", "fire"),
     (r"\bforest\b|\bjungle\b|\bwoods\b|\bnature\b|森|ジャングル", "forest"),
-    (r"\bspace\b|\bgalaxy\b|\bcosmic\b|\bstars?\b|\bstarry\b|宇宙|銀河", "space"),
+    (r"\bspace\b|\bgalaxy\b|\bcosmic\b|宇宙|銀河", "space"),
     (r"\bsunset\b|\bdusk\b|\bvapou?rwave\b|夕焼け|夕日", "sunset"),
+    (r"\bclassic\b|クラシック", "classic"),
 )
 
 # Colour word -> (normal, vivid-for-neon) hex.
@@ -81,12 +48,27 @@ COLOR_WORDS: dict[str, tuple[str, str]] = {
     "silver": ("#cbd5e1", "#e5e7eb"),
     "brown": ("#a16207", "#c2410c"),
 }
+COLOR_NAMES_JA = {
+    "red": "赤",
+    "blue": "青",
+    "green": "緑",
+    "yellow": "黄色",
+    "orange": "オレンジ",
+    "purple": "紫",
+    "pink": "ピンク",
+    "cyan": "水色",
+    "white": "白",
+    "black": "黒",
+    "gold": "金色",
+    "silver": "銀色",
+    "brown": "茶色",
+}
 
-# (pattern over the lower-cased request, colour word). Japanese single-kanji colours
-# need guards: 面白い is "interesting", 赤ちゃん "baby", お金 "money".
+# (pattern over the normalised request, colour word). Japanese single-kanji colours need
+# guards: 面白い is "interesting", 赤ちゃん "baby", 青空 "blue sky" (a background theme).
 COLOR_PATTERNS: tuple[tuple[str, str], ...] = (
     (r"\b(?:red|crimson|scarlet)\b|赤(?!ちゃん)|レッド", "red"),
-    (r"\b(?:blue|navy)\b|青|ブルー", "blue"),
+    (r"\b(?:blue|navy)\b(?! sky)|青(?!空)|ブルー", "blue"),
     (r"\b(?:green|lime|emerald)\b|緑|グリーン", "green"),
     (r"\byellow\b|黄色|イエロー", "yellow"),
     (r"\borange\b|オレンジ", "orange"),
@@ -94,11 +76,15 @@ COLOR_PATTERNS: tuple[tuple[str, str], ...] = (
     (r"\b(?:pink|magenta)\b|ピンク", "pink"),
     (r"\b(?:cyan|aqua|turquoise|teal)\b|水色", "cyan"),
     (r"\bwhite\b|(?<!面)白(?!黒)|ホワイト", "white"),
-    (r"\bblack\b|(?<!白)黒|ブラック", "black"),
+    (r"\bblack\b(?! and white)|(?<!白)黒|ブラック", "black"),
     (r"\b(?:gold|golden)\b|金色|ゴールド", "gold"),
     (r"\b(?:silver|gr[ae]y)\b|銀色|灰色|グレー", "silver"),
     (r"\bbrown\b|茶色", "brown"),
 )
+
+
+def color_name(word: str, language: str) -> str:
+    return COLOR_NAMES_JA.get(word, word) if language == "ja" else word
 
 
 def _rgb(hex_color: str) -> tuple[int, int, int]:
@@ -145,7 +131,7 @@ def color_word_hex(word: str, palette: str) -> str:
     return normal
 
 
-def recolor_primary(colors: dict[str, str], hex_color: str) -> dict[str, str]:
+def recolor_primary(colors: Mapping[str, str], hex_color: str) -> dict[str, str]:
     """New primary plus a matching secondary, kept readable on the background."""
     out = dict(colors)
     out["primary"] = hex_color
@@ -158,7 +144,7 @@ def recolor_primary(colors: dict[str, str], hex_color: str) -> dict[str, str]:
     return out
 
 
-def recolor_background(colors: dict[str, str], word: str) -> dict[str, str]:
+def recolor_background(colors: Mapping[str, str], word: str) -> dict[str, str]:
     """A background in the named colour: deep shades for saturated colours."""
     out = dict(colors)
     if word == "white":
@@ -174,14 +160,19 @@ def recolor_background(colors: dict[str, str], word: str) -> dict[str, str]:
     return out
 
 
-def valid_colors(value: object) -> dict[str, str] | None:
-    """``value`` if it is a complete ``{key: "#rrggbb"}`` colour map, else None."""
-    if not isinstance(value, dict):
-        return None
-    out: dict[str, str] = {}
-    for key in COLOR_KEYS:
-        v = value.get(key)
-        if not isinstance(v, str) or not HEX_RE.match(v.lower()):
-            return None
-        out[key] = v.lower()
-    return out
+__all__ = [
+    "COLOR_KEYS",
+    "COLOR_PATTERNS",
+    "COLOR_WORDS",
+    "PALETTES",
+    "PALETTE_WORDS",
+    "color_name",
+    "color_word_hex",
+    "contrast",
+    "luminance",
+    "mix",
+    "recolor_background",
+    "recolor_primary",
+    "rgb",
+    "valid_colors",
+]

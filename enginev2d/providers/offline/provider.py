@@ -1,9 +1,9 @@
 """The offline provider: every DAG task answered locally, deterministically, for $0.
 
-Design section 20 "Phase 3: template-based generation": ``plan`` picks a template
-and settings from the request's words, ``codegen`` fills the template, ``asset``
-draws the sprites, ``qa_review``/``fix`` are real static checks and repairs.
-No network, no keys, no clock, no unseeded randomness: same input, same output.
+Design section 20 "Phase 3: template-based generation": ``plan`` picks a template from
+the library (:mod:`enginev2d.templates`) and settings from the request's words,
+``codegen`` renders it, ``asset`` draws the sprites, ``qa_review``/``fix`` are real static
+checks and repairs. No network, no keys, no clock, no unseeded randomness.
 """
 
 from __future__ import annotations
@@ -11,20 +11,34 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
+from ...templates import (
+    GameSettings,
+    common,
+    defaults,
+    from_json,
+    manifest,
+    normalize_template_id,
+    pick,
+    read_marker,
+    render_files,
+    sprite_map,
+    template_scores,
+)
+from ...templates.render import retitle
 from . import fix as fix_mod
 from . import qa
-from .catalog import DEFAULT_TEMPLATE, TEMPLATES, normalize_template_id
-from .intent import classify_intent
+from .catalog import DEFAULT_TEMPLATE, image_specs_for, sprite_subject
+from .intent import classify
 from .palette import PALETTES, valid_colors
-from .render import render_files, sprite_map
-from .request import parse_request, template_scores
-from .settings import Settings, apply_request, defaults, from_json, read_marker
+from .request import Request, parse_request
+from .settings import apply_request, carry_over
 from .sprites import MAX_SIDE, draw_sprite
+from .summary import summarize
 
 _TITLE_TAG = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.S)
-_PLAN_SETTING_KEYS = ("title", "palette", "colors", "speed", "difficulty")
 
 
 def _files_map(files: object) -> dict[str, str]:
@@ -41,25 +55,6 @@ def _files_map(files: object) -> dict[str, str]:
             ):
                 out.setdefault(f["path"], f["content"])
     return out
-
-
-def _image_specs_for(settings: Settings) -> list[dict[str, Any]]:
-    template = TEMPLATES[settings.template_id]
-    c = settings.colors
-    return [
-        {
-            "name": s.path,
-            "prompt": (
-                f"{s.description} for a 2D {template.name.lower()} game titled "
-                f'"{settings.title}"; {settings.palette} palette, main colour {c["primary"]}, '
-                f"accent {c['accent']}; clean flat game art, transparent background, "
-                f"{s.width}x{s.height}"
-            ),
-            "width": s.width,
-            "height": s.height,
-        }
-        for s in template.sprites
-    ]
 
 
 def _valid_specs(value: object) -> list[dict[str, Any]] | None:
@@ -80,16 +75,53 @@ def _valid_specs(value: object) -> list[dict[str, Any]] | None:
     return out
 
 
+def _guess_from_files(files: Mapping[str, str]) -> str | None:
+    """For a project made elsewhere: the template its <title> suggests, if any."""
+    m = _TITLE_TAG.search(files.get("index.html", ""))
+    if not m:
+        return None
+    scores = template_scores(html.unescape(m.group(1)).lower())
+    return scores[0].template_id if scores else None
+
+
+def _new_template(req: Request, files: Mapping[str, str]) -> tuple[str, list[dict[str, Any]]]:
+    """The template for a new game, and a note when the request did not name one."""
+    if req.genre_named:
+        return req.genre_named, []
+    if req.near is not None:
+        near = {"kind": "near", "genre": dict(req.near.genre), "template": req.near.template}
+        return req.near.template, [near]
+    if req.template:
+        return req.template, []
+    guessed = _guess_from_files(files)
+    if guessed:
+        return guessed, []
+    for sid in (req.subject, req.item):
+        prefers = common().subjects[sid].prefers if sid else None
+        if prefers:
+            return prefers, [{"kind": "default"}]
+    return DEFAULT_TEMPLATE, [{"kind": "default"}]
+
+
+def _switch_to(req: Request, current: GameSettings) -> str | None:
+    """The other template an edit asks to turn the game into, if any."""
+    named = req.genre_named
+    if named and named != current.template_id and (req.make or req.switch or req.only_genre):
+        return named
+    return None
+
+
 class OfflineProvider:
-    """Template-based provider; see the package docstring for the contract."""
+    """Template-based provider; see the module docstring for the contract."""
 
     name = "offline"
     model = "offline"  # priced at $0 in config's pricing table
 
     # ---- intent ----------------------------------------------------------------------
 
-    def intent(self, message: str, *, has_project: bool) -> dict[str, str]:
-        return {"intent": classify_intent(message, has_project=has_project)}
+    def intent(self, message: str, *, has_project: bool) -> dict[str, Any]:
+        """``{"intent"}`` plus ``reply`` for chat and ``step`` (undo/redo) for restore."""
+        return classify(message, has_project=has_project)
 
     # ---- plan ------------------------------------------------------------------------
 
@@ -97,71 +129,64 @@ class OfflineProvider:
         files = _files_map(existing_files)
         req = parse_request(message)
         current = read_marker(files.get("index.html"))
-        switching = (
-            current is not None and req.switch and req.template not in (None, current.template_id)
-        )
-        if current is not None and not switching:
-            settings, changes = apply_request(current, req)
-            strategy, base = "edit", "offline"
+        notes: list[dict[str, Any]] = []
+        target = _switch_to(req, current) if current is not None else None
+        if current is not None and target is None:
+            base, strategy, kind = current, "edit", "offline"
+            if req.near is not None and not req.genre_named and (req.make or req.switch):
+                notes.append({"kind": "near_edit", "genre": dict(req.near.genre)})
+        elif current is not None and target is not None:
+            base = carry_over(current, target, req.language)
+            strategy, kind = "template", "offline"
+            notes.append({"kind": "switched", "from": current.template_id})
         else:
-            template_id = req.template or self._guess_from_files(files) or DEFAULT_TEMPLATE
-            settings, changes = apply_request(defaults(template_id), req)
-            strategy = "template"
-            base = "new" if not files else ("offline" if current else "foreign")
-        template = TEMPLATES[settings.template_id]
-        specs = _image_specs_for(settings)
+            template_id, notes = _new_template(req, files)
+            base, strategy = defaults(template_id, req.language), "template"
+            kind = "new" if not files else "foreign"
+        outcome = apply_request(base, req)
+        if strategy == "template":
+            outcome.settings = replace(outcome.settings, language=req.language)
+            outcome.settings = retitle(outcome.settings)
+        s = outcome.settings
+        m = manifest(s.template_id)
+        specs = image_specs_for(s)
         return {
             "dimension": "2d",
-            "skills": list(template.skills),
-            "template_id": settings.template_id,
+            "skills": ["html5-canvas", "game-loop", "keyboard-input", "touch-input", *m.skills],
             "image_count": len(specs),
             "codegen_strategy": strategy,
             "image_specs": specs,
-            "title": settings.title,
-            "title_auto": settings.title_auto,
-            "palette": settings.palette,
-            "colors": dict(settings.colors),
-            "glow": settings.glow,
-            "speed": settings.speed,
-            "difficulty": settings.difficulty,
-            "controls": template.controls,
-            "changes": changes,
-            # "new": empty project; "offline": an offline-made game; "foreign": a project
-            # this provider did not make (it is replaced by a fresh template game).
-            "base": base,
+            **s.to_json(),
+            # The request's language (summaries, replies); the game's own is game_language:
+            # they differ only when a request changed nothing (the game stays as it was).
+            "language": req.language,
+            "game_language": s.language,
+            "controls": pick(m.controls, s.language),
+            "changes": outcome.changes,
+            "notes": notes + outcome.notes,
+            # "new": empty project; "offline": a game made from a template; "foreign": a
+            # project made elsewhere (it is replaced by a fresh template game).
+            "base": kind,
         }
-
-    @staticmethod
-    def _guess_from_files(files: Mapping[str, str]) -> str | None:
-        """For a project made elsewhere: the template its <title> suggests, if any."""
-        m = _TITLE_TAG.search(files.get("index.html", ""))
-        if not m:
-            return None
-        scores = template_scores(html.unescape(m.group(1)).lower())
-        if not scores:
-            return None
-        return min(scores, key=lambda t: (-t[1], t[2], t[0]))[0]
 
     def _settings_from_plan(
         self, message: str, plan: Mapping[str, Any], files: Mapping[str, str]
-    ) -> tuple[Settings, list[str]]:
-        """Our plan's settings as given; a foreign plan's template merged with our reading."""
-        if all(k in plan for k in _PLAN_SETTING_KEYS):
+    ) -> tuple[GameSettings, dict[str, Any]]:
+        """Our own plan's settings as given; another planner's template merged with our
+        reading of the request (a planner that only names a template still gets a game)."""
+        if isinstance(plan.get("settings"), Mapping) and "game_language" in plan:
             settings = from_json(dict(plan))
             if settings is not None:
-                changes = plan.get("changes")
-                kept = (
-                    [c for c in changes if isinstance(c, str)] if isinstance(changes, list) else []
-                )
-                return settings, kept
+                return settings, dict(plan)
         own = self.plan(message, str(plan.get("intent", "edit")), files)
         wanted = normalize_template_id(plan.get("template_id"))
         if wanted and wanted != own["template_id"]:
-            base = defaults(wanted)
-            settings, changes = apply_request(base, parse_request(message))
-            return settings, changes
-        settings = from_json(own) or defaults(own["template_id"])
-        return settings, list(own["changes"])
+            req = parse_request(message)
+            outcome = apply_request(defaults(wanted, req.language), req)
+            own = {**own, **outcome.settings.to_json(), "changes": outcome.changes}
+            own["notes"] = outcome.notes
+            own["codegen_strategy"] = "template"
+        return from_json(own) or defaults(DEFAULT_TEMPLATE), own
 
     # ---- codegen ---------------------------------------------------------------------
 
@@ -169,37 +194,11 @@ class OfflineProvider:
         self, message: str, plan: Mapping[str, Any], existing_files: Mapping[str, str]
     ) -> dict[str, Any]:
         files = _files_map(existing_files)
-        settings, changes = self._settings_from_plan(message, plan, files)
-        specs = self.image_specs(
-            {**plan, "template_id": settings.template_id, **settings.to_json()}
-        )
+        settings, own_plan = self._settings_from_plan(message, plan, files)
+        specs = self.image_specs({**own_plan, **settings.to_json()})
         sprites = sprite_map(settings.template_id, [s["name"] for s in specs])
         out_files = render_files(settings, sprites)
-        return {"files": out_files, "summary": self._summary(settings, changes, plan, files)}
-
-    @staticmethod
-    def _summary(
-        settings: Settings, changes: list[str], plan: Mapping[str, Any], files: Mapping[str, str]
-    ) -> str:
-        template = TEMPLATES[settings.template_id]
-        editing = (
-            plan.get("codegen_strategy") == "edit"
-            and read_marker(files.get("index.html")) is not None
-        )
-        if editing and changes:
-            return f"Updated {settings.title}: " + "; ".join(changes) + "."
-        if editing:
-            return (
-                f"{settings.title} is unchanged: the request named nothing the offline engine "
-                "can change (it changes colours and palette, speed, difficulty, title, or the "
-                "kind of game)."
-            )
-        verb = "Replaced the existing project with" if plan.get("base") == "foreign" else "Created"
-        return (
-            f"{verb} {settings.title}, a {template.id} game: {settings.palette} palette, "
-            f"speed {settings.speed}/10, {settings.difficulty} difficulty. "
-            f"Controls: {template.controls}."
-        )
+        return {"files": out_files, "summary": summarize(settings, own_plan)}
 
     # ---- assets ----------------------------------------------------------------------
 
@@ -210,24 +209,26 @@ class OfflineProvider:
         settings = from_json(dict(plan)) or defaults(
             normalize_template_id(plan.get("template_id")) or DEFAULT_TEMPLATE
         )
-        return _image_specs_for(settings)
+        return image_specs_for(settings)
 
     def images(
         self, plan: Mapping[str, Any], image_specs: list[dict[str, Any]]
     ) -> list[tuple[str, bytes]]:
+        settings = from_json(dict(plan))
         colors = valid_colors(plan.get("colors"))
         if colors is None:
             palette = plan.get("palette")
             if palette not in PALETTES:
                 tid = normalize_template_id(plan.get("template_id")) or DEFAULT_TEMPLATE
-                palette = TEMPLATES[tid].default_palette
-            colors = PALETTES[palette].colors()
+                palette = manifest(tid).palette
+            colors = dict(PALETTES[palette].colors)
         out = []
         for spec in _valid_specs(image_specs) or []:
             role = spec["name"].rsplit("/", 1)[-1].rsplit(".", 1)[0].lower()
+            subject = sprite_subject(settings, role) if settings is not None else None
             w = min(MAX_SIDE, spec["width"])
             h = min(MAX_SIDE, spec["height"])
-            out.append((spec["name"], draw_sprite(role, w, h, colors)))
+            out.append((spec["name"], draw_sprite(subject or role, w, h, colors)))
         return out
 
     # ---- QA and fix ------------------------------------------------------------------

@@ -1,200 +1,145 @@
-"""A generated game's settings: defaults, applying a request, and the index.html marker.
+"""Applying a parsed request to a game's settings: what changed, and what could not.
 
-Every offline-made ``index.html`` carries
-``<meta name="generator" content="enginev2d-offline/1 template=<id> settings=<json>">``;
-:func:`read_marker` recovers the settings from it so an edit ("make it faster")
-starts from what the game is now, not from the defaults.
+:func:`apply_request` starts from the game as it is (earlier choices are kept unless the
+request changes them) and returns the new :class:`~enginev2d.templates.GameSettings`, one
+record per change, and notes for whatever the request named that the template cannot do
+(a setting it lacks, a feature it does not have), already has, or was asked to keep.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from dataclasses import asdict, dataclass, field, replace
-from html.parser import HTMLParser
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .catalog import DEFAULT_TEMPLATE, TEMPLATES, normalize_template_id
-from .palette import (
-    PALETTES,
-    color_word_hex,
-    recolor_background,
-    recolor_primary,
-    valid_colors,
-)
-from .request import (
-    DIFFICULTIES,
-    SPEED_DEFAULT,
-    SPEED_MAX,
-    SPEED_MIN,
-    Request,
-    clean_title,
-)
-
-MARKER_PREFIX = "enginev2d-offline/1"
-_MARKER_RE = re.compile(
-    r"^enginev2d-offline/\d+\s+template=([a-z0-9_-]+)(?:\s+settings=(.*))?$", re.S
-)
+from ...templates import GameSettings, common, defaults, manifest
+from ...templates.library import Setting
+from ...templates.render import retitle
+from .palette import PALETTES, color_word_hex, recolor_background, recolor_primary
+from .request import Change, Request
 
 
-@dataclass(frozen=True)
-class Settings:
-    template_id: str
-    title: str
-    title_auto: bool  # derived from palette + template; re-derived when the palette changes
-    palette: str
-    colors: dict[str, str] = field(hash=False)
-    glow: int
-    speed: int
-    difficulty: str
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+@dataclass
+class Outcome:
+    settings: GameSettings
+    changes: list[dict[str, Any]] = field(default_factory=list)  # {what, from, to}
+    notes: list[dict[str, Any]] = field(default_factory=list)  # {kind, ...}
 
 
-def auto_title(template_id: str, palette: str, palette_named: bool) -> str:
-    name = TEMPLATES[template_id].name
-    if not palette_named or palette.lower() in name.lower().split():
-        return name  # "Space Shooter", not "Space Space Shooter"
-    return f"{palette.capitalize()} {name}"
+def _value(setting: Setting, current: Any, change: Change) -> Any:
+    if change.absolute is not None:
+        value = change.absolute
+        if setting.type == "choice" and value == "medium":
+            value = "normal"
+        return setting.clamp(value)
+    if setting.type == "choice":
+        i = setting.choices.index(current) if current in setting.choices else 0
+        return setting.choices[max(0, min(len(setting.choices) - 1, i + change.delta))]
+    if setting.type == "int":
+        return setting.clamp(int(current) + change.delta)
+    return current
 
 
-def defaults(template_id: str) -> Settings:
-    template = TEMPLATES[template_id]
-    pal = PALETTES[template.default_palette]
-    return Settings(
-        template_id=template_id,
-        title=auto_title(template_id, pal.name, False),
-        title_auto=True,
-        palette=pal.name,
-        colors=pal.colors(),
-        glow=pal.glow,
-        speed=SPEED_DEFAULT,
-        difficulty="normal",
-    )
+def _apply_settings(out: Outcome, req: Request) -> None:
+    m = manifest(out.settings.template_id)
+    changes = dict(req.changes)
+    if req.theme is not None:
+        changes["background"] = Change(absolute=req.theme)
+    values = dict(out.settings.values)
+    for name, change in changes.items():
+        setting = m.settings.get(name)
+        if setting is None:
+            if not change.keep:
+                out.notes.append({"kind": "unsupported_setting", "setting": name})
+            continue
+        current = values.get(name, setting.default)
+        if change.keep:
+            out.notes.append({"kind": "kept", "setting": name, "value": current})
+            continue
+        value = _value(setting, current, change)
+        if value != current:
+            out.changes.append({"what": name, "from": current, "to": value})
+            values[name] = value
+        elif change.delta:
+            edge = "max" if change.delta > 0 else "min"
+            out.notes.append({"kind": "limit", "setting": name, "value": current, "edge": edge})
+    out.settings = replace(out.settings, values=values)
 
 
-def apply_request(base: Settings, req: Request) -> tuple[Settings, list[str]]:
-    """``base`` with the request's changes, and one human-readable line per change."""
-    s = base
-    changes: list[str] = []
+def _apply_look(out: Outcome, req: Request) -> None:
+    s = out.settings
     if req.palette and req.palette != s.palette:
         pal = PALETTES[req.palette]
-        changes.append(f"palette {s.palette} -> {pal.name}")
-        s = replace(s, palette=pal.name, colors=pal.colors(), glow=pal.glow)
-        if s.title_auto:
-            s = replace(s, title=auto_title(s.template_id, pal.name, True))
-    elif req.palette and s.title_auto and s.title == TEMPLATES[s.template_id].name:
-        s = replace(s, title=auto_title(s.template_id, s.palette, True))  # "a neon snake"
-    if req.primary_word:
-        colors = recolor_primary(s.colors, color_word_hex(req.primary_word, s.palette))
+        out.changes.append({"what": "palette", "from": s.palette, "to": pal.name})
+        s = replace(s, palette=pal.name, colors=dict(pal.colors), glow=pal.glow)
+    if req.primary:
+        colors = recolor_primary(s.colors, color_word_hex(req.primary, s.palette))
         if colors != s.colors:
-            changes.append(f"main colour -> {req.primary_word}")
+            out.changes.append({"what": "primary", "to": req.primary})
             s = replace(s, colors=colors)
-    if req.background_word:
-        colors = recolor_background(s.colors, req.background_word)
+    if req.keep_color:
+        out.notes.append({"kind": "kept_color"})
+    if req.background_color:
+        colors = recolor_background(s.colors, req.background_color)
         if colors != s.colors:
-            changes.append(f"background -> {req.background_word}")
+            out.changes.append({"what": "background_color", "to": req.background_color})
             s = replace(s, colors=colors)
-    speed = s.speed
-    if req.speed_abs is not None:
-        speed = req.speed_abs
-    elif req.speed_delta:
-        speed = s.speed + req.speed_delta
-    speed = max(SPEED_MIN, min(SPEED_MAX, speed))
-    if speed != s.speed:
-        changes.append(f"speed {s.speed} -> {speed}")
-        s = replace(s, speed=speed)
-    difficulty = s.difficulty
-    if req.difficulty_abs:
-        difficulty = req.difficulty_abs
-    elif req.difficulty_delta:
-        i = DIFFICULTIES.index(s.difficulty) + req.difficulty_delta
-        difficulty = DIFFICULTIES[max(0, min(len(DIFFICULTIES) - 1, i))]
-    if difficulty != s.difficulty:
-        changes.append(f"difficulty {s.difficulty} -> {difficulty}")
-        s = replace(s, difficulty=difficulty)
+    out.settings = s
+
+
+def _apply_identity(out: Outcome, req: Request) -> None:
+    s = out.settings
+    m = manifest(s.template_id)
+    if req.subject and m.player and req.subject != s.subject:
+        out.changes.append({"what": "subject", "from": s.subject, "to": req.subject})
+        s = replace(s, subject=req.subject)
+    if req.item and m.item and req.item != s.item:
+        out.changes.append({"what": "item", "from": s.item, "to": req.item})
+        s = replace(s, item=req.item)
     if req.title and req.title != s.title:
-        changes.append(f"title -> {req.title}")
+        out.changes.append({"what": "title", "from": s.title, "to": req.title})
         s = replace(s, title=req.title, title_auto=False)
-    return s, changes
+    out.settings = s
 
 
-def from_json(data: object, template_id: str | None = None) -> Settings | None:
-    """Settings from a marker/plan dict; missing or bad fields fall back to defaults."""
-    if not isinstance(data, dict):
-        return None
-    tid = normalize_template_id(data.get("template_id")) or normalize_template_id(template_id)
-    if tid is None:
-        return None
-    base = defaults(tid)
-    palette = data.get("palette") if data.get("palette") in PALETTES else base.palette
-    colors = valid_colors(data.get("colors")) or PALETTES[palette].colors()
-    glow = data.get("glow")
-    speed = data.get("speed")
-    title = clean_title(data["title"]) if isinstance(data.get("title"), str) else None
-    return Settings(
-        template_id=tid,
-        title=title or base.title,
-        title_auto=bool(data.get("title_auto", title is None)),
-        palette=palette,
-        colors=colors,
-        glow=glow if isinstance(glow, int) and 0 <= glow <= 40 else PALETTES[palette].glow,
-        speed=speed if isinstance(speed, int) and SPEED_MIN <= speed <= SPEED_MAX else base.speed,
-        difficulty=data.get("difficulty") if data.get("difficulty") in DIFFICULTIES else "normal",
+def _features(out: Outcome, req: Request) -> None:
+    m = manifest(out.settings.template_id)
+    features = common().features
+    for fid in req.features:
+        has = features[fid].always or fid in m.has
+        out.notes.append({"kind": "already" if has else "unsupported", "feature": fid})
+
+
+def apply_request(base: GameSettings, req: Request) -> Outcome:
+    """``base`` with the request applied. The game's language follows the request when
+    something changes; a request that changes nothing leaves the game exactly as it was."""
+    out = Outcome(base)
+    _apply_look(out, req)
+    _apply_settings(out, req)
+    _apply_identity(out, req)
+    _features(out, req)
+    if out.changes and req.language != out.settings.language:
+        out.settings = replace(out.settings, language=req.language)
+    out.settings = retitle(out.settings)
+    return out
+
+
+def carry_over(current: GameSettings, template_id: str, language: str) -> GameSettings:
+    """A new template keeping what the player chose for the old one: palette, colours,
+    the settings both templates share, subject, and a title they gave it."""
+    fresh = defaults(template_id, language)
+    m = manifest(template_id)
+    values = {
+        name: current.values.get(name, setting.default) for name, setting in m.settings.items()
+    }
+    return retitle(
+        replace(
+            fresh,
+            palette=current.palette,
+            colors=dict(current.colors),
+            glow=current.glow,
+            values=values,
+            subject=current.subject if m.player else None,
+            title=current.title if not current.title_auto else fresh.title,
+            title_auto=current.title_auto,
+        )
     )
-
-
-def marker_content(settings: Settings) -> str:
-    body = json.dumps(settings.to_json(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return f"{MARKER_PREFIX} template={settings.template_id} settings={body}"
-
-
-class _MetaFinder(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.generator: str | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag != "meta" or self.generator is not None:
-            return
-        a = {k: v or "" for k, v in attrs}
-        if a.get("name", "").lower() == "generator" and a.get("content", "").startswith(
-            "enginev2d-offline/"
-        ):
-            self.generator = a["content"]
-
-
-def read_marker(index_html: str | None) -> Settings | None:
-    """The settings of an offline-made game, or None for anything else."""
-    if not index_html:
-        return None
-    finder = _MetaFinder()
-    try:
-        finder.feed(index_html)
-        finder.close()
-    except Exception:  # html.parser is lenient; never let a weird file break planning
-        return None
-    m = _MARKER_RE.match(finder.generator or "")
-    if not m:
-        return None
-    data: object = {}
-    if m.group(2):
-        try:
-            data = json.loads(m.group(2))
-        except ValueError:
-            data = {}
-    if not isinstance(data, dict):
-        data = {}
-    return from_json({**data, "template_id": m.group(1)})
-
-
-__all__ = [
-    "DEFAULT_TEMPLATE",
-    "Settings",
-    "apply_request",
-    "defaults",
-    "from_json",
-    "marker_content",
-    "read_marker",
-]

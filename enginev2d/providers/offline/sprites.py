@@ -1,190 +1,36 @@
-"""Procedurally drawn sprites: small anti-aliased vector drawings rasterised in Python.
+"""Procedurally drawn sprites: one small vector drawing per sprite role or subject.
 
-One primitive does the work: :meth:`Raster.fill` scan-converts a polygon with four
-sub-scanlines per row and exact horizontal coverage, so edges are smooth without
-supersampling whole images. Circles and rounded rectangles are fine polygons.
-Everything is deterministic: same role, size and colours, same bytes.
+Roles are the templates' sprite roles (``head``, ``paddle``...); subjects the things a
+request names (:mod:`.subjects`: cat, dog, car, fish...). Everything is deterministic:
+same role, size and colours, same bytes.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from functools import lru_cache
 
-from .palette import mix, rgb
+from .palette import mix
 from .png import encode_png
+from .raster import (
+    Colors,
+    Raster,
+    circle,
+    ellipse,
+    radial,
+    rect,
+    rounded_rect,
+    solid,
+    star,
+    vgradient,
+)
+from .subjects import SUBJECTS
 
-Point = tuple[float, float]
-Paint = tuple[int, int, int, float] | Callable[[float, float], tuple[int, int, int, float]]
-_SUB = 4  # sub-scanlines per pixel row
 MAX_SIDE = 2048  # the largest image side the asset task accepts
 DRAW_SIDE = 160  # larger sprites are drawn at this size, then scaled up (nearest neighbour)
 
-
-class Raster:
-    def __init__(self, width: int, height: int) -> None:
-        self.w = width
-        self.h = height
-        self.px = bytearray(width * height * 4)  # transparent
-
-    def _blend(self, x: int, y: int, r: int, g: int, b: int, a: float) -> None:
-        if a <= 0:
-            return
-        i = (y * self.w + x) * 4
-        px = self.px
-        if a >= 1.0 or px[i + 3] == 0:  # fast paths: opaque source, empty destination
-            px[i : i + 4] = bytes((r, g, b, round(min(1.0, a) * 255)))
-            return
-        da = px[i + 3] / 255
-        oa = a + da * (1 - a)
-        if oa <= 0:
-            return
-        k = a / oa
-        px[i] = round(r * k + px[i] * (1 - k))
-        px[i + 1] = round(g * k + px[i + 1] * (1 - k))
-        px[i + 2] = round(b * k + px[i + 2] * (1 - k))
-        px[i + 3] = round(oa * 255)
-
-    def fill(self, points: Sequence[Point], paint: Paint) -> None:
-        """Fill a polygon (even-odd) with a colour or a ``paint(x, y)`` function."""
-        if len(points) < 3:
-            return
-        ys = [p[1] for p in points]
-        y0 = max(0, math.floor(min(ys)))
-        y1 = min(self.h, math.ceil(max(ys)))
-        edges = [(points[i], points[(i + 1) % len(points)]) for i in range(len(points))]
-        solid_paint = None if callable(paint) else paint
-        for py in range(y0, y1):
-            cover = [0.0] * (self.w + 1)
-            lo, hi = self.w, -1
-            for s in range(_SUB):
-                sy = py + (s + 0.5) / _SUB
-                xs = []
-                for (ax, ay), (bx, by) in edges:
-                    if (ay <= sy < by) or (by <= sy < ay):
-                        xs.append(ax + (sy - ay) * (bx - ax) / (by - ay))
-                xs.sort()
-                for k in range(0, len(xs) - 1, 2):
-                    self._span(cover, xs[k], xs[k + 1])
-                if len(xs) >= 2:
-                    lo = min(lo, max(0, int(xs[0])))
-                    hi = max(hi, min(self.w - 1, int(xs[-1])))
-            for px_x in range(lo, hi + 1):
-                c = cover[px_x]
-                if c <= 0:
-                    continue
-                c = min(1.0, c)
-                r, g, b, a = solid_paint or paint(px_x + 0.5, py + 0.5)  # type: ignore[operator]
-                self._blend(px_x, py, r, g, b, a * c)
-
-    def _span(self, cover: list[float], xa: float, xb: float) -> None:
-        xa = max(0.0, min(float(self.w), xa))
-        xb = max(0.0, min(float(self.w), xb))
-        if xb <= xa:
-            return
-        ia, ib = int(xa), int(xb)
-        w = 1.0 / _SUB
-        if ia == ib:
-            cover[ia] += (xb - xa) * w
-            return
-        cover[ia] += (ia + 1 - xa) * w
-        for x in range(ia + 1, ib):
-            cover[x] += w
-        if ib < self.w:
-            cover[ib] += (xb - ib) * w
-
-    def png(self) -> bytes:
-        return encode_png(self.w, self.h, self.px)
-
-
-# ---- shapes ------------------------------------------------------------------
-
-
-def ellipse(cx: float, cy: float, rx: float, ry: float, n: int = 48) -> list[Point]:
-    return [
-        (cx + rx * math.cos(2 * math.pi * i / n), cy + ry * math.sin(2 * math.pi * i / n))
-        for i in range(n)
-    ]
-
-
-def circle(cx: float, cy: float, r: float) -> list[Point]:
-    return ellipse(cx, cy, r, r, max(24, min(64, int(r * 2))))
-
-
-def rect(x: float, y: float, w: float, h: float) -> list[Point]:
-    return [(x, y), (x + w, y), (x + w, y + h), (x, y + h)]
-
-
-def rounded_rect(x: float, y: float, w: float, h: float, r: float) -> list[Point]:
-    r = max(0.0, min(r, w / 2, h / 2))
-    if r == 0:
-        return rect(x, y, w, h)
-    pts: list[Point] = []
-    corners = (
-        (x + w - r, y + r, -90),
-        (x + w - r, y + h - r, 0),
-        (x + r, y + h - r, 90),
-        (x + r, y + r, 180),
-    )
-    for cx, cy, start in corners:
-        for i in range(9):
-            a = math.radians(start + 90 * i / 8)
-            pts.append((cx + r * math.cos(a), cy + r * math.sin(a)))
-    return pts
-
-
-def star(cx: float, cy: float, r_out: float, r_in: float, n: int = 5) -> list[Point]:
-    pts = []
-    for i in range(n * 2):
-        r = r_out if i % 2 == 0 else r_in
-        a = -math.pi / 2 + math.pi * i / n
-        pts.append((cx + r * math.cos(a), cy + r * math.sin(a)))
-    return pts
-
-
-# ---- paints ------------------------------------------------------------------
-
-
-def solid(hex_color: str, alpha: float = 1.0) -> tuple[int, int, int, float]:
-    r, g, b = rgb(hex_color)
-    return (r, g, b, alpha)
-
-
-def vgradient(top: str, bottom: str, y0: float, y1: float) -> Paint:
-    a, b = rgb(top), rgb(bottom)
-    span = max(1e-6, y1 - y0)
-
-    def paint(_x: float, y: float) -> tuple[int, int, int, float]:
-        t = max(0.0, min(1.0, (y - y0) / span))
-        return (
-            round(a[0] + (b[0] - a[0]) * t),
-            round(a[1] + (b[1] - a[1]) * t),
-            round(a[2] + (b[2] - a[2]) * t),
-            1.0,
-        )
-
-    return paint
-
-
-def radial(inner: str, outer: str, cx: float, cy: float, r: float) -> Paint:
-    a, b = rgb(inner), rgb(outer)
-
-    def paint(x: float, y: float) -> tuple[int, int, int, float]:
-        t = max(0.0, min(1.0, math.hypot(x - cx, y - cy) / max(1e-6, r)))
-        return (
-            round(a[0] + (b[0] - a[0]) * t),
-            round(a[1] + (b[1] - a[1]) * t),
-            round(a[2] + (b[2] - a[2]) * t),
-            1.0,
-        )
-
-    return paint
-
-
 # ---- sprites by role -----------------------------------------------------------
-
-Colors = Mapping[str, str]
 
 
 def _head(r: Raster, c: Colors) -> None:
@@ -213,6 +59,15 @@ def _food(r: Raster, c: Colors) -> None:
 
 def _paddle(r: Raster, c: Colors) -> None:
     w, h = r.w, r.h
+    if h > w:  # a vertical paddle (pong)
+        r.fill(
+            rounded_rect(0, 0, w, h, w / 2),
+            vgradient(mix(c["primary"], "#ffffff", 0.3), c["secondary"], 0, h),
+        )
+        r.fill(
+            rounded_rect(w * 0.18, h * 0.06, w * 0.18, h * 0.88, w * 0.09), solid("#ffffff", 0.45)
+        )
+        return
     r.fill(
         rounded_rect(0, 0, w, h, h / 2),
         vgradient(mix(c["primary"], "#ffffff", 0.3), c["secondary"], 0, h),
@@ -233,20 +88,6 @@ def _brick(r: Raster, c: Colors) -> None:
     r.fill(rounded_rect(0, 0, w, h, 4), solid(mix(c["primary"], "#000000", 0.35)))
     r.fill(rounded_rect(0, 0, w - 3, h - 3, 4), solid(mix(c["primary"], "#ffffff", 0.35)))
     r.fill(rect(3, 3, w - 6, h - 6), vgradient(c["primary"], c["secondary"], 0, h))
-
-
-def _ship(r: Raster, c: Colors) -> None:
-    w, h = r.w, r.h
-    r.fill([(w * 0.5, h * 0.78), (w * 0.38, h), (w * 0.62, h)], solid(c["accent"], 0.9))  # flame
-    r.fill(
-        [(w * 0.5, h * 0.2), (w * 0.98, h * 0.82), (w * 0.5, h * 0.7), (w * 0.02, h * 0.82)],
-        solid(c["secondary"]),
-    )
-    r.fill(
-        [(w * 0.5, h * 0.02), (w * 0.7, h * 0.72), (w * 0.5, h * 0.84), (w * 0.3, h * 0.72)],
-        vgradient(mix(c["primary"], "#ffffff", 0.4), c["primary"], 0, h * 0.84),
-    )
-    r.fill(ellipse(w * 0.5, h * 0.4, w * 0.07, h * 0.12), solid(c["accent"]))
 
 
 _INVADER = (
@@ -330,20 +171,6 @@ def _obstacle(r: Raster, c: Colors) -> None:
         )
 
 
-def _coin(r: Raster, c: Colors) -> None:
-    w = r.w
-    gold = c["accent"]
-    r.fill(circle(w / 2, w / 2, w * 0.46), solid(mix(gold, "#000000", 0.3)))
-    r.fill(
-        circle(w / 2, w / 2, w * 0.38),
-        radial(mix(gold, "#ffffff", 0.5), gold, w * 0.4, w * 0.38, w * 0.45),
-    )
-    r.fill(
-        rounded_rect(w * 0.44, w * 0.28, w * 0.12, w * 0.44, w * 0.05),
-        solid(mix(gold, "#000000", 0.25)),
-    )
-
-
 def _orb(r: Raster, c: Colors) -> None:
     w = r.w
     r.fill(circle(w / 2, w / 2, w * 0.49), solid(c["primary"], 0.25))
@@ -363,6 +190,73 @@ def _bonus(r: Raster, c: Colors) -> None:
     )
 
 
+def _pipe(r: Raster, c: Colors) -> None:
+    w, h = r.w, r.h
+    r.fill(
+        rect(w * 0.06, 0, w * 0.88, h),
+        vgradient(c["secondary"], mix(c["secondary"], "#000000", 0.3), 0, h),
+    )
+    r.fill(rect(w * 0.2, 0, w * 0.12, h), solid("#ffffff", 0.22))
+    r.fill(rect(0, 0, w, h * 0.09), solid(c["primary"]))
+    r.fill(rect(0, h * 0.09, w, h * 0.012), solid("#000000", 0.3))
+
+
+def _block(r: Raster, c: Colors) -> None:
+    w, h = r.w, r.h
+    r.fill(rounded_rect(0, 0, w, h, w * 0.15), solid("#000000", 0.35))
+    r.fill(rounded_rect(0, 0, w * 0.94, h * 0.94, w * 0.15), solid("#ffffff", 0.55))
+    r.fill(rounded_rect(w * 0.12, h * 0.12, w * 0.76, h * 0.76, w * 0.1), solid("#808080", 0.5))
+
+
+def _card(r: Raster, c: Colors) -> None:
+    w, h = r.w, r.h
+    r.fill(rounded_rect(0, 0, w, h, w * 0.12), solid(c["primary"]))
+    r.fill(rounded_rect(w * 0.08, h * 0.06, w * 0.84, h * 0.88, w * 0.08), solid(c["secondary"]))
+    for i in range(3):
+        for j in range(4):
+            cx, cy = w * (0.28 + i * 0.22), h * (0.2 + j * 0.2)
+            r.fill(star(cx, cy, w * 0.08, w * 0.035, 4), solid(c["accent"], 0.8))
+
+
+def _traffic(r: Raster, c: Colors) -> None:
+    SUBJECTS["car"](r, {**c, "primary": mix(c["secondary"], "#94a3b8", 0.4)})
+
+
+def _catcher(r: Raster, c: Colors) -> None:
+    w, h = r.w, r.h
+    r.fill(
+        [(w * 0.04, h * 0.3), (w * 0.96, h * 0.3), (w * 0.82, h * 0.96), (w * 0.18, h * 0.96)],
+        solid(mix("#b45309", c["primary"], 0.3)),
+    )
+    for k in range(4):
+        y = h * (0.42 + k * 0.14)
+        r.fill(rect(w * 0.12, y, w * 0.76, h * 0.04), solid("#000000", 0.2))
+    r.fill(
+        rounded_rect(0, h * 0.22, w, h * 0.12, h * 0.06), solid(mix("#92400e", c["primary"], 0.25))
+    )
+
+
+def _bomb(r: Raster, c: Colors) -> None:
+    w, h = r.w, r.h
+    r.fill(circle(w * 0.46, h * 0.58, w * 0.38), solid("#1f2937"))
+    r.fill(circle(w * 0.34, h * 0.46, w * 0.08), solid("#ffffff", 0.35))
+    r.fill(rect(w * 0.62, h * 0.12, w * 0.1, h * 0.16), solid("#6b7280"))
+    r.fill(star(w * 0.74, h * 0.1, w * 0.12, w * 0.05, 6), solid("#f97316"))
+
+
+def _slime(r: Raster, c: Colors) -> None:
+    w, h = r.w, r.h
+    goo = mix("#e23b4e", c["accent"], 0.2)
+    r.fill(ellipse(w * 0.5, h * 0.62, w * 0.46, h * 0.38), solid(goo))
+    r.fill(rect(w * 0.04, h * 0.62, w * 0.92, h * 0.36), solid(goo))
+    r.fill(circle(w * 0.34, h * 0.5, w * 0.1), solid("#ffffff"))
+    r.fill(circle(w * 0.66, h * 0.5, w * 0.1), solid("#ffffff"))
+    r.fill(circle(w * 0.36, h * 0.52, w * 0.05), solid("#111111"))
+    r.fill(circle(w * 0.64, h * 0.52, w * 0.05), solid("#111111"))
+    r.fill(rect(w * 0.24, h * 0.36, w * 0.18, h * 0.05), solid("#111111"))
+    r.fill(rect(w * 0.58, h * 0.36, w * 0.18, h * 0.05), solid("#111111"))
+
+
 def _generic(r: Raster, c: Colors) -> None:
     side = min(r.w, r.h)
     r.fill(
@@ -377,21 +271,28 @@ DRAWERS: dict[str, Callable[[Raster, Colors], None]] = {
     "paddle": _paddle,
     "ball": _ball,
     "brick": _brick,
-    "ship": _ship,
     "enemy": _enemy,
     "laser": _laser,
     "powerup": _powerup,
     "hero": _hero,
     "obstacle": _obstacle,
-    "coin": _coin,
     "orb": _orb,
     "bonus": _bonus,
+    "pipe": _pipe,
+    "block": _block,
+    "card": _card,
+    "traffic": _traffic,
+    "catcher": _catcher,
+    "treat": _food,
+    "bomb": _bomb,
+    "slime": _slime,
+    **SUBJECTS,  # cat, dog, car, ship, fish, bird, robot, ... gem, coin
 }
 
 
 def draw_sprite(role: str, width: int, height: int, colors: Colors) -> bytes:
-    """PNG bytes (exactly ``width`` x ``height``, clamped to 1..MAX_SIDE) of the sprite
-    for ``role``; unknown roles get a generic orb."""
+    """PNG bytes (exactly ``width`` x ``height``, clamped to 1..MAX_SIDE) of the sprite for
+    ``role`` (a template's sprite role or a subject); unknown ones get a generic orb."""
     w = max(1, min(MAX_SIDE, int(width)))
     h = max(1, min(MAX_SIDE, int(height)))
     return _draw_cached(role, w, h, tuple(sorted(colors.items())))
