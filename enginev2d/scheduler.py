@@ -287,12 +287,16 @@ def _finalize(
     live_result: Callable[[], dict[str, Any]] | None = None,
 ) -> Step:
     """Every task succeeded or skipped: build the result and end the job (in the caller's
-    transaction). Chat jobs end with ``CHAT_RESULT`` and never touch public.jobs.
+    transaction). Chat jobs end with ``CHAT_RESULT`` plus the intent task's ``reply``, and
+    never touch public.jobs.
     ``live_result``: the job's commit is live in production, so it can never fail over;
     a result that cannot be built from the rows is read back from that commit."""
     if step.intent == "chat":
+        row = conn.execute(Q["chat_reply"], {"job_id": job_id, "task_key": "intent"}).fetchone()
+        reply = (row["reply"] if isinstance(row, Mapping) else row[0]) if row else None
+        result = {**CHAT_RESULT, "reply": reply} if reply else CHAT_RESULT
         return _step(
-            conn, "finish_job", {"job_id": job_id, "owner": owner, "result": Jsonb(CHAT_RESULT)}
+            conn, "finish_job", {"job_id": job_id, "owner": owner, "result": Jsonb(result)}
         )
     result: Any = {}
     failure: tuple[str, str] | None = None

@@ -27,11 +27,12 @@ class TaskType:
     module: str  # enginev2d.tasks.<module>
     code: bool = False  # answers with code files: streams, larger model, partialResult
     model: bool = True  # calls a model (False: local work, no route)
+    preview: bool = False  # its output renders a playable preview (partialResult "preview")
 
 
 TASK_TYPES: tuple[TaskType, ...] = (
     TaskType("intent", "planner", "意図を分析中...", 1, 2, "intent"),
-    TaskType("plan", "planner", "ゲームを設計中...", 2, 2, "plan"),
+    TaskType("plan", "planner", "ゲームを設計中...", 2, 2, "plan", preview=True),
     TaskType("codegen", "builder", "コードを生成中...", 5, 2, "codegen", code=True),
     TaskType("asset", "asset", "画像を生成中...", 4, 2, "asset"),
     TaskType("qa_review", "qa", "品質チェック中...", 2, 1, "qa_review"),
@@ -43,3 +44,4 @@ BY_KEY = {t.key: t for t in TASK_TYPES}
 TASK_KEYS = tuple(t.key for t in TASK_TYPES)
 CODE_TASKS = frozenset(t.key for t in TASK_TYPES if t.code)
 MODEL_FREE_TASKS = frozenset(t.key for t in TASK_TYPES if not t.model)
+PREVIEW_TASKS = frozenset(t.key for t in TASK_TYPES if t.preview)

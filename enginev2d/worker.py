@@ -60,7 +60,9 @@ from .errors import (
 from .publish import Production
 from .staging import Staging
 from .status import RUN_TERMINAL
+from .task_types import PREVIEW_TASKS
 from .tasks.base import Artifact, JobInfo, TaskContext, TaskOutcome
+from .templates import preview_files
 from .workflow import DEFAULT_WORKFLOW, Workflow
 
 logger = logsetup.context_logger(__name__)
@@ -787,15 +789,15 @@ class JobRunner:
         output = outcome.output
         artifacts = [_artifact_row(a) for a in outcome.artifacts]
         partial = None
-        spec = self.workflow.by_key.get(task.task_key)
-        if spec is not None and spec.partial:
+        files, stage = self._partial_files(task.task_key, output)
+        if files:
             pr = progress.partial_result(
-                output.get("files"),
+                files,
                 inline_limit=self.cfg.limits.partial_inline_bytes,
                 task_artifacts=artifacts,
             )
             if pr is not None:
-                partial = pr.data
+                partial = {**pr.data, **({"stage": stage} if stage else {})}
                 artifacts.extend(pr.artifacts)
         staged = self._contents.stage(artifacts)
         completion = Completion.succeeded(
@@ -804,6 +806,22 @@ class JobRunner:
             skip=self.workflow.skips_after(task.task_key, output), partial=partial,
         )  # fmt: skip
         return completion, staged
+
+    def _partial_files(
+        self, task_key: str, output: Mapping[str, Any]
+    ) -> tuple[list[Any] | None, str | None]:
+        """What a success shows the user at once (design 13): a code task's files, or,
+        once plan has chosen a template for an edit, the template with the plan's
+        settings as a playable preview, made without any model call."""
+        spec = self.workflow.by_key.get(task_key)
+        if spec is not None and spec.partial:
+            return output.get("files"), None
+        if task_key in PREVIEW_TASKS and self._outputs.get("intent", {}).get("intent") == "edit":
+            try:
+                return preview_files(output), "preview"
+            except Exception:  # a preview is a courtesy: never fail the plan for it
+                logger.exception("preview failed", extra={"action": "preview_failed"})
+        return None, None
 
     def _record(self, task: scheduler.ClaimedTask, completion: Completion) -> scheduler.Step:
         """One call that records the attempt and claims the worker's next task (and one

@@ -73,3 +73,7 @@ SELECT engine_v2.task_progress(%(job_id)s, %(task_id)s, %(attempt)s, %(owner)s, 
 SELECT id, content->>'content' AS text
   FROM engine_v2.job_task_artifacts
  WHERE id = ANY(%(ids)s::uuid[])
+
+-- chat_reply: the short answer the intent task wrote for a chat message
+SELECT output->>'reply' AS reply
+  FROM engine_v2.job_tasks WHERE job_id = %(job_id)s AND task_key = %(task_key)s
