@@ -99,7 +99,8 @@ describe('enginev2d-client on the real daemon', suite, () => {
     const chat = inject({ intent: { output: { intent: 'chat' } } });
     const direct = await db.hostJob();
     const answer = await engine.run(direct.userId, direct.projectId, 'hello there', { jobId: direct.id, inject: chat });
-    assert.deepEqual(answer, { type: 'chat', reply: null });
+    assert.equal(answer.type, 'chat');
+    assert.match(answer.reply, /\S/); // the engine's short answer (offline: what it can make)
     assert.equal(engine.isChat(answer), true);
 
     const rehearsal = { ...engine, run: (u, p, m, o) => engine.run(u, p, m, { ...o, inject: chat }) };
