@@ -43,6 +43,9 @@ class EngineConfig:
     enabled: bool = False  # ENGINE_V2_ENABLED === 'true' (design 4): off unless said
     allowlist_only: bool = True
     allowlist: tuple[str, ...] = ()
+    # A playable preview right after plan (partialResult stage "preview", ~25 KB a job):
+    # off for hosts whose UI does not show it.
+    preview: bool = True
 
 
 @dataclass(frozen=True)

@@ -816,7 +816,11 @@ class JobRunner:
         spec = self.workflow.by_key.get(task_key)
         if spec is not None and spec.partial:
             return output.get("files"), None
-        if task_key in PREVIEW_TASKS and self._outputs.get("intent", {}).get("intent") == "edit":
+        if (
+            self.cfg.engine.preview
+            and task_key in PREVIEW_TASKS
+            and self._outputs.get("intent", {}).get("intent") == "edit"
+        ):
             try:
                 return preview_files(output), "preview"
             except Exception:  # a preview is a courtesy: never fail the plan for it

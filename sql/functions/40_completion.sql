@@ -97,17 +97,17 @@ $$;
 -- under the lock; progress with this task terminal, which the statement's snapshot
 -- still sees running). The task's key, or NULL when the fence failed.
 CREATE OR REPLACE FUNCTION engine_v2._record_success(
-  p_job engine_v2.job_runs, p_task_id uuid, p_attempt int, p_output jsonb, p_input jsonb,
-  p_usage jsonb, p_artifacts jsonb, p_partial jsonb
+  p_job_id uuid, p_seq bigint, p_prog int, p_task_id uuid, p_attempt int, p_output jsonb,
+  p_input jsonb, p_usage jsonb, p_artifacts jsonb, p_partial jsonb
 ) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
   v_cur text[] := string_to_array(nullif(current_setting('engine_v2.ev', true), ''), '/');
-  v_seq bigint := p_job.event_seq;
-  v_prog int := p_job.progress;
+  v_seq bigint := p_seq;
+  v_prog int := p_prog;
   v_done record;
 BEGIN
-  IF v_cur IS NOT NULL AND v_cur[1] = p_job.job_id::text THEN
+  IF v_cur IS NOT NULL AND v_cur[1] = p_job_id::text THEN
     v_seq := v_cur[2]::bigint;
     v_prog := v_cur[3]::int;
   ELSIF v_cur IS NOT NULL THEN
@@ -118,7 +118,7 @@ BEGIN
        SET status = 'succeeded', output = coalesce(p_output, '{}'),
            input = coalesce(p_input, input), progress = 100, finished_at = now(),
            error_code = NULL, error_message = NULL
-     WHERE id = p_task_id AND job_id = p_job.job_id AND status = 'running'
+     WHERE id = p_task_id AND job_id = p_job_id AND status = 'running'
        AND attempt_count = p_attempt
     RETURNING id, task_key, display_label, weight
   ), a AS (
@@ -131,7 +131,7 @@ BEGIN
      WHERE task_id = p_task_id AND attempt_no = p_attempt AND EXISTS (SELECT 1 FROM t)
   ), ar AS (
     INSERT INTO engine_v2.job_task_artifacts (id, job_id, task_id, kind, uri, content, metadata)
-    SELECT coalesce((x->>'id')::uuid, gen_random_uuid()), p_job.job_id, p_task_id,
+    SELECT coalesce((x->>'id')::uuid, gen_random_uuid()), p_job_id, p_task_id,
            x->>'kind', x->>'uri', x->'content', coalesce(x->'metadata', '{}')
       FROM jsonb_array_elements(coalesce(p_artifacts, '[]'::jsonb)) x
      WHERE EXISTS (SELECT 1 FROM t)
@@ -139,7 +139,7 @@ BEGIN
     SELECT coalesce(sum(greatest(weight, 0)), 0) AS total,
            coalesce(sum(greatest(weight, 0)) FILTER (
              WHERE status IN ('succeeded', 'skipped', 'failed', 'canceled')), 0) AS term
-      FROM engine_v2.job_tasks WHERE job_id = p_job.job_id
+      FROM engine_v2.job_tasks WHERE job_id = p_job_id
   ), p AS (
     SELECT t.id, t.task_key, t.display_label,
            greatest(v_prog, least(99, CASE WHEN w.total = 0 THEN 0
@@ -147,7 +147,7 @@ BEGIN
       FROM t, w
   ), ev AS (
     INSERT INTO engine_v2.job_task_events (job_id, task_id, event_type, data, seq)
-    SELECT p_job.job_id, p_task_id, e.typ,
+    SELECT p_job_id, p_task_id, e.typ,
            jsonb_build_object('type', e.typ) || e.dat || jsonb_build_object('progress', p.prog),
            v_seq + e.k - CASE WHEN p_partial IS NULL THEN 1 ELSE 0 END
       FROM p, LATERAL (VALUES
@@ -162,7 +162,7 @@ BEGIN
   IF NOT FOUND THEN
     RETURN NULL;
   END IF;
-  PERFORM set_config('engine_v2.ev', p_job.job_id::text || '/'
+  PERFORM set_config('engine_v2.ev', p_job_id::text || '/'
     || (v_seq + CASE WHEN p_partial IS NULL THEN 1 ELSE 2 END) || '/' || v_done.prog, true);
   RETURN v_done.task_key;
 END;
@@ -220,15 +220,18 @@ CREATE OR REPLACE FUNCTION engine_v2.task_succeeded(
 ) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-  v_job engine_v2.job_runs := engine_v2._owned_job(p_job_id, p_owner);
+  v_job record;
   v_key text;
   v_adv record;
 BEGIN
-  IF v_job.job_id IS NULL THEN
+  -- _owned_job inlined: the hottest path reads its five columns directly
+  SELECT status, owner, cancel_requested, event_seq, progress INTO v_job
+    FROM engine_v2.job_runs WHERE job_id = p_job_id FOR UPDATE;
+  IF NOT FOUND OR v_job.owner IS DISTINCT FROM p_owner THEN
     RETURN engine_v2._stale('owner');
   END IF;
-  v_key := engine_v2._record_success(v_job, p_task_id, p_attempt, p_output, p_input,
-    coalesce(p_usage, '{}'), p_artifacts, p_partial);
+  v_key := engine_v2._record_success(p_job_id, v_job.event_seq, v_job.progress, p_task_id,
+    p_attempt, p_output, p_input, coalesce(p_usage, '{}'), p_artifacts, p_partial);
   IF v_key IS NULL THEN
     RETURN engine_v2._stale('attempt');
   END IF;
@@ -317,6 +320,8 @@ BEGIN
 END;
 $$;
 
+DROP FUNCTION IF EXISTS engine_v2._record_success(engine_v2.job_runs, uuid, int, jsonb, jsonb,
+  jsonb, jsonb, jsonb);  -- its first shape (a job_runs row as argument)
 DROP FUNCTION IF EXISTS engine_v2.complete_task(uuid, uuid, int, text, text, jsonb, jsonb,
   jsonb, jsonb, jsonb, jsonb, jsonb, text, boolean, int);  -- 0003's one-for-all version
 
@@ -326,7 +331,7 @@ REVOKE ALL ON FUNCTION engine_v2._close_attempt(uuid, int, text, jsonb, jsonb) F
 REVOKE ALL ON FUNCTION engine_v2._next_claims(uuid, boolean, int, uuid[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION engine_v2._completed(uuid, text, text, text, jsonb, text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION engine_v2._stale(text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION engine_v2._record_success(engine_v2.job_runs, uuid, int, jsonb, jsonb,
+REVOKE ALL ON FUNCTION engine_v2._record_success(uuid, bigint, int, uuid, int, jsonb, jsonb,
   jsonb, jsonb, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION engine_v2._advance(uuid, jsonb, boolean, int) FROM PUBLIC;
 REVOKE ALL ON FUNCTION engine_v2.task_succeeded(uuid, uuid, int, text, jsonb, jsonb, jsonb,

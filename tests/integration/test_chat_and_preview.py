@@ -40,3 +40,10 @@ def test_an_edit_shows_a_playable_preview_before_codegen_ends(
     assert "index.html" in files and 'lang="ja"' in files["index.html"]
     assert ev.index(preview[0]) < kinds.index(("taskDone", "codegen"))
     assert ev.index(preview[0]) < kinds.index(("taskDone", "plan"))
+
+
+def test_the_preview_can_be_switched_off(conn: Any, config: Any, pool: Any, make_job: Any) -> None:
+    job = make_job("make me a neon snake game")
+    cfg = config.replace(engine={"preview": False})
+    assert JobRunner(cfg, pool, job_row(conn, job), owner=None).run().status == "succeeded"
+    assert not [e for e in events(conn, job) if e["data"].get("stage") == "preview"]
