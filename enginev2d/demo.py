@@ -178,7 +178,8 @@ class ProgressPrinter:
             self.echo(f"  {self.bar(progress)}  x {key:<12} failed: {err}")
         elif kind == "partialResult":
             files = data.get("files") or []
-            self.echo(f"  {self.bar(progress)}    {key:<12} partial result: {len(files)} file(s)")
+            what = "playable preview" if data.get("stage") == "preview" else "partial result"
+            self.echo(f"  {self.bar(progress)}    {key:<12} {what}: {len(files)} file(s)")
         elif kind == "jobCompleted":
             self.echo(f"  {self.bar(100)}  job completed")
         elif kind == "jobFailed":
