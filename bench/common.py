@@ -90,6 +90,43 @@ def critical_path_ms(
     return max(finish(k) for k in latency_ms)
 
 
+@dataclass(frozen=True)
+class DagShape:
+    """What a task must do when it finishes, for a peer that chains the DAG itself
+    (bench/pgqueuer_worker.py): its successors, and which of them are joins (more than
+    one predecessor: started by whichever predecessor finishes last)."""
+
+    roots: tuple[str, ...]
+    successors: dict[str, tuple[str, ...]]
+    joins: dict[str, int]  # task -> number of predecessors, only where > 1
+    sinks: tuple[str, ...]
+
+
+def dag_shape(
+    keys: Sequence[str] = TASK_KEYS, edges: Iterable[tuple[str, str]] = DAG_EDGES
+) -> DagShape:
+    succ: dict[str, list[str]] = {k: [] for k in keys}
+    preds: dict[str, int] = dict.fromkeys(keys, 0)
+    for a, b in edges:
+        if a not in succ or b not in succ:
+            raise ValueError(f"edge {a} -> {b} names a task outside {list(keys)}")
+        succ[a].append(b)
+        preds[b] += 1
+    return DagShape(
+        roots=tuple(k for k in keys if preds[k] == 0),
+        successors={k: tuple(v) for k, v in succ.items()},
+        joins={k: n for k, n in preds.items() if n > 1},
+        sinks=tuple(k for k in keys if not succ[k]),
+    )
+
+
+def ready_successors(shape: DagShape, done: str, joins_left: Mapping[str, int]) -> list[str]:
+    """The successors of ``done`` that become ready now. ``joins_left`` gives, for each
+    join among them, its predecessors still outstanding once ``done`` is counted (the
+    value the counter's decrement returned): a join is ready when that reaches 0."""
+    return [s for s in shape.successors[done] if s not in shape.joins or joins_left[s] == 0]
+
+
 # --------------------------------------------------------------------------- statistics
 
 

@@ -9,7 +9,8 @@ Measures, through the real daemon (`enginev2d run`) and the real SQL contract
    tasks/s, CPU of daemon + PostgreSQL per 1,000 tasks;
 3. pickup latency (submit commit -> job_runs.claimed_at) with NOTIFY and polling only;
 4. one job with the design's model latencies scaled to ms, against its critical path;
-5. the same on a faithful port of the design's naive loop (bench/naive.py).
+5. the same on a faithful port of the design's naive loop (bench/naive.py);
+6. pgqueuer as a peer of 2., the same DAG chained through its jobs (bench/pgqueuer_peer.py).
 
 Prints a table and writes it into bench/README.md. `--quick` for a smaller run.
 """
@@ -36,6 +37,7 @@ import psycopg
 
 from . import floor as floor_mod
 from . import naive as naive_mod
+from . import pgqueuer_peer
 from . import profile as prof_mod
 from .common import (
     SCALED_LATENCY_MS,
@@ -502,6 +504,7 @@ def verdict(value: Any, limit: float, higher_is_better: bool = False) -> str:
 def render(results: dict[str, Any]) -> str:
     d = results.get("daemon") or {}
     n = results.get("naive") or {}
+    q = results.get("pgqueuer") or {}
     cp = critical_path_ms(SCALED_LATENCY_MS)
 
     def ratio(a: Any, b: Any) -> str:
@@ -509,12 +512,20 @@ def render(results: dict[str, Any]) -> str:
             return ""
         return f"{a / b:.1f}x"
 
-    rows: list[tuple[str, str, str, str, str, str]] = []
+    rows: list[tuple[str, ...]] = []
 
     def row(
-        metric: str, target: str, dv: Any, nv: Any, ver: str, rat: str = "", digits: int = 1
+        metric: str,
+        target: str,
+        dv: Any,
+        nv: Any,
+        ver: str,
+        rat: str = "",
+        digits: int = 1,
+        qv: Any = "",  # pgqueuer: measured for throughput only ("" = not applicable)
     ) -> None:
-        rows.append((metric, target, fmt(dv, digits), fmt(nv, digits), rat, ver))
+        qs = "" if qv == "" else fmt(qv, digits)
+        rows.append((metric, target, fmt(dv, digits), fmt(nv, digits), rat, ver, qs))
 
     s_p50 = get(d, "single", "db_ms", "p50")
     s_p99 = get(d, "single", "db_ms", "p99")
@@ -551,7 +562,15 @@ def render(results: dict[str, Any]) -> str:
     row("1. single job p99, client (ms)", "<= 30", c99, nc99, verdict(c99, 30), ratio(nc99, c99))
     tj = get(d, "throughput", "jobs_per_s")
     ntj = get(n, "throughput", "jobs_per_s")
-    row("2. throughput, jobs/s (500 jobs, 32 concurrent)", "", tj, ntj, "", ratio(tj, ntj))
+    row(
+        "2. throughput, jobs/s (500 jobs, 32 concurrent)",
+        "",
+        tj,
+        ntj,
+        "",
+        ratio(tj, ntj),
+        qv=get(q, "jobs_per_s"),
+    )
     tt = get(d, "throughput", "tasks_per_s")
     ntt = get(n, "throughput", "tasks_per_s")
     row(
@@ -562,6 +581,7 @@ def render(results: dict[str, Any]) -> str:
         verdict(tt, 1500, True),
         ratio(tt, ntt),
         digits=0,
+        qv=get(q, "tasks_per_s"),
     )
     cpu = get(d, "throughput", "cpu_s_per_1000_tasks")
     ncpu = get(n, "throughput", "cpu_s_per_1000_tasks")
@@ -573,6 +593,7 @@ def render(results: dict[str, Any]) -> str:
         verdict(cpu, 1.0),
         ratio(ncpu, cpu),
         digits=2,
+        qv=get(q, "cpu_s_per_1000_tasks"),
     )
     p50 = get(d, "pickup_notify_ms", "p50")
     p99 = get(d, "pickup_notify_ms", "p99")
@@ -613,10 +634,11 @@ def render(results: dict[str, Any]) -> str:
             "",
             "",
             verdict(pct, 2.0),
+            "",
         )
     )
 
-    head = ("metric", "target", "enginev2d", "naive design loop", "ratio", "verdict")
+    head = ("metric", "target", "enginev2d", "naive design loop", "ratio", "verdict", "pgqueuer")
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
@@ -658,7 +680,11 @@ def render_details(results: dict[str, Any]) -> str:
         out.append(f"Daemon benchmark error: {results['daemon_error']}")
     if results.get("naive_error"):
         out.append(f"Naive benchmark error: {results['naive_error']}")
-    for label, res in (("enginev2d", d), ("naive", results.get("naive") or {})):
+    if results.get("pgqueuer_error"):
+        out.append(f"pgqueuer benchmark error: {results['pgqueuer_error']}")
+    q = results.get("pgqueuer")
+    peers = (("enginev2d", d), ("naive", results.get("naive") or {}))
+    for label, res in (*peers, ("pgqueuer", {"throughput": q} if q else {})):
         tp = res.get("throughput")
         if tp:
             out.append(
@@ -683,6 +709,14 @@ def render_details(results: dict[str, Any]) -> str:
                 )
                 + "."
             )
+    if q:
+        v = q["versions"]
+        out.append(
+            f"pgqueuer peer: pgqueuer {v['pgqueuer']} (asyncpg {v['asyncpg']}, durable tables), "
+            f"dequeue batch {q['batch_size']}, {q['pool_size']} connections for the task bodies' "
+            f"enqueues; its buffered completion log lagged the last DAG's finish by "
+            f"{q['log_tail_ms']:.0f} ms (counted in its duration)."
+        )
     for key, label in (("single", "single job"), ("scaled", "scaled job")):
         if d.get(key):
             pickup = get(d, "pickup_notify_ms", "p50") if key == "single" else None
@@ -756,6 +790,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-naive", action="store_true", help="only the daemon")
     ap.add_argument("--skip-floor", action="store_true", help="no pgbench floor figures")
     ap.add_argument(
+        "--skip-pgqueuer",
+        action="store_true",
+        help="no pgqueuer peer (installed once into the state dir's own venv; --quick runs "
+        "it only when that venv is already there)",
+    )
+    ap.add_argument(
         "--profile",
         action="store_true",
         help="profile the throughput run: py-spy on the daemon, pg_stat_statements "
@@ -813,6 +853,20 @@ def main(argv: list[str] | None = None) -> int:
                 failed = True
                 results["naive_error"] = str(exc)
                 log(f"NAIVE BENCHMARK FAILED: {exc}")
+        if args.skip_pgqueuer:
+            pass
+        elif args.quick and not pgqueuer_peer.installed(state):
+            log("pgqueuer peer skipped in --quick: its venv is not installed (a full run does)")
+        else:
+            try:
+                log(f"6. pgqueuer peer: {sizes.throughput} DAGs, {MAX_CONCURRENT_JOBS} at once")
+                results["pgqueuer"] = pgqueuer_peer.bench_pgqueuer(
+                    cluster, state, sizes.throughput, log
+                )
+            except BenchError as exc:
+                failed = True
+                results["pgqueuer_error"] = str(exc)
+                log(f"PGQUEUER BENCHMARK FAILED: {exc}")
     except Exception:
         failed = True
         traceback.print_exc()

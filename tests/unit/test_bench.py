@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bench.common import (
+    DAG_EDGES,
     SCALED_LATENCY_MS,
     TASK_KEYS,
     CpuMeter,
     ProcTimes,
     critical_path_ms,
+    dag_shape,
     inject_options,
     parse_stat,
     percentile,
+    ready_successors,
     summarize,
     tree_ticks,
 )
@@ -110,3 +116,48 @@ def test_bench_daemon_config_is_accepted_by_load_config(tmp_path: Path) -> None:
     assert loaded.engine.enabled is True and loaded.engine.allowlist_only is False
     assert loaded.database.ssl is False and loaded.metrics.enabled is False
     assert loaded.logging.level == "WARNING"
+
+
+def test_dag_shape_of_the_design_dag() -> None:
+    shape = dag_shape()
+    assert shape.roots == ("intent",) and shape.sinks == ("publish_prep",)
+    assert shape.successors["plan"] == ("codegen", "asset")
+    assert shape.joins == {"publish_prep": 2}
+    with pytest.raises(ValueError, match="outside"):
+        dag_shape(TASK_KEYS, [*DAG_EDGES, ("fix", "deploy")])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.randoms(use_true_random=False))
+def test_chaining_by_ready_successors_runs_every_task_once_after_its_predecessors(
+    rnd: random.Random,
+) -> None:
+    """The pgqueuer peer's bookkeeping: whatever order the ready tasks finish in, each
+    task becomes ready exactly once, after all its predecessors finished."""
+    shape = dag_shape()
+    counters = dict(shape.joins)  # the join_left rows of one DAG
+    ready, done = list(shape.roots), []
+    while ready:
+        key = ready.pop(rnd.randrange(len(ready)))
+        preds = {a for a, b in DAG_EDGES if b == key}
+        assert preds <= set(done), f"{key} ran before {preds - set(done)}"
+        done.append(key)
+        left = {}
+        for s in shape.successors[key]:
+            if s in shape.joins:
+                counters[s] -= 1  # the worker's UPDATE ... RETURNING remaining
+                left[s] = counters[s]
+        ready += ready_successors(shape, key, left)
+    assert sorted(done) == sorted(TASK_KEYS)
+
+
+def test_the_table_shows_the_pgqueuer_peer_on_the_throughput_rows_only() -> None:
+    from bench.run import render
+
+    peer = {"jobs_per_s": 280.0, "tasks_per_s": 1960.0, "cpu_s_per_1000_tasks": 0.74}
+    rows = {r.split(" | ")[0].lstrip("| "): r for r in render({"pgqueuer": peer}).splitlines()}
+    assert rows["2. throughput, tasks/s"].endswith("| 1960 |")
+    assert rows["2. CPU s per 1,000 tasks (engine + whole PostgreSQL cluster)"].endswith("| 0.74 |")
+    assert rows["3. pickup p99 with NOTIFY (ms)"].endswith("|  |")
+    skipped = render({}).splitlines()
+    assert any(r.startswith("| 2. throughput, tasks/s") and r.endswith("| n/a |") for r in skipped)
