@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .errors import SchedulerError
 from .sql import load_queries
 
 REF = "artifact"
@@ -82,6 +83,11 @@ def resolve(conn: Any, outputs: Mapping[str, Mapping[str, Any]]) -> dict[str, di
         return {k: dict(v) for k, v in outputs.items()}
     rows = conn.execute(load_queries("scheduler")["artifact_texts"], {"ids": sorted(ids)})
     text = {str(r["id"]): r["text"] for r in rows.fetchall()}
+    missing = ids - text.keys()
+    if missing:  # a clear scheduler error, not a KeyError deep in a takeover
+        raise SchedulerError(
+            f"task outputs refer to {len(missing)} code artifact(s) that no longer exist"
+        )
 
     def inline(f: Any) -> Any:
         if isinstance(f, Mapping) and REF in f:
