@@ -86,29 +86,41 @@ class Completion:
         """The named query (``sql/queries/scheduler.sql``) recording this outcome."""
         return f"task_{self.outcome}"
 
-    def params(self, job_id: str, owner: str | None, *, claim: bool, more: int) -> dict[str, Any]:
+    def arguments(
+        self, job_id: str, owner: str | None, *, claim: bool, more: int
+    ) -> dict[str, Any]:
+        """The SQL function's arguments by name, as plain values (the group completer
+        sends them as one jsonb entry; :meth:`params` wraps them for one call)."""
         base = {
             "job_id": job_id,
             "task_id": self.task_id,
             "attempt": self.attempt,
             "owner": owner,
-            "usage": Jsonb(dict(self.usage)),
+            "usage": dict(self.usage),
         }
         if self.outcome == "canceled":
-            return {**base, "error": _j(self.error)}
+            return {**base, "error": self.error}
         claims = {"claim": claim, "more": more if claim else 0}
         if self.outcome == "failed":
             code = job_error_code((self.error or {}).get("code"))
             return {
-                **base, **claims, "error": _j(self.error), "input": _j(self.input),
+                **base, **claims, "error": self.error, "input": self.input,
                 "job_error_code": code,
             }  # fmt: skip
         return {
             **base,
             **claims,
-            "output": _j(self.output),
-            "input": _j(self.input),
-            "artifacts": _j(list(self.artifacts)) if self.artifacts else None,
-            "skip": _j(self.skip),
-            "partial": _j(self.partial),
+            "output": self.output,
+            "input": self.input,
+            "artifacts": list(self.artifacts) if self.artifacts else None,
+            "skip": self.skip,
+            "partial": self.partial,
         }
+
+    def params(self, job_id: str, owner: str | None, *, claim: bool, more: int) -> dict[str, Any]:
+        """Parameters of the outcome's named query (json values wrapped)."""
+        args = self.arguments(job_id, owner, claim=claim, more=more)
+        return {k: _j(v) if k in _JSON_ARGS else v for k, v in args.items()}
+
+
+_JSON_ARGS = frozenset({"usage", "error", "input", "output", "artifacts", "skip", "partial"})

@@ -60,6 +60,11 @@ class DaemonConfig:
     shutdown_grace_s: float = 20.0
     worker_idle_timeout_s: float = 1.0  # safety net on the in-process condition
     daemon_id: str = ""  # "" = hostname:pid:random
+    # Group completion (issue 17): the hand-offs of all the daemon's jobs are committed
+    # together by one completer, at most batch_max in one transaction.
+    group_completion: bool = True
+    batch_max: int = 64
+    completer_lanes: int = 2  # commits in flight at once (jobs spread by id), a connection each
 
 
 @dataclass(frozen=True)
@@ -271,6 +276,9 @@ class TestingConfig:
     # Rehearsal of the worst crash: the daemon SIGKILLs itself right after publish_prep's
     # swap, before its commit (only with allow_inject). Never in production.
     crash_after_swap: bool = False
+    # Rehearsal of a crash mid-batch: the daemon SIGKILLs itself once its group completer
+    # has written a batch of at least this many hand-offs, before the commit (0 = never).
+    crash_in_batch: int = 0
 
 
 @dataclass(frozen=True)
@@ -305,8 +313,17 @@ class Config:
     def pool_min_needed(self) -> int:
         """The smallest ``database.pool_max`` that runs ``max_concurrent_jobs`` jobs: each
         holds its own connection and may borrow one more (publish, monitor), and the
-        daemon's heartbeat and claim loop need one each."""
+        daemon's heartbeat and claim loop need one each. With group completion a job
+        holds no connection of its own (it borrows one per rare call), and the
+        completer's lanes hold one each instead."""
         return 2 * self.daemon.max_concurrent_jobs + 2
+
+    @property
+    def completer_lanes(self) -> int:
+        """Lanes of the group completer (none when off; never more than jobs at once)."""
+        if not self.daemon.group_completion:
+            return 0
+        return min(self.daemon.completer_lanes, self.daemon.max_concurrent_jobs)
 
     @property
     def heartbeat_s(self) -> float:
@@ -500,6 +517,8 @@ def validate(
         "daemon.poll_interval_s": cfg.daemon.poll_interval_s,
         "daemon.lease_s": cfg.daemon.lease_s,
         "daemon.max_takeovers": cfg.daemon.max_takeovers,
+        "daemon.batch_max": cfg.daemon.batch_max,
+        "daemon.completer_lanes": cfg.daemon.completer_lanes,
         "daemon.job_timeout_s": cfg.daemon.job_timeout_s,
         "limits.max_files": cfg.limits.max_files,
         "limits.max_file_bytes": cfg.limits.max_file_bytes,
@@ -569,6 +588,6 @@ def _validate_pool(cfg: Config) -> None:
     if pool_max and pool_max < cfg.pool_min_needed:
         raise ConfigError(
             f"config: database.pool_max = {pool_max} is too small for daemon.max_concurrent_jobs"
-            f" = {jobs} (needs >= {cfg.pool_min_needed}: 2 per job + 2); raise it, lower"
-            " max_concurrent_jobs, or set 0 (automatic)"
+            f" = {jobs} (needs >= {cfg.pool_min_needed}: 2 per job + 2); raise it,"
+            " lower max_concurrent_jobs, or set 0 (automatic)"
         )

@@ -24,6 +24,7 @@ once. A second signal skips the grace period.
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import secrets
@@ -39,6 +40,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from . import fleet, metrics, migrations, staging
 from .backoff import Backoff
+from .completer import Completer
 from .config import Config
 from .db import connect_kwargs, make_pool
 from .errors import V2_SCHEDULER_ERROR, EngineDisabled, EngineError, WorkerLost
@@ -79,10 +81,10 @@ class Runner(Protocol):
 RunnerFactory = Callable[..., Runner]
 
 
-def default_runner_factory() -> RunnerFactory:
+def default_runner_factory(completer: Completer | None = None) -> RunnerFactory:
     from .worker import JobRunner
 
-    return JobRunner
+    return functools.partial(JobRunner, completer=completer) if completer else JobRunner
 
 
 def make_daemon_id() -> str:
@@ -140,6 +142,7 @@ class Daemon:
         self._finished: queue.SimpleQueue[RunningJob] = queue.SimpleQueue()
         self._wake_reason = "poll"
         self.listener: Listener | None = None
+        self.completer: Completer | None = None  # group completion (issue 17)
         self.exit_code = 0
         self.ready = threading.Event()
         self.loop_tick = time.monotonic()
@@ -212,10 +215,12 @@ class Daemon:
     # ------------------------------------------------------------------ main
     def run(self) -> int:
         """Run until stopped; returns the process exit code."""
-        if self.runner_factory is None:
-            self.runner_factory = default_runner_factory()
         if self._pool is None:
             self._pool = make_pool(self.cfg, max_size=pool_size(self.cfg), name="enginev2d")
+        if self.runner_factory is None:
+            if self.cfg.daemon.group_completion:
+                self.completer = Completer(self.cfg, self._pool).start()
+            self.runner_factory = default_runner_factory(self.completer)
         logger.info(
             "daemon %s starting (max %d jobs, %d workers each, poll %.1fs, lease %.0fs)",
             self.daemon_id,
@@ -457,6 +462,8 @@ class Daemon:
             for job_id in left:
                 self.abort(job_id, WorkerLost("daemon shutting down"))
             self._drain(time.monotonic() + self.ABORT_JOIN_S)
+        if self.completer is not None:  # after the runners: it writes what they handed in
+            self.completer.stop(timeout=self.ABORT_JOIN_S)
         if self._pool is not None and not self.schema_gone:
             self.leases.release_all()
             self.leases.unregister()
@@ -544,8 +551,6 @@ def run_daemon(
     """``enginev2d run``: returns the exit code (0 after a clean shutdown)."""
     daemon = Daemon(cfg, listen=listen, runner_factory=runner_factory)
     SignalHandler(daemon).install()
-    if daemon.runner_factory is None:
-        daemon.runner_factory = default_runner_factory()
     if not check_schema(cfg, migrate=migrate, stop=daemon.stop_event):
         return 0
     server = None

@@ -75,6 +75,8 @@ logger = logging.getLogger(__name__)
 # Model calls take seconds to minutes: buckets up to 10 minutes.
 TASK_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600)
 JOB_BUCKETS = (1, 2.5, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 450, 600, 900, 1800)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+COMMIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
 PICKUP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 JOB_OUTCOMES = frozenset(s.value for s in RUN_TERMINAL)
@@ -180,6 +182,18 @@ class Metrics:
         self.disabled_failovers = Counter(
             "enginev2_disabled_failovers",
             "Jobs this daemon failed over to v1 because v2 is switched off.",
+            registry=r,
+        )
+        self.batch_items = Histogram(
+            "enginev2_completer_batch_items",
+            "Hand-offs committed together by the group completer (issue 17), per commit.",
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.batch_seconds = Histogram(
+            "enginev2_completer_commit_seconds",
+            "Time the group completer took to write and commit one batch.",
+            buckets=COMMIT_BUCKETS,
             registry=r,
         )
         self.slo: SloCollector | None = None
@@ -293,6 +307,17 @@ def images_generated(model: str | None, count: int) -> None:
             _current.images.labels(_current.model_label(model)).inc(count)
 
     _guard("metrics_images", do)
+
+
+def batch_committed(items: int, seconds: float) -> None:
+    """The group completer committed ``items`` hand-offs in one transaction."""
+
+    def do() -> None:
+        if items > 0:
+            _current.batch_items.observe(items)
+            _current.batch_seconds.observe(max(0.0, seconds))
+
+    _guard("metrics_batch", do)
 
 
 def task_skipped(task_key: str) -> None:

@@ -197,7 +197,7 @@ def start(
         "more": more,
     }
     step = _call(conn, cfg, job_id, owner, "start_job", params, atomic=False)
-    _after_commit(cfg, job_id, step)  # a job can end right here (deadlock at start)
+    after_commit(cfg, job_id, step)  # a job can end right here (deadlock at start)
     return step
 
 
@@ -247,7 +247,7 @@ def claim(
     claims up to that many further tasks (``step.more``) for idle sibling workers."""
     params = {"job_id": job_id, "owner": owner, "more": more}
     step = _call(conn, cfg, job_id, owner, "claim_task", params, atomic=atomic)
-    _after_commit(cfg, job_id, step)
+    after_commit(cfg, job_id, step)
     return step
 
 
@@ -263,9 +263,17 @@ def complete(
     atomic: bool = True,
 ) -> Step:
     """Record a finished attempt (fenced on the owner and the attempt) and optionally
-    claim the worker's next task (and up to ``more`` for idle siblings: ``step.more``)."""
+    claim the worker's next task (and up to ``more`` for idle siblings: ``step.more``).
+    The group completer (:mod:`enginev2d.completer`) records the same in batches."""
     params = completion.params(job_id, owner, claim=claim_next, more=more)
     step = _call(conn, cfg, job_id, owner, completion.query, params, atomic=atomic)
+    after_complete(cfg, job_id, completion, step)
+    return step
+
+
+def after_complete(cfg: Config | None, job_id: str, completion: Completion, step: Step) -> None:
+    """What follows a completion's commit, in the worker's thread: the stale warning, the
+    job's end (metrics, log, fallback webhook)."""
     if step.stale:
         logger.warning(
             "stale write rejected: attempt %s of task %s no longer current (%s)",
@@ -274,8 +282,28 @@ def complete(
             step.reason,
             extra={"action": "stale_write_rejected", "job_id": job_id, "task_key": None},
         )
-    _after_commit(cfg, job_id, step)
-    return step
+    after_commit(cfg, job_id, step)
+
+
+def call(
+    conn: psycopg.Connection[Any],
+    cfg: Config,
+    job_id: str,
+    owner: str | None,
+    query: str,
+    params: Mapping[str, Any],
+) -> Step:
+    """One scheduler call in its own transaction, the job finished in it when the call
+    completed its last task (nothing signalled yet: see :func:`after_complete`)."""
+    return _call(conn, cfg, job_id, owner, query, params, atomic=True)
+
+
+def finalize_step(
+    conn: psycopg.Connection[Any], cfg: Config, job_id: str, owner: str | None, step: Step
+) -> Step:
+    """(in the caller's transaction, the job's row locked) ``step`` said finalize: end
+    the job; the returned step keeps what the completing call reported."""
+    return _merged(step, _finalize(conn, cfg, job_id, owner, step))
 
 
 def _finalize(
@@ -328,7 +356,7 @@ def _finalize(
     return done
 
 
-def _after_commit(cfg: Config | None, job_id: str, step: Step) -> None:
+def after_commit(cfg: Config | None, job_id: str, step: Step) -> None:
     if not step.ended:
         return
     metrics.job_finished(step.ended, float(step.duration_s or 0.0), error_code=step.error_code)
@@ -382,7 +410,7 @@ def fail_job(
                 "cancel_code": cancel_code,
             },
         )
-    _after_commit(cfg, job_id, step)
+    after_commit(cfg, job_id, step)
     return step
 
 
@@ -408,7 +436,7 @@ def cancel_job(
         step = Step("ok", job_status="canceled", error_code="canceled", ended="canceled")
         if isinstance(state, Mapping):
             step.progress = int(state.get("progress") or 0)
-        _after_commit(cfg, job_id, step)
+        after_commit(cfg, job_id, step)
     return answer
 
 
@@ -464,7 +492,7 @@ def recover_job(
             if live and production is not None and isinstance(job, Mapping):
                 rebuild = functools.partial(production.v1_result, job, live)
             step = _merged(step, _finalize(conn, cfg, job_id, owner, step, rebuild))
-    _after_commit(cfg, job_id, step)
+    after_commit(cfg, job_id, step)
     return step
 
 

@@ -43,6 +43,7 @@ from psycopg_pool import ConnectionPool
 
 from . import contents, logsetup, metrics, progress, scheduler, tasks
 from .backoff import Backoff, retry
+from .completer import Completer, Item
 from .completion import Completion
 from .config import Config
 from .contents import ContentIndex
@@ -199,8 +200,10 @@ class JobRunner:
         executor: Executor = tasks.execute,
         workflow: Workflow | None = None,
         validate_workflow: bool = True,
+        completer: Completer | None = None,
     ) -> None:
         self.cfg = cfg
+        self.completer = completer  # the daemon's group completer (else one call each)
         self.pool = pool
         self.job = dict(job)
         self.job_id = str(job["job_id"])
@@ -347,21 +350,28 @@ class JobRunner:
         staging.prepare(fresh=False)
         self._staging = staging
         try:
-            step = self._db(
-                lambda c: scheduler.start(
-                    c,
-                    self.cfg,
-                    self.job_id,
-                    self.owner,
-                    self.workflow,
-                    validate=self.validate_workflow,
-                    more=self.workers - 1,
-                )
-            )
+            step = self._first_claims()
         except DagDeadlock as exc:
             self._invalid_workflow(exc)
             return None
         self._learn(step.extra.get("outputs") or {})
+        return step
+
+    def _first_claims(self) -> scheduler.Step:
+        """Materialize the DAG and claim the first tasks: through the group completer
+        (sharing its commit with other jobs' hand-offs), else in one call."""
+        more = self.workers - 1
+        if self.completer is None:
+            return self._db(
+                lambda c: scheduler.start(
+                    c, self.cfg, self.job_id, self.owner, self.workflow,
+                    validate=self.validate_workflow, more=more,
+                )
+            )  # fmt: skip
+        if self.validate_workflow:
+            self.workflow.validate()
+        step = self.completer.submit(Item.start(self.job_id, self.owner, self.workflow, more=more))
+        scheduler.after_commit(self.cfg, self.job_id, step)  # a deadlock at start ends it
         return step
 
     def _materialize(self) -> dict[str, Any] | None:
@@ -445,7 +455,11 @@ class JobRunner:
 
     # ------------------------------------------------------------------ db helpers
     def _db(self, fn: Callable[[psycopg.Connection[Any]], T]) -> T:
-        """``fn`` on the job's own connection (borrowed once, checked once)."""
+        """``fn`` on the job's own connection (borrowed once, checked once). With the
+        group completer, whose lanes hold the connections, a job holds none: its rare
+        calls (a sibling's claim, a takeover) borrow one each."""
+        if self.completer is not None:
+            return self._pool_db(fn)
 
         def call() -> T:
             with self._conn_lock:
@@ -836,6 +850,11 @@ class JobRunner:
         with self._cond:
             claim_next = not self._stop_claims
             more = self._slots(len(self._running) - 1) if claim_next else 0
+        if self.completer is not None:
+            item = Item.completion(self.job_id, self.owner, completion, claim=claim_next, more=more)
+            step = self.completer.submit(item)
+            scheduler.after_complete(self.cfg, self.job_id, completion, step)
+            return step
         atomic = completion.outcome == "succeeded" and self._may_finalize(
             task.task_key, completion.skip or {}
         )

@@ -25,6 +25,9 @@ SELECT engine_v2.task_canceled(
   p_job_id => %(job_id)s, p_task_id => %(task_id)s, p_attempt => %(attempt)s,
   p_owner => %(owner)s, p_error => %(error)s, p_usage => %(usage)s) AS step
 
+-- complete_batch: the group completer's hand-offs of many jobs, one call, one commit
+SELECT engine_v2.complete_batch(%(items)s) AS result
+
 -- finish_job: the job succeeded (result stored, jobCompleted, progress 100)
 SELECT engine_v2.finish_job(%(job_id)s, %(owner)s, %(result)s) AS step
 

@@ -141,3 +141,27 @@ def test_a_job_killed_once_during_each_of_its_seven_tasks_still_succeeds(h: Harn
     assert (prod / "index.html").read_text() == ANSWERS["fix"]["files"][0]["content"]
     stored = tasks["fix"]["output"]["files"]
     assert stored == [{"path": "index.html", "artifact": stored[0]["artifact"]}]
+
+
+def test_sigkill_inside_a_batch_loses_nothing_and_spends_nothing_twice(h: Harness):
+    """Group completion (issue 17): the daemon dies with a batch of hand-offs of several
+    jobs written but not committed. Nothing of it is visible; the next daemon takes every
+    job over and each is published and completed exactly once, its lost attempts
+    uncharged."""
+    crash = h.start(
+        lease_s=LEASE_S, poll_interval_s=POLL_S, max_concurrent_jobs=8,
+        sections={"testing": {"crash_in_batch": 2}},
+    )  # fmt: skip
+    jobs = [h.submit(options(latency_ms=100)) for _ in range(8)]
+    assert crash.wait(30) == -9  # a batch of two or more was written, then the kill
+    assert "inject_crash" in crash.actions()
+    assert all(h.status(j) == "running" for j in jobs)
+    assert sum(completions(h, j) for j in jobs) == 0
+    h.start(lease_s=LEASE_S, poll_interval_s=POLL_S, max_concurrent_jobs=8)
+    h.wait_status(jobs, "succeeded", timeout=60)
+    for job in jobs:
+        assert_won_once(h, job)
+        h.assert_consistent(job)
+        lost = [a for a in h.attempts(job) if a["status"] == "failed"]
+        assert {a["error"]["code"] for a in lost} <= {"worker_lost"}
+    assert any(t["takeovers"] for j in jobs for t in h.tasks(j).values())

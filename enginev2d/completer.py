@@ -1,0 +1,325 @@
+"""Group completion (issue 17): one completer per daemon commits the hand-offs of all
+its jobs together.
+
+A worker thread that finished an attempt (or a runner starting its job) hands an
+:class:`Item` to :meth:`Completer.submit` and waits for its :class:`~enginev2d.scheduler.Step`.
+The completer's thread writes every item waiting at that moment with one call of
+``engine_v2.complete_batch`` (``sql/functions/45_batch.sql``: each item recorded exactly
+as its own call would be, same fences, events, promotion and claims), finishes in the
+same transaction every job whose last task it completed, and commits once: one fsync,
+one round trip, one NOTIFY for the lot. Then it hands each waiting worker its step.
+
+Batching needs no timer: an idle completer writes the first item at once (a lone job
+waits for nobody); while a commit is in flight, new items gather for the next one, at
+most ``daemon.batch_max`` per commit. Backpressure is built in: a worker waits for its
+step before it runs anything else, so at most one item per worker is ever queued.
+
+One item never fails the others: when an item raises inside the batch, the function
+reports which one and rolls the items back (one subtransaction); the rest are written
+again without it, and it gets its own transaction through the per-item path, whose
+error reaches its worker as before. Anything else failing the batch's transaction (a
+finalize that raised) sends every item down the per-item path. A broken connection is
+replaced and the batch retried (every item is fenced, so a repeat is harmless). A crash
+of the whole process mid-batch commits nothing: the attempts stay running and the
+takeover re-runs them uncharged (30_takeover.sql).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from time import monotonic
+from typing import Any
+
+import psycopg
+from psycopg.pq import TransactionStatus
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from . import metrics, scheduler
+from .backoff import Backoff
+from .completion import Completion
+from .config import Config
+from .sql import load_queries
+from .workflow import Workflow
+
+logger = logging.getLogger(__name__)
+
+Q = load_queries("scheduler")
+
+DB_TRIES = 3  # a broken connection: the batch is written again, 0.05 s then 0.2 s later
+
+
+@dataclass
+class Item:
+    """One hand-off: the batch entry (``kind`` plus the SQL function's arguments) and,
+    for the per-item path, the named query and its parameters."""
+
+    job_id: str
+    owner: str | None
+    entry: dict[str, Any]
+    query: str
+    params: dict[str, Any]
+    done: threading.Event = field(default_factory=threading.Event)
+    step: scheduler.Step | None = None
+    error: BaseException | None = None
+
+    @classmethod
+    def completion(
+        cls, job_id: str, owner: str | None, c: Completion, *, claim: bool, more: int
+    ) -> Item:
+        args = c.arguments(job_id, owner, claim=claim, more=more)
+        entry = {"kind": c.outcome, **{k: v for k, v in args.items() if v is not None}}
+        return cls(job_id, owner, entry, c.query, c.params(job_id, owner, claim=claim, more=more))
+
+    @classmethod
+    def start(cls, job_id: str, owner: str | None, workflow: Workflow, *, more: int) -> Item:
+        args = {
+            "job_id": job_id,
+            "owner": owner,
+            "tasks": workflow.task_rows(),
+            "edges": workflow.edge_rows(),
+            "more": more,
+        }
+        params = {**args, "tasks": Jsonb(args["tasks"]), "edges": Jsonb(args["edges"])}
+        return cls(job_id, owner, {"kind": "start", **args}, "start_job", params)
+
+    @property
+    def resolved(self) -> bool:
+        return self.step is not None or self.error is not None
+
+    def resolve(self, step: scheduler.Step | None, error: BaseException | None = None) -> None:
+        self.step, self.error = step, error
+        self.done.set()
+
+
+def _rehearse_crash(cfg: Config, items: int) -> None:
+    """``testing.crash_in_batch = N`` (with allow_inject): SIGKILL this daemon once a
+    batch of at least N items is written, before its commit. Never in production."""
+    testing = cfg.testing
+    if testing.allow_inject and 0 < testing.crash_in_batch <= items:
+        logger.warning(
+            "inject: SIGKILL inside a batch of %d", items, extra={"action": "inject_crash"}
+        )
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Completer:
+    """The daemon's group completer: ``lanes`` independent commit pipelines (a job's
+    items always take the same lane, chosen by its id, so its hand-offs stay in order
+    and two lanes never lock the same job), each with its own connection.
+
+    No thread of its own (leader/follower, like PostgreSQL's WAL group commit): the
+    thread that submits to an idle lane writes at once (a lone job pays no hand-off
+    between threads); items submitted while a lane writes wait, and when it is done the
+    first waiting one becomes the next leader and writes all of them.
+    Lifecycle: :meth:`start`, :meth:`submit` from any thread, :meth:`stop` last."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        pool: ConnectionPool,
+        *,
+        batch_max: int | None = None,
+        lanes: int | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.pool = pool
+        self.batch_max = max(1, batch_max or cfg.daemon.batch_max)
+        n = max(1, lanes or cfg.completer_lanes)
+        self._lanes = [_Lane(self, i) for i in range(n)]
+        self._running = False
+
+    def start(self) -> Completer:
+        self._running = True
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Refuse new items, let the writes in flight end, give the connections back."""
+        self._running = False
+        for lane in self._lanes:
+            lane.close(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._running
+
+    def write_batch(self, items: list[Item]) -> None:
+        """Write exactly ``items`` as one batch now, on the first lane, and resolve them
+        (for tests and tools that need a batch of known composition)."""
+        lane = self._lanes[0]
+        with lane._lock:
+            lane._idle.wait_for(lambda: not lane._busy)
+            lane._busy = True
+        try:
+            lane._flush(items)
+        finally:
+            with lane._lock:
+                lane._busy = False
+                lane._idle.notify_all()
+
+    def submit(self, item: Item) -> scheduler.Step:
+        """Write ``item`` with whatever else is waiting in its lane and return its step
+        (the caller's thread blocks until the commit: that is the backpressure)."""
+        if not self._running:
+            raise RuntimeError("completer is not running")
+        lane = self._lanes[hash(item.job_id) % len(self._lanes)]
+        lane.submit(item)
+        if item.error is not None:
+            raise item.error
+        assert item.step is not None
+        return item.step
+
+
+class _Lane:
+    """One commit pipeline: a queue, a leader at a time, one connection."""
+
+    def __init__(self, completer: Completer, index: int) -> None:
+        self.completer = completer
+        self.cfg = completer.cfg
+        self.pool = completer.pool
+        self.index = index
+        self._lock = threading.Lock()
+        self._queue: list[Item] = []
+        self._busy = False
+        self._idle = threading.Condition(self._lock)
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def submit(self, item: Item) -> None:
+        with self._lock:
+            self._queue.append(item)
+            lead = not self._busy
+            self._busy = True
+        if not lead:
+            item.done.wait()  # resolved, or woken to lead (its step still None)
+            if item.resolved:
+                return
+        while True:
+            with self._lock:
+                batch = self._queue[: self.completer.batch_max]
+                del self._queue[: self.completer.batch_max]
+            try:
+                self._flush(batch)
+            except BaseException as exc:  # never leave a follower waiting
+                logger.exception("completer failed a batch", extra={"action": "batch_failed"})
+                for other in batch:
+                    if not other.resolved:
+                        other.resolve(None, exc)
+            with self._lock:
+                if item.resolved:  # else it did not fit in that batch: lead on
+                    if self._queue:
+                        self._queue[0].done.set()  # the first waiting item leads next
+                    else:
+                        self._busy = False
+                        self._idle.notify_all()
+                    return
+
+    def close(self, timeout: float) -> None:
+        with self._lock:
+            self._idle.wait_for(lambda: not self._busy, timeout)
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                self.pool.putconn(conn)
+            except Exception:  # pragma: no cover - a closed pool
+                conn.close()
+
+    def _flush(self, batch: list[Item]) -> None:
+        t0 = monotonic()
+        try:
+            steps, alone = self._retrying(lambda conn: self._write(conn, batch))
+        except psycopg.OperationalError as exc:
+            for item in batch:
+                item.resolve(None, exc)
+            return
+        except Exception:
+            logger.warning(
+                "batch of %d failed as a whole: every item in its own transaction",
+                len(batch),
+                exc_info=True,
+                extra={"action": "batch_split"},
+            )
+            steps, alone = {}, list(batch)
+        metrics.batch_committed(len(steps), monotonic() - t0)
+        for item in batch:
+            if id(item) in steps:
+                item.resolve(steps[id(item)])
+        for item in alone:
+            try:
+                item.resolve(self._retrying(lambda conn, item=item: self._write_alone(conn, item)))
+            except BaseException as exc:
+                item.resolve(None, exc)
+
+    def _write(
+        self, conn: psycopg.Connection[Any], batch: list[Item]
+    ) -> tuple[dict[int, scheduler.Step], list[Item]]:
+        """The batch in one transaction; items that raised are left for their own."""
+        pending, alone = list(batch), []
+        steps: dict[int, scheduler.Step] = {}
+        with conn.transaction():
+            while pending:
+                entries = Jsonb([item.entry for item in pending])
+                res = conn.execute(Q["complete_batch"], {"items": entries}).fetchone()
+                out: Mapping[str, Any] = res["result"] if isinstance(res, Mapping) else res[0]
+                if "failed" not in out:
+                    break
+                bad = pending.pop(int(out["failed"]))
+                logger.info(
+                    "batch item raised (%s: %s): it gets its own transaction",
+                    out.get("sqlstate"),
+                    out.get("message"),
+                    extra={"action": "batch_item_alone", "job_id": bad.job_id},
+                )
+                alone.append(bad)
+            else:
+                return steps, alone
+            for item, data in zip(pending, out["steps"], strict=True):
+                step = scheduler.Step.from_json(data)
+                if step.finalize:
+                    step = scheduler.finalize_step(conn, self.cfg, item.job_id, item.owner, step)
+                steps[id(item)] = step
+            _rehearse_crash(self.cfg, len(pending))
+        return steps, alone
+
+    def _write_alone(self, conn: psycopg.Connection[Any], item: Item) -> scheduler.Step:
+        return scheduler.call(conn, self.cfg, item.job_id, item.owner, item.query, item.params)
+
+    # ------------------------------------------------------------------ connection
+    def _retrying(self, fn: Any) -> Any:
+        """``fn(conn)`` on the completer's connection; a broken one is replaced and the
+        call repeated (fenced items make that safe), DB_TRIES calls in all."""
+        backoff = Backoff(initial_s=0.05, factor=4.0, jitter=0.0)
+        for attempt in range(DB_TRIES):
+            conn = self._connection()
+            try:
+                return fn(conn)
+            except psycopg.OperationalError as exc:
+                self._discard(conn)
+                if attempt == DB_TRIES - 1:
+                    raise
+                logger.warning(
+                    "completer: database call failed (%s), retrying", exc,
+                    extra={"action": "db_retry"},
+                )  # fmt: skip
+                threading.Event().wait(backoff.next_delay())
+            except BaseException:
+                if conn.broken or conn.info.transaction_status != TransactionStatus.IDLE:
+                    self._discard(conn)
+                raise
+        raise AssertionError("unreachable")
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None:
+            self._conn = self.pool.getconn()
+        return self._conn
+
+    def _discard(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = None
+        try:
+            self.pool.putconn(conn)  # the pool discards or resets it
+        except Exception:  # pragma: no cover - a closed pool
+            conn.close()

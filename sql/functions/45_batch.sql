@@ -1,0 +1,68 @@
+-- Group completion (issue 17): a daemon's completer hands in the finished attempts (and
+-- the first claims of new jobs) of all its jobs at once, one call and one commit for
+-- the lot. Each item is recorded exactly as its own call would record it (task_succeeded,
+-- task_failed, task_canceled, start_job: same fences, events, promotion and claims), in
+-- the order given, so two items of one job see each other like two calls in a row.
+--
+-- p_items: [{kind, job_id, owner, ...the function's arguments by name}], kind one of
+-- succeeded | failed | canceled | start. Absent keys take the function's defaults.
+--
+-- Every job of the batch is locked first, in job_id order (the lock order of
+-- 0003_scheduler.sql, job_runs first; two batches never deadlock on each other).
+-- Result: {"steps": [step per item, in order]}, or, when an item raised, {"failed": i
+-- (0-based), "sqlstate", "message"} with nothing of the items recorded (the locks stay):
+-- the caller retries the others without it, and gives that item its own transaction.
+CREATE OR REPLACE FUNCTION engine_v2.complete_batch(p_items jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_steps jsonb := '[]'::jsonb;
+  v_i int := 0;
+  x jsonb;
+BEGIN
+  PERFORM 1 FROM engine_v2.job_runs
+   WHERE job_id = ANY (ARRAY(SELECT (e->>'job_id')::uuid FROM jsonb_array_elements(p_items) e))
+   ORDER BY job_id FOR UPDATE;
+  BEGIN
+    FOR x IN SELECT value FROM jsonb_array_elements(p_items) LOOP
+      v_steps := v_steps || jsonb_build_array(engine_v2._batch_item(x));
+      v_i := v_i + 1;
+    END LOOP;
+  EXCEPTION WHEN OTHERS THEN
+    RETURN jsonb_build_object('failed', v_i, 'sqlstate', SQLSTATE, 'message', SQLERRM);
+  END;
+  RETURN jsonb_build_object('steps', v_steps);
+END;
+$$;
+
+-- One item of a batch: the call it stands for.
+CREATE OR REPLACE FUNCTION engine_v2._batch_item(x jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_job uuid := (x->>'job_id')::uuid;
+  v_task uuid := (x->>'task_id')::uuid;
+  v_attempt int := (x->>'attempt')::int;
+  v_owner text := x->>'owner';
+  v_usage jsonb := coalesce(x->'usage', '{}');
+  v_claim boolean := coalesce((x->>'claim')::boolean, false);
+  v_more int := coalesce((x->>'more')::int, 0);
+BEGIN
+  CASE x->>'kind'
+  WHEN 'succeeded' THEN
+    RETURN engine_v2.task_succeeded(v_job, v_task, v_attempt, v_owner, x->'output',
+      x->'input', v_usage, x->'artifacts', x->'skip', x->'partial', v_claim, v_more);
+  WHEN 'failed' THEN
+    RETURN engine_v2.task_failed(v_job, v_task, v_attempt, v_owner, x->'error', v_usage,
+      x->'input', x->>'job_error_code', v_claim, v_more);
+  WHEN 'canceled' THEN
+    RETURN engine_v2.task_canceled(v_job, v_task, v_attempt, v_owner, x->'error', v_usage);
+  WHEN 'start' THEN
+    RETURN engine_v2.start_job(v_job, x->'tasks', x->'edges', v_owner, v_more);
+  ELSE
+    RAISE EXCEPTION 'engine_v2.complete_batch: unknown item kind %', x->>'kind'
+      USING ERRCODE = 'invalid_parameter_value';
+  END CASE;
+END;
+$$;
+
+REVOKE ALL ON FUNCTION engine_v2.complete_batch(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION engine_v2._batch_item(jsonb) FROM PUBLIC;

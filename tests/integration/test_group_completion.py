@@ -1,0 +1,231 @@
+"""Group completion (issue 17): batches of known composition written by the completer
+on real PostgreSQL, and the completer under the real job runner."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import psycopg
+import pytest
+
+from enginev2d import scheduler
+from enginev2d.completer import Completer, Item
+from enginev2d.completion import Completion
+from enginev2d.workflow import DEFAULT_WORKFLOW
+from tests.integration.test_scheduler_support import (
+    GOOD_OUTPUTS,
+    TERMINAL,
+    artifacts_for,
+    events,
+    noop_executor,
+    statuses,
+    tasks,
+)
+from tests.waiting import wait_for
+
+OWNER = "daemon-A"
+
+
+@pytest.fixture
+def completer(config, pool):
+    c = Completer(config, pool, lanes=1).start()
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def listener(db_url):
+    c = psycopg.connect(db_url, autocommit=True)
+    c.execute("LISTEN engine_v2_events")
+    yield c
+    c.close()
+
+
+def own(conn, job: str) -> str:
+    conn.execute("UPDATE engine_v2.job_runs SET owner = %s WHERE job_id = %s", (OWNER, job))
+    return job
+
+
+def started(conn, config, job: str) -> scheduler.ClaimedTask:
+    step = scheduler.start(conn, config, own(conn, job), OWNER)
+    assert step.task is not None and step.task.task_key == "intent"
+    return step.task
+
+
+def success(task: scheduler.ClaimedTask, *, attempt: int | None = None, **kw: Any) -> Completion:
+    out = GOOD_OUTPUTS[task.task_key]
+    kw.setdefault("artifacts", artifacts_for(out))
+    return Completion.succeeded(
+        task.id, task.attempt if attempt is None else attempt, out, usage={"latency_ms": 1},
+        skip=DEFAULT_WORKFLOW.skips_after(task.task_key, out), **kw,
+    )  # fmt: skip
+
+
+def item(job: str, c: Completion, *, owner: str = OWNER) -> Item:
+    return Item.completion(job, owner, c, claim=True, more=2)
+
+
+def until(conn, config, job: str, key: str) -> scheduler.ClaimedTask:
+    """Run the job single-threaded until ``key`` is claimed; return that claim."""
+    step = scheduler.start(conn, config, own(conn, job), OWNER)
+    queue = [t for t in (step.task, *step.more) if t is not None]
+    while queue:
+        task = queue.pop(0)
+        if task.task_key == key:
+            return task
+        step = scheduler.complete(conn, config, job, OWNER, success(task), claim_next=True)
+        queue += [t for t in (step.task, *step.more) if t is not None]
+    raise AssertionError(f"{key} never claimed: {statuses(conn, job)}")
+
+
+def notifications(listener) -> list[dict[str, Any]]:
+    got = [json.loads(n.payload) for n in listener.notifies(timeout=0.5, stop_after=10)]
+    return [g for g in got if "jobs" in g]
+
+
+def gapless(conn, job: str) -> list[str]:
+    ev = events(conn, job)
+    assert [e["seq"] for e in ev] == list(range(1, len(ev) + 1))
+    return [e["event_type"] for e in ev]
+
+
+def test_a_fenced_middle_item_is_refused_and_the_others_commit(
+    conn, config, make_job, completer, listener
+):
+    a, b, c = (make_job() for _ in range(3))
+    ta, tb, tc = (started(conn, config, j) for j in (a, b, c))
+    notifications(listener)  # what the starts sent
+    items = [item(a, success(ta)), item(b, success(tb, attempt=tb.attempt + 1)), item(c, success(tc))]
+    completer.write_batch(items)
+    steps = [i.step for i in items]
+    assert [s.result for s in steps] == ["ok", "stale", "ok"]
+    assert steps[1].reason == "attempt"
+    assert steps[0].task.task_key == steps[2].task.task_key == "plan"  # claimed in the batch
+    assert statuses(conn, a)["intent"] == statuses(conn, c)["intent"] == "succeeded"
+    assert statuses(conn, b)["intent"] == "running"  # still its attempt's, untouched
+    assert tasks(conn, b)["intent"]["attempt_count"] == 1
+    assert gapless(conn, b)[-1] == "taskStarted"
+    for job in (a, c):
+        assert gapless(conn, job)[-2:] == ["taskDone", "taskStarted"]
+    # One commit, one notification, naming exactly the jobs it wrote, with their last seq.
+    [note] = notifications(listener)
+    assert note == {"jobs": {a: len(events(conn, a)), c: len(events(conn, c))}}
+
+
+def test_an_item_of_another_owner_is_refused_alone(conn, config, make_job, completer):
+    a, b = make_job(), make_job()
+    ta, tb = started(conn, config, a), started(conn, config, b)
+    items = [item(a, success(ta)), item(b, success(tb), owner="daemon-B")]
+    completer.write_batch(items)
+    assert (items[0].step.result, items[1].step.result) == ("ok", "stale")
+    assert items[1].step.reason == "owner"
+    assert statuses(conn, b)["intent"] == "running"
+
+
+def test_an_item_that_raises_gets_its_own_transaction_and_the_rest_commit(
+    conn, config, make_job, completer
+):
+    a, b, c = (make_job() for _ in range(3))
+    ta, tb, tc = (started(conn, config, j) for j in (a, b, c))
+    broken = success(tb, artifacts=[{"id": "not-a-uuid", "kind": "code", "content": {}}])
+    items = [item(a, success(ta)), item(b, broken), item(c, success(tc))]
+    completer.write_batch(items)
+    assert items[0].step.result == items[2].step.result == "ok"
+    assert isinstance(items[1].error, psycopg.errors.InvalidTextRepresentation)
+    assert statuses(conn, a)["intent"] == statuses(conn, c)["intent"] == "succeeded"
+    assert statuses(conn, b)["intent"] == "running"  # nothing of it was written
+    # Its worker may report the attempt again (e.g. as failed): the fence still holds.
+    again = Item.completion(
+        b, OWNER, Completion.failed(tb.id, tb.attempt, {"code": "v2_task_failed"}),
+        claim=False, more=0,
+    )  # fmt: skip
+    completer.write_batch([again])
+    assert again.step.result == "ok" and statuses(conn, b)["intent"] == "failed"
+
+
+def test_one_jobs_last_task_and_another_jobs_first_share_one_commit(
+    conn, config, make_job, completer, listener
+):
+    done = make_job(options={"mode": "live"})
+    last = until(conn, config, done, "publish_prep")
+    fresh = own(conn, make_job())
+    notifications(listener)
+    items = [
+        item(done, success(last)),
+        Item.start(fresh, OWNER, DEFAULT_WORKFLOW, more=2),
+    ]
+    completer.write_batch(items)
+    end, first = items[0].step, items[1].step
+    assert end.ended == "succeeded" and end.job_status == "succeeded"  # finalized in it
+    assert first.task is not None and first.task.task_key == "intent"
+    assert gapless(conn, done)[-1] == "jobCompleted"
+    assert events(conn, done)[-1]["data"]["final"] is True
+    status = conn.execute("SELECT status FROM public.jobs WHERE id = %s", (done,)).fetchone()
+    assert status["status"] == "completed"  # design 9, in the same transaction
+    assert gapless(conn, fresh)[-1] == "taskStarted"
+    [note] = notifications(listener)  # one commit wrote both
+    assert note == {"jobs": {done: len(events(conn, done)), fresh: len(events(conn, fresh))}}
+
+
+def test_two_items_of_one_job_in_one_batch_see_each_other(conn, config, make_job, completer):
+    """codegen and asset finishing together: recorded in item order like two calls in a
+    row (codegen's item claims qa_review), the job's events gapless."""
+    job = make_job()
+    codegen = until(conn, config, job, "codegen")
+    asset = next(t for t in tasks(conn, job).values() if t["task_key"] == "asset")
+    if asset["status"] != "running":
+        step = scheduler.claim(conn, config, job, OWNER)
+        assert step.task is not None and step.task.task_key == "asset"
+        asset_task = step.task
+    else:
+        asset_task = scheduler.ClaimedTask(asset["id"], "asset", asset["attempt_count"])
+    items = [item(job, success(codegen)), item(job, success(asset_task))]
+    completer.write_batch(items)
+    assert [i.step.result for i in items] == ["ok", "ok"]
+    claimed = [t.task_key for i in items for t in (i.step.task, *i.step.more) if t]
+    assert claimed == ["qa_review"]  # claimed once, by the first item that could
+    gapless(conn, job)
+    tail = [(e["event_type"], e["data"].get("task_key")) for e in events(conn, job)[-3:]]
+    assert tail == [("taskDone", "codegen"), ("taskStarted", "qa_review"), ("taskDone", "asset")]
+    assert items[1].step.running == 1 and items[1].step.ready == 0  # asset saw qa_review run
+
+
+def test_many_jobs_through_the_runner_share_commits(config, pool, make_job, conn):
+    """The real runner, many jobs at once through one completer lane: every job
+    succeeds, every task reaches one terminal state, commits carry several hand-offs."""
+    from enginev2d.worker import JobRunner
+
+    completer = Completer(config, pool, lanes=1).start()
+    jobs = [make_job() for _ in range(12)]
+    rows = [
+        conn.execute("SELECT * FROM engine_v2.job_runs WHERE job_id = %s", (j,)).fetchone()
+        for j in jobs
+    ]
+    outcomes: dict[str, str] = {}
+
+    def run(row):
+        r = JobRunner(config, pool, row, owner=None, executor=noop_executor(), completer=completer)
+        outcomes[str(row["job_id"])] = r.run().status
+
+    threads = [threading.Thread(target=run, args=(r,)) for r in rows]
+    try:
+        for t in threads:
+            t.start()
+        wait_for(lambda: len(outcomes) == len(jobs), 60, "every job ran")
+    finally:
+        for t in threads:
+            t.join(10)
+        completer.stop()
+    assert set(outcomes.values()) == {"succeeded"}
+    for job in jobs:
+        assert set(statuses(conn, job).values()) <= TERMINAL
+        assert gapless(conn, job)[-1] == "jobCompleted"
+    per_commit = conn.execute(
+        "SELECT count(*) AS n FROM engine_v2.job_task_attempts a"
+        " JOIN engine_v2.job_tasks t ON t.id = a.task_id WHERE t.job_id = ANY(%s::uuid[])"
+        " GROUP BY a.xmin::text ORDER BY n DESC LIMIT 1",
+        (jobs,),
+    ).fetchone()
+    assert per_commit["n"] > 1  # 12 jobs at once: some commit carried several hand-offs
