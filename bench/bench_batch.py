@@ -29,6 +29,7 @@ from .pg import Client, create_daemon_db, start_cluster
 from .run import (
     MAX_CONCURRENT_JOBS,
     RESULTS_DIR,
+    batch_sizes,
     db_latencies,
     log,
     run_sequential,
@@ -37,19 +38,6 @@ from .run import (
 )
 
 BENCH_DIR = Path(__file__).resolve().parent
-
-
-def batch_sizes(client: Client, ids: list[str]) -> dict[str, float]:
-    """Hand-offs per commit: attempts of these jobs grouped by the transaction that
-    closed them (the completion's commit)."""
-    rows = client.conn.execute(
-        "SELECT count(*) FROM engine_v2.job_task_attempts a"
-        " JOIN engine_v2.job_tasks t ON t.id = a.task_id"
-        " WHERE t.job_id = ANY(%s::uuid[]) AND a.ended_at IS NOT NULL"
-        " GROUP BY a.xmin::text",
-        (ids,),
-    ).fetchall()
-    return summarize([float(r[0]) for r in rows])
 
 
 def one_round(

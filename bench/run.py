@@ -226,6 +226,7 @@ def bench_daemon(cluster: Any, state: Path, sizes: Sizes, profile: bool) -> dict
     log(f"daemon stopped (exit code {rc})")
     if rc not in (0, None, -signal.SIGTERM):
         res["daemon_exit_code"] = rc
+    res["unbatched"] = bench_unbatched(cluster, state, url, common, sizes)
 
     # ------------------------------------------------------------ polling only
     poll_cfg = dict(common, poll_interval_s=POLL_ONLY_INTERVAL_S)
@@ -257,6 +258,44 @@ def bench_daemon(cluster: Any, state: Path, sizes: Sizes, profile: bool) -> dict
         daemon.stop()
         client.close()
     return res
+
+
+def bench_unbatched(
+    cluster: Any, state: Path, url: str, common: dict[str, Any], sizes: Sizes
+) -> dict[str, Any]:
+    """The same daemon with ``group_completion = false``: one commit per hand-off, the
+    engine before issue 17, in the same run (throughput and single-job latency)."""
+    daemon = Daemon(state, "daemon-unbatched", url, dict(common, group_completion=False))
+    client = Client(url)
+    opts = inject_options()
+    try:
+        daemon.start()
+        if not daemon.wait_listening(client.conn, Deadline(30, "waiting for the listener")):
+            log("warning: no backend LISTENs on engine_v2_jobs after 30 s")
+        run_sequential(client, daemon, opts, sizes.warmup, "warm-up job")
+        log(f"2b. one commit per hand-off: {sizes.single} sequential jobs, then throughput")
+        ids, _cms, xids = run_sequential(client, daemon, opts, sizes.single, "single job")
+        single = summarize(db_latencies(client, ids, xids)["db"])
+        out = throughput_daemon(cluster, client, daemon, opts, sizes, False, state)
+    finally:
+        rc = daemon.stop()
+        client.close()
+    log(f"unbatched daemon stopped (exit code {rc})")
+    return {"single_db_ms": single, "throughput": out}
+
+
+def batch_sizes(client: Client, ids: list[str]) -> dict[str, float]:
+    """Hand-offs per commit (issue 17): the attempts of these jobs grouped by the
+    transaction that closed them (``xmin``: every item of a batch is written in one
+    subtransaction of it, so one batch is one group)."""
+    rows = client.conn.execute(
+        "SELECT count(*) FROM engine_v2.job_task_attempts a"
+        " JOIN engine_v2.job_tasks t ON t.id = a.task_id"
+        " WHERE t.job_id = ANY(%s::uuid[]) AND a.ended_at IS NOT NULL"
+        " GROUP BY a.xmin::text",
+        (ids,),
+    ).fetchall()
+    return summarize([float(r[0]) for r in rows])
 
 
 def wait_all(client: Client, daemon: Daemon, ids: list[str], deadline: Deadline) -> None:
@@ -302,6 +341,7 @@ def throughput_daemon(
     b = meter.snapshot()
     cpu = meter.delta(a, b)
     out = throughput_result(client.conn, ids, xid, cpu, wall, engine_name="daemon")
+    out["batch_items"] = batch_sizes(client, ids)
     if profile:
         report = [prof_mod.top_statements(client.url, out["tasks"])]
         raw = prof.stop() if prof else None
@@ -594,6 +634,45 @@ def render(results: dict[str, Any]) -> str:
         ratio(ncpu, cpu),
         digits=2,
         qv=get(q, "cpu_s_per_1000_tasks"),
+    )
+    ut = get(d, "unbatched", "throughput", "tasks_per_s")
+    row(
+        "2. tasks/s, one commit per hand-off (group_completion = false, as before issue 17)",
+        "",
+        ut,
+        None,
+        "",
+        f"batched {ratio(tt, ut)}" if ut else "",
+        digits=0,
+    )
+    ucpu = get(d, "unbatched", "throughput", "cpu_s_per_1000_tasks")
+    row(
+        "2. CPU s per 1,000 tasks, one commit per hand-off",
+        "",
+        ucpu,
+        None,
+        "",
+        f"batched {ratio(cpu, ucpu)}" if ucpu else "",
+        digits=2,
+    )
+    b50 = get(d, "throughput", "batch_items", "p50")
+    b99 = get(d, "throughput", "batch_items", "p99")
+    rows.append(
+        (
+            "2. hand-offs per commit with group completion, p50 / p99",
+            "",
+            f"{fmt(b50, 0)} / {fmt(b99, 0)}" if b50 is not None else "n/a",
+            "", "", "", "",
+        )
+    )  # fmt: skip
+    us50 = get(d, "unbatched", "single_db_ms", "p50")
+    row(
+        "1. single job p50, DB, one commit per hand-off (ms)",
+        "",
+        us50,
+        None,
+        "",
+        f"batched {ratio(s_p50, us50)}" if us50 else "",
     )
     p50 = get(d, "pickup_notify_ms", "p50")
     p99 = get(d, "pickup_notify_ms", "p99")
