@@ -14,6 +14,7 @@ from psycopg.types.json import Jsonb
 
 from enginev2d.embedded import HOST_SQL, EmbeddedDatabase
 from enginev2d.pgcluster import PgCluster
+from enginev2d.progress import notified_jobs
 from enginev2d.sql import sql_root
 
 from .common import BenchError, Deadline
@@ -156,8 +157,9 @@ class Client:
             alive()
             for note in self.listen.notifies(timeout=min(0.5, max(0.01, deadline.remaining))):
                 got = time.perf_counter()
-                if f'"{job_id}"' not in note.payload:
-                    continue
+                last = self.last_seq.get(job_id, 0)
+                if notified_jobs(note.payload).get(job_id, last) <= last:
+                    continue  # another job's hint, or nothing new for this one
                 hit = self._terminal_event(job_id, last)
                 if hit:
                     return got, hit

@@ -7,7 +7,6 @@ Each takes a connection (autocommit, dict rows) and returns data; the click comm
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -18,6 +17,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from .errors import EngineError
+from .progress import notified_jobs
 from .sql import load_queries
 from .status import TERMINAL_EVENTS, RunStatus
 
@@ -175,10 +175,11 @@ def follow(
     """Yield events as they are written, until jobCompleted/jobFailed/jobCanceled.
 
     Uses ``LISTEN engine_v2_events`` on a dedicated connection from ``connect()``; a
-    notification is a hint, so after LISTEN and on every hint (and every ``poll_s`` as a
-    safety net) it asks for ``seq > last``, like the Node server. Also stops when the
-    run is no longer running and everything has been printed (a run that ended without
-    a terminal event), or when ``timeout_s`` passes (:class:`AdminError`).
+    notification is a hint (:func:`~enginev2d.progress.notified_jobs` reads which jobs it
+    names), so after LISTEN, on every hint naming this job beyond ``last`` (and every
+    ``poll_s`` as a safety net) it asks for ``seq > last``, like the Node server. Also
+    stops when the run is no longer running and everything has been printed (a run that
+    ended without a terminal event), or when ``timeout_s`` passes (:class:`AdminError`).
     """
     job = parse_job_id(job_id)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
@@ -205,11 +206,7 @@ def follow(
                     raise AdminError(f"timed out following job {job} after seq {last}")
                 wait = min(wait, left)
             for note in conn.notifies(timeout=wait):
-                try:
-                    payload = json.loads(note.payload)
-                except ValueError:
-                    continue
-                if payload.get("job_id") == job:
+                if notified_jobs(note.payload).get(job, last) > last:
                     break  # something new for our job: fetch it
 
 

@@ -392,8 +392,8 @@ def enable_cmd(cfg: Config) -> None:
 def events_cmd(cfg: Config, job: str, after: int, follow: bool, timeout: float | None) -> None:
     """Print a job's events, one JSON object per line, as the Node server relays them.
 
-    --follow keeps listening (LISTEN engine_v2_events) and exits after jobCompleted,
-    jobFailed or jobCanceled.
+    --follow keeps listening (LISTEN engine_v2_events, whose notifications name the jobs
+    each commit wrote events for) and exits after jobCompleted, jobFailed or jobCanceled.
     """
     from . import admin
 

@@ -39,6 +39,7 @@ from .embedded import EmbeddedDatabase
 from .errors import ConfigError
 from .logsetup import setup_logging
 from .pgcluster import PgCluster
+from .progress import notified_jobs
 from .status import TERMINAL_EVENTS
 
 DEFAULT_PROMPT = "make me a neon snake game"
@@ -118,7 +119,8 @@ def follow_events(
     timeout_s: float,
 ) -> list[dict[str, Any]]:
     """Relay the job's events in seq order until a terminal one, as the Node server would:
-    LISTEN, then ask for ``seq > last`` on every notification (and on a short timeout)."""
+    LISTEN, then ask for ``seq > last`` on every notification naming the job beyond
+    ``last`` (and on a short timeout)."""
     events: list[dict[str, Any]] = []
     last = 0
     deadline = time.monotonic() + timeout_s
@@ -136,8 +138,9 @@ def follow_events(
                 on_event(row)
                 if row["event_type"] in TERMINAL_EVENTS:
                     return events
-            for _ in conn.notifies(timeout=0.5, stop_after=1):
-                pass
+            for note in conn.notifies(timeout=0.5):
+                if notified_jobs(note.payload).get(job_id, last) > last:
+                    break  # something new for this job: read it
     raise TimeoutError(f"job {job_id} did not finish within {timeout_s:.0f} s")
 
 

@@ -5,12 +5,14 @@ and per-job ``seq`` as ``engine_v2.emit_event``, with one ``job_runs`` update pe
 the transaction of the state change they describe; every event's ``data`` carries
 ``type`` and (except ``fallback``) ``progress``. This module builds the one payload that
 needs Python (``partialResult``: inline files up to ``limits.partial_inline_bytes``,
-else per-file URIs naming stored artifact rows) and reads events back for a client that
-resumes after a disconnect.
+else per-file URIs naming stored artifact rows), reads events back for a client that
+resumes after a disconnect, and reads the ``NOTIFY engine_v2_events`` hint that tells a
+listener which jobs to read.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -131,3 +133,33 @@ def events_after(conn: Any, job_id: str, seq: int = 0) -> list[dict[str, Any]]:
         names = [d.name for d in cur.description]
         rows = [dict(zip(names, r, strict=True)) for r in rows]
     return [dict(r) for r in rows]
+
+
+def notified_jobs(payload: str) -> dict[str, int]:
+    """The jobs a ``NOTIFY engine_v2_events`` payload names, as ``{job_id: last seq}``.
+
+    The daemon sends ``{"jobs": {"<job_id>": <last seq>, ...}}``, one notification per
+    committing transaction (issue 17); a daemon from before it sent
+    ``{"job_id": "<job_id>", "seq": N}`` per job, which is read too (a rolling upgrade).
+    A notification is only a hint, so anything malformed (not JSON, another shape, a
+    non-integer seq) names nothing rather than raising: the listener's safety poll
+    catches the job up anyway.
+    """
+    try:
+        hint = json.loads(payload)
+    except (TypeError, ValueError):
+        return {}
+    if not isinstance(hint, dict):
+        return {}
+    jobs = hint.get("jobs")
+    if isinstance(jobs, dict):
+        named = list(jobs.items())
+    elif "job_id" in hint:
+        named = [(hint["job_id"], hint.get("seq"))]
+    else:
+        return {}
+    return {
+        job: seq
+        for job, seq in named
+        if isinstance(job, str) and isinstance(seq, int) and not isinstance(seq, bool)
+    }

@@ -159,6 +159,11 @@ export interface RelayStats {
   followed: number;
   connects: number;
   reconnects: number;
+  /**
+   * NOTIFY engine_v2_events received: one per committing transaction, naming every job it
+   * wrote events for, `{"jobs": {"<job_id>": <last seq>, ...}}` (an older daemon's
+   * `{"job_id", "seq"}` is read too).
+   */
   notifications: number;
   fetches: number;
   fetchErrors: number;

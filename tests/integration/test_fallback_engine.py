@@ -19,7 +19,9 @@ import pytest
 from enginev2d import publish
 from enginev2d.config import Config
 from enginev2d.db import make_pool
+from enginev2d.progress import notified_jobs
 from enginev2d.worker import JobRunner
+from tests.waiting import drain_notifies
 
 COUNT_COMPLETIONS = """
 CREATE TABLE public.test_completions (job_id uuid, at timestamptz DEFAULT clock_timestamp());
@@ -200,9 +202,8 @@ def test_every_failure_falls_back_and_never_touches_public_jobs(
             hold.set()
             if locker is not None:
                 locker.join(10)
-        notified = [
-            json.loads(n.payload)["job_id"] for n in listener.notifies(timeout=2, stop_after=50)
-        ]
+        notes = drain_notifies(listener, db_url, "engine_v2_events")
+    notified = {job for n in notes for job in notified_jobs(n.payload)}
     assert outcome.status == "failed"
     state = run_state(conn, job_id)
     assert state["status"] == "failed" and state["fallback_triggered"] is True

@@ -25,6 +25,7 @@ from tests.integration.test_scheduler_support import (
     statuses,
     tasks,
 )
+from tests.waiting import drain_notifies
 
 
 def outputs(**over):
@@ -544,10 +545,11 @@ def test_events_gapless_progress_monotonic_and_one_notify_per_transaction(
         )
         seq2 = job_row(conn, job)["event_seq"]
         assert seq2 - seq1 == 2
-        got = [n.payload for n in listener.notifies(timeout=1.0)]
+        got = [n.payload for n in drain_notifies(listener, db_url, "engine_v2_events")]
 
+    # One notification per committing transaction, naming the job with its last seq.
     payloads = [json.loads(p) for p in got]
-    assert payloads == [{"job_id": job, "seq": seq1}, {"job_id": job, "seq": seq2}]
+    assert payloads == [{"jobs": {job: seq1}}, {"jobs": {job: seq2}}]
     assert all(len(p) < 8000 for p in got)
     scheduler.complete(
         conn, config, job, None, Completion.succeeded(nxt.task.id, 1, GOOD_OUTPUTS["plan"])

@@ -18,8 +18,7 @@ import pytest
 from psycopg import errors
 from psycopg.types.json import Jsonb
 
-SENTINEL = "--sentinel--"
-
+from tests.waiting import drain_notifies
 
 # --------------------------------------------------------------------------- helpers
 
@@ -69,14 +68,17 @@ def _drain(listener: psycopg.Connection[Any], db_url: str) -> list[tuple[str, An
 
 def _drain_raw(listener: psycopg.Connection[Any], db_url: str) -> list[tuple[str, str]]:
     """Everything delivered before a freshly committed sentinel, as (channel, text)."""
-    with psycopg.connect(db_url, autocommit=True) as other:
-        other.execute("SELECT pg_notify('engine_v2_jobs', %s)", (SENTINEL,))
-    out: list[tuple[str, str]] = []
-    for n in listener.notifies(timeout=10):
-        if n.payload == SENTINEL:
-            return out
-        out.append((n.channel, n.payload))
-    pytest.fail(f"sentinel never arrived; got {out}")
+    return [(n.channel, n.payload) for n in drain_notifies(listener, db_url, "engine_v2_jobs")]
+
+
+def _events_notified(listener: psycopg.Connection[Any], db_url: str) -> list[str]:
+    """The engine_v2_events payloads delivered before a freshly committed sentinel."""
+    return [p for ch, p in _drain_raw(listener, db_url) if ch == "engine_v2_events"]
+
+
+def _jobs_text(jobs: dict[str, int]) -> str:
+    """The exact engine_v2_events payload the README documents for ``jobs``, in order."""
+    return '{"jobs": {' + ", ".join(f'"{j}": {s}' for j, s in jobs.items()) + "}}"
 
 
 def _run(conn: psycopg.Connection[Any], job_id: str) -> dict[str, Any] | None:
@@ -239,7 +241,7 @@ def test_second_submit_is_a_noop(conn, listener, db_url):
     first = _drain(listener, db_url)
     assert sorted(first, key=repr) == sorted(
         [
-            ("engine_v2_events", {"job_id": job_id, "seq": 1}),
+            ("engine_v2_events", {"jobs": {job_id: 1}}),
             ("engine_v2_jobs", {"job_id": job_id}),
         ],
         key=repr,
@@ -285,16 +287,16 @@ def test_concurrent_submits_create_exactly_one_run(db_url, conn):
 # --------------------------------------------------------------------------- NOTIFY
 
 
-def test_jobs_notify_payload_is_exactly_the_job_id_and_sent_at_commit(db_url, listener):
+def test_one_job_notify_payloads_are_exact_and_sent_at_commit(db_url, listener):
     with psycopg.connect(db_url, row_factory=psycopg.rows.dict_row) as tx:  # not autocommit
         job_id, user_id = _host_job(tx)
         assert _submit(tx, job_id, user_id) is True
         assert _drain(listener, db_url) == []  # still open: nothing delivered yet
         tx.commit()
     got = _drain_raw(listener, db_url)
-    # Byte for byte the README's contract, for both channels.
+    # Byte for byte the README's contract, for both channels: one events notification.
     assert sorted(got) == [
-        ("engine_v2_events", f'{{"job_id": "{job_id}", "seq": 1}}'),
+        ("engine_v2_events", f'{{"jobs": {{"{job_id}": 1}}}}'),
         ("engine_v2_jobs", f'{{"job_id": "{job_id}"}}'),
     ]
 
@@ -314,7 +316,7 @@ def test_submit_sends_one_events_notify_with_seq_1(conn, listener, db_url):
     job_id, user_id = _host_job(conn)
     _submit(conn, job_id, user_id)
     got = _drain(listener, db_url)
-    assert [p for ch, p in got if ch == "engine_v2_events"] == [{"job_id": job_id, "seq": 1}]
+    assert [p for ch, p in got if ch == "engine_v2_events"] == [{"jobs": {job_id: 1}}]
 
 
 def test_several_events_in_one_transaction_notify_once_with_last_seq(db_url, conn, listener):
@@ -336,7 +338,7 @@ def test_several_events_in_one_transaction_notify_once_with_last_seq(db_url, con
         ]
         assert _drain(listener, db_url) == []  # deferred to commit
     assert seqs == [2, 3, 4]
-    assert _drain(listener, db_url) == [("engine_v2_events", {"job_id": job_id, "seq": 4})]
+    assert _drain(listener, db_url) == [("engine_v2_events", {"jobs": {job_id: 4}})]
     assert [(e["seq"], e["event_type"], e["data"]) for e in _events(conn, job_id)][1:] == [
         (2, "e0", {"i": 0}),
         (3, "e1", {"i": 1}),
@@ -351,22 +353,79 @@ def test_three_events_on_a_fresh_run_notify_seq_3(db_url, conn, listener):
         conn.execute("INSERT INTO engine_v2.job_runs (job_id) VALUES (%s)", (job_id,))
         for i in range(3):
             conn.execute("SELECT engine_v2.emit_event(%s, NULL, %s)", (job_id, f"e{i}"))
-    assert _drain(listener, db_url) == [("engine_v2_events", {"job_id": job_id, "seq": 3})]
+    assert _drain(listener, db_url) == [("engine_v2_events", {"jobs": {job_id: 3}})]
 
 
-def test_events_of_two_jobs_in_one_transaction_notify_once_per_job(db_url, conn, listener):
-    a, ua = _host_job(conn)
-    b, ub = _host_job(conn)
+def test_three_jobs_in_one_transaction_send_one_notification_naming_all(db_url, conn, listener):
+    """Issue 17: one notification per commit, each job with its last seq, in the order the
+    transaction first touched them (a is touched again after b and c)."""
+    (a, ua), (b, ub), (c, uc) = (_host_job(conn) for _ in range(3))
     with conn.transaction():
         _submit(conn, a, ua)
         _submit(conn, b, ub)
+        _submit(conn, c, uc)
         conn.execute("SELECT engine_v2.emit_event(%s, NULL, 'x')", (a,))
-    got = _drain(listener, db_url)
-    events = sorted((p for ch, p in got if ch == "engine_v2_events"), key=lambda p: p["job_id"])
-    assert events == sorted(
-        [{"job_id": a, "seq": 2}, {"job_id": b, "seq": 1}], key=lambda p: p["job_id"]
-    )
-    assert sorted(p["job_id"] for ch, p in got if ch == "engine_v2_jobs") == sorted([a, b])
+    got = _drain_raw(listener, db_url)
+    assert [p for ch, p in got if ch == "engine_v2_events"] == [_jobs_text({a: 2, b: 1, c: 1})]
+    jobs = sorted(json.loads(p)["job_id"] for ch, p in got if ch == "engine_v2_jobs")
+    assert jobs == sorted([a, b, c])
+
+
+def test_150_jobs_in_one_transaction_send_two_notifications_of_100_and_50(db_url, conn, listener):
+    """A payload must stay under PostgreSQL's 8,000 bytes: at most 100 jobs each."""
+    hosts = [_host_job(conn) for _ in range(150)]
+    with conn.transaction():
+        for job_id, user_id in hosts:
+            _submit(conn, job_id, user_id)
+    got = _events_notified(listener, db_url)
+    assert [len(json.loads(p)["jobs"]) for p in got] == [100, 50]
+    assert all(len(p.encode()) < 8000 for p in got)
+    named = [(job, seq) for p in got for job, seq in json.loads(p)["jobs"].items()]
+    assert named == [(job_id, 1) for job_id, _ in hosts]  # each once, in submit order
+    assert got == [
+        _jobs_text({j: 1 for j, _ in hosts[:100]}),
+        _jobs_text({j: 1 for j, _ in hosts[100:]}),
+    ]
+
+
+def _rolled_back_savepoint(conn: psycopg.Connection[Any], *statements: tuple[str, Any]) -> None:
+    """Run ``statements`` in a savepoint of the open transaction, then roll it back."""
+    with pytest.raises(errors.RaiseException), conn.transaction():
+        for sql, params in statements:
+            conn.execute(sql, params)
+        conn.execute("DO $$ BEGIN RAISE EXCEPTION 'roll back the savepoint'; END $$")
+
+
+def test_a_rolled_back_savepoint_takes_its_jobs_out_of_the_notification(db_url, conn, listener):
+    """b (a run committed earlier) is touched only inside the rolled-back savepoint: not
+    named. a's event there is rolled back too: a is named with the seq that committed.
+    c, submitted inside the savepoint, has no run at all."""
+    (a, ua), (b, ub), (c, uc) = (_host_job(conn) for _ in range(3))
+    _submit(conn, b, ub)
+    _drain_raw(listener, db_url)
+    emit = "SELECT engine_v2.emit_event(%s, NULL, 'x')"
+    with conn.transaction():
+        _submit(conn, a, ua)
+        _rolled_back_savepoint(
+            conn,
+            (emit, (a,)),
+            (emit, (b,)),
+            ("SELECT engine_v2.submit_job(%s, %s, 'proj', 'make a game')", (c, uc)),
+        )
+    assert _events_notified(listener, db_url) == [_jobs_text({a: 1})]
+    assert [e["seq"] for e in _events(conn, a)] == [1]
+    assert [e["seq"] for e in _events(conn, b)] == [1]
+    assert _run(conn, c) is None
+
+
+def test_a_transaction_whose_only_touch_was_rolled_back_sends_nothing(db_url, conn, listener):
+    job_id, user_id = _host_job(conn)
+    _submit(conn, job_id, user_id)
+    _drain_raw(listener, db_url)
+    with conn.transaction():
+        conn.execute("SELECT 1")
+        _rolled_back_savepoint(conn, ("SELECT engine_v2.emit_event(%s, NULL, 'x')", (job_id,)))
+    assert _drain_raw(listener, db_url) == []
 
 
 def test_emit_event_without_run_is_23503(conn):

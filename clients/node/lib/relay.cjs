@@ -2,9 +2,12 @@
 /**
  * The relay: one LISTEN connection for every followed job, and catch-up reads by seq.
  *
- * NOTIFY engine_v2_events `{"job_id", "seq"}` is only a hint. Each subscription keeps the
- * last seq it delivered and reads `seq > last` (through the pool) whenever a hint names
- * its job, after every (re)connect of the LISTEN connection, and on a slow safety poll.
+ * NOTIFY engine_v2_events is only a hint: one per committing transaction, naming every job
+ * it wrote events for with that job's last seq, `{"jobs": {"<job_id>": <seq>, ...}}`
+ * (issue 17; an older daemon sent `{"job_id": "...", "seq": N}` per job, still read, see
+ * notifiedJobs). Each subscription keeps the last seq it delivered and reads `seq > last`
+ * (through the pool) whenever a hint names its job beyond that, after every (re)connect
+ * of the LISTEN connection, and on a slow safety poll.
  * Delivery is in seq order, each seq once, never past a gap, and never after the job's
  * last event (`data.final`). A dropped LISTEN connection is reopened with exponential
  * backoff and jitter; nothing is lost because the reconnect catches every job up.
@@ -13,6 +16,33 @@
 
 const Q = require('./queries.cjs');
 const { rowToEvent, isFinal } = require('./progress.cjs');
+
+/**
+ * The jobs an engine_v2_events payload names, as Map(job id -> last seq): the daemon's
+ * `{"jobs": {"<job_id>": <seq>, ...}}`, or an older daemon's `{"job_id": "...", "seq": N}`
+ * (a rolling upgrade). Anything malformed names nothing: a hint is only a hint, and the
+ * safety poll catches every followed job up anyway.
+ * @param {string} payload
+ * @returns {Map<string, number>}
+ */
+function notifiedJobs(payload) {
+  const named = new Map();
+  let hint;
+  try {
+    hint = JSON.parse(payload);
+  } catch {
+    return named;
+  }
+  if (!hint || typeof hint !== 'object' || Array.isArray(hint)) return named;
+  const { jobs } = hint;
+  let entries = [];
+  if (jobs && typeof jobs === 'object' && !Array.isArray(jobs)) entries = Object.entries(jobs);
+  else if ('job_id' in hint) entries = [[hint.job_id, hint.seq]];
+  for (const [jobId, seq] of entries) {
+    if (typeof jobId === 'string' && Number.isSafeInteger(seq)) named.set(jobId, seq);
+  }
+  return named;
+}
 
 /** Exponential backoff with jitter: attempt 0, 1, 2... -> [d/2, d] with d = initial * 2^n, capped. */
 function backoffMs(attempt, { initialMs, maxMs }) {
@@ -211,16 +241,12 @@ class Relay {
   _onNotification(msg) {
     if (msg.channel !== Q.CHANNEL) return;
     this._stats.notifications += 1;
-    let hint;
-    try {
-      hint = JSON.parse(msg.payload);
-    } catch {
-      return;
-    }
-    const set = this._subs.get(hint && hint.job_id);
-    if (!set) return;
-    for (const sub of set) {
-      if (!(Number(hint.seq) <= sub.last)) this.fetch(sub);
+    for (const [jobId, seq] of notifiedJobs(msg.payload)) {
+      const set = this._subs.get(jobId);
+      if (!set) continue;
+      for (const sub of set) {
+        if (seq > sub.last) this.fetch(sub);
+      }
     }
   }
 
@@ -262,4 +288,4 @@ class Relay {
   }
 }
 
-module.exports = { Relay, backoffMs };
+module.exports = { Relay, backoffMs, notifiedJobs };

@@ -12,6 +12,7 @@ import { Daemon, Db, configured, env, fakeSocket, fakeV1, inject, range, safeSen
 const require = createRequire(import.meta.url);
 const { createServer } = require('./fixtures/server-index.cjs');
 const pg = require('pg');
+const Q = require('../lib/queries.cjs');
 
 const V2_ON = { ENGINE_V2_ENABLED: 'true', ENGINE_V2_ALLOWLIST_ONLY: 'false' };
 const quiet = { warn: () => {} };
@@ -334,5 +335,78 @@ describe('enginev2d-client on the real daemon', suite, () => {
     const err = await outcome;
     assert.ok(err instanceof EngineV2Error);
     assert.deepEqual([err.code, err.answer, err.source], ['v2_timeout', 'pending', 'abort']);
+  });
+  // The daemon is down from here on: the transactions below are the only writers of events.
+
+  /**
+   * A client on the server pool that records the job of every event read, with no safety
+   * poll: after its first reads, only a notification can make it read again.
+   */
+  const hintOnly = async (applicationName, jobs) => {
+    const reads = [];
+    const pool = {
+      options: db.server.options,
+      query: async (text, values) => {
+        const result = await db.server.query(text, values);
+        if (text === Q.eventsAfter) reads.push(values[0]);
+        return result;
+      },
+    };
+    const client = make({ pool, pollMs: 0, applicationName });
+    const got = new Map(jobs.map((j) => [j.id, []]));
+    const following = jobs.map((j) => client.follow(j.id, (e) => got.get(j.id).push([e.seq, e.type]), { events: 'all' }));
+    // One read per job at subscribe and one more once LISTEN is up, all of them finished.
+    const settled = () => client.stats().listening && client.stats().fetches === 2 * jobs.length;
+    await waitFor(() => settled() && reads.length === 2 * jobs.length, 10000, 'LISTEN and the first reads');
+    reads.length = 0;
+    return { client, reads, got, following };
+  };
+
+  /** One transaction of the host server's role: `statements` ([sql, params]) then COMMIT. */
+  const inOneTransaction = async (statements) => {
+    const tx = await db.server.connect();
+    try {
+      await tx.query('BEGIN');
+      for (const [sql, params] of statements) await tx.query(sql, params);
+      await tx.query('COMMIT');
+    } finally {
+      tx.release();
+    }
+  };
+  const submit = (job) => [Q.submitJob, [job.id, job.userId, job.projectId, 'make a snake game', '{}']];
+
+  test('one commit writing events of two followed jobs: one notification delivers both', async () => {
+    const jobs = [await db.hostJob(), await db.hostJob()];
+    const { client, reads, got, following } = await hintOnly('ev2-group', jobs);
+    const before = client.stats().notifications;
+    await inOneTransaction(jobs.map(submit));
+    await waitFor(() => jobs.every((j) => got.get(j.id).length > 0), 10000, "both jobs' jobSubmitted");
+    assert.equal(client.stats().notifications - before, 1);
+    assert.deepEqual([...reads].sort(), jobs.map((j) => j.id).sort()); // one read per job, on the hint
+    for (const j of jobs) assert.deepEqual(got.get(j.id), [[1, 'jobSubmitted']]);
+    await client.close();
+    assert.deepEqual(await Promise.all(following), [null, null]);
+  });
+
+  test("an older daemon's {job_id, seq} hint still delivers; malformed ones are ignored", async () => {
+    const job = await db.hostJob();
+    const { client, reads, got, following } = await hintOnly('ev2-old-hint', [job]);
+    const before = client.stats().notifications;
+    const hint = (payload) => ["SELECT pg_notify('engine_v2_events', $1)", [payload]];
+    await inOneTransaction([hint('not json')]);
+    await inOneTransaction([hint(`{"jobs": "${job.id}"}`)]);
+    // What a daemon from before issue 17 committed: the event with only its per-job hint
+    // (this commit's own {"jobs": ...} notification is held back by emptying its list).
+    await inOneTransaction([
+      submit(job),
+      ["SELECT set_config('engine_v2.notify', '', true)", []],
+      hint(`{"job_id": "${job.id}", "seq": 1}`),
+    ]);
+    await waitFor(() => got.get(job.id).length > 0, 10000, 'jobSubmitted');
+    assert.equal(client.stats().notifications - before, 3); // in commit order: the garbage came first
+    assert.deepEqual(reads, [job.id]);
+    assert.deepEqual(got.get(job.id), [[1, 'jobSubmitted']]);
+    await client.close();
+    assert.deepEqual(await Promise.all(following), [null]);
   });
 });

@@ -21,7 +21,8 @@ const require = createRequire(import.meta.url);
 const cjs = require('../index.cjs');
 const { fromDatabaseError } = require('../lib/errors.cjs');
 const { rowToEvent, isUiEvent, toUiEvent } = require('../lib/progress.cjs');
-const { backoffMs } = require('../lib/relay.cjs');
+const { Relay, backoffMs, notifiedJobs } = require('../lib/relay.cjs');
+const { EventEmitter } = require('node:events');
 
 const GAME = { type: 'completed', files: [{ path: 'index.html', content: '<canvas>' }], images: [], summary: 'a game' };
 
@@ -149,6 +150,88 @@ test('reconnect backoff doubles, is jittered and capped', () => {
     }
   }
 });
+
+const JOB_A = '6f1c2d1e-7a43-4b0e-9a55-3f7f0c1d2e01';
+const JOB_B = '0b9e8d7c-6a5b-4c3d-8e2f-1a0b9c8d7e02';
+const JOB_C = '5d4c3b2a-1908-4f7e-8d6c-5b4a39281703';
+const JOB_D = '9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c04';
+
+test('notifiedJobs: the one-per-commit payload, the older per-job one, garbage names nothing', () => {
+  assert.deepEqual(
+    [...notifiedJobs(`{"jobs": {"${JOB_A}": 7, "${JOB_B}": 1}}`)],
+    [
+      [JOB_A, 7],
+      [JOB_B, 1],
+    ],
+  );
+  assert.deepEqual([...notifiedJobs(`{"job_id": "${JOB_A}", "seq": 3}`)], [[JOB_A, 3]]);
+  const bad = ['', 'not json', 'null', '[1]', '42', '"jobs"', '{}', '{"jobs": 5}', '{"jobs": ["x"]}', '{"seq": 3}'];
+  bad.push(`{"job_id": "${JOB_A}"}`, `{"job_id": "${JOB_A}", "seq": "3"}`, `{"job_id": "${JOB_A}", "seq": 3.5}`, '{"job_id": 12, "seq": 3}');
+  for (const payload of bad) assert.equal(notifiedJobs(payload).size, 0, payload);
+  // Only the malformed entries of a jobs map are dropped.
+  assert.deepEqual([...notifiedJobs(JSON.stringify({ jobs: { [JOB_A]: 2, [JOB_B]: '2' } }))], [[JOB_A, 2]]);
+});
+
+/** A Relay on an in-memory event table (job id -> last seq) and a LISTEN connection notified by hand. */
+function relayOnFakes(table) {
+  const reads = [];
+  const pool = {
+    query: async (text, [jobId, last]) => {
+      reads.push(jobId);
+      const rows = [];
+      for (let seq = last + 1; seq <= (table.get(jobId) || 0); seq += 1) {
+        rows.push({ seq: String(seq), event_type: 'tick', data: {}, created_at: null });
+      }
+      return { rows };
+    },
+  };
+  let client = null;
+  const newClient = () => {
+    client = Object.assign(new EventEmitter(), { connect: async () => {}, query: async () => ({ rows: [] }), end: async () => {} });
+    return client;
+  };
+  const relay = new Relay({ pool, newClient, logger: { warn: () => {} }, backoff: { initialMs: 10, maxMs: 20 }, pollMs: 0 });
+  const notify = (payload) => client.emit('notification', { channel: 'engine_v2_events', payload });
+  return { relay, reads, notify };
+}
+
+test('the relay reads every followed job a hint names beyond what it delivered, and nothing else', async () => {
+  const table = new Map();
+  const { relay, reads, notify } = relayOnFakes(table);
+  const got = new Map([JOB_A, JOB_B, JOB_C].map((j) => [j, []]));
+  for (const j of got.keys()) relay.subscribe(j, 0, (e) => got.get(j).push(e.seq));
+  // Three first reads, three more once LISTEN is up (the reconnect catch-up).
+  await waitUntil(() => relay.stats().listening && reads.length === 6 && relay.stats().fetches === 6);
+  reads.length = 0;
+
+  table.set(JOB_A, 2).set(JOB_B, 1);
+  notify(`{"jobs": {"${JOB_A}": 2, "${JOB_B}": 1, "${JOB_D}": 4}}`); // JOB_D: followed by no one
+  assert.deepEqual(reads, [JOB_A, JOB_B]); // one read per followed job named, at once
+  await waitUntil(() => got.get(JOB_A).length === 2 && got.get(JOB_B).length === 1);
+
+  table.set(JOB_C, 1);
+  notify(`{"job_id": "${JOB_C}", "seq": 1}`); // an older daemon
+  assert.deepEqual(reads.slice(2), [JOB_C]);
+  await waitUntil(() => got.get(JOB_C).length === 1);
+
+  // Nothing new (seq not beyond the last delivered), and garbage: no read, no throw.
+  for (const payload of [`{"jobs": {"${JOB_A}": 2, "${JOB_B}": 1}}`, `{"job_id": "${JOB_C}", "seq": 1}`, 'not json', '{"jobs": 5}']) {
+    notify(payload);
+  }
+  assert.deepEqual(reads.slice(3), []);
+  assert.deepEqual([...got.values()], [[1, 2], [1], [1]]);
+  assert.equal(relay.stats().notifications, 6);
+  await relay.close();
+});
+
+/** Wait (microtasks and timers) until `fn()` is true; fail after 5 s. */
+async function waitUntil(fn) {
+  const end = Date.now() + 5000;
+  while (!fn()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${fn}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 
 test('run refuses a missing job id before touching the database', async () => {
   const engine = createEngineV2({ connectionString: 'postgresql://x@127.0.0.1:1/none' });
