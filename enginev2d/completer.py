@@ -159,8 +159,7 @@ class Completer:
             lane._flush(items)
         finally:
             with lane._lock:
-                lane._busy = False
-                lane._idle.notify_all()
+                lane.hand_over()
 
     def submit(self, item: Item) -> scheduler.Step:
         """Write ``item`` with whatever else is waiting in its lane and return its step
@@ -211,12 +210,17 @@ class _Lane:
                         other.resolve(None, exc)
             with self._lock:
                 if item.resolved:  # else it did not fit in that batch: lead on
-                    if self._queue:
-                        self._queue[0].done.set()  # the first waiting item leads next
-                    else:
-                        self._busy = False
-                        self._idle.notify_all()
+                    self.hand_over()
                     return
+
+    def hand_over(self) -> None:
+        """(under the lock) The leader is done: the first waiting item leads next (woken
+        with its step still None), or the lane goes idle."""
+        if self._queue:
+            self._queue[0].done.set()
+        else:
+            self._busy = False
+            self._idle.notify_all()
 
     def close(self, timeout: float) -> None:
         with self._lock:

@@ -23,7 +23,7 @@ from tests.integration.test_scheduler_support import (
     statuses,
     tasks,
 )
-from tests.waiting import wait_for
+from tests.waiting import drain_notifies, wait_for
 
 OWNER = "daemon-A"
 
@@ -80,9 +80,9 @@ def until(conn, config, job: str, key: str) -> scheduler.ClaimedTask:
     raise AssertionError(f"{key} never claimed: {statuses(conn, job)}")
 
 
-def notifications(listener) -> list[dict[str, Any]]:
-    got = [json.loads(n.payload) for n in listener.notifies(timeout=0.5, stop_after=10)]
-    return [g for g in got if "jobs" in g]
+def notifications(listener, db_url: str) -> list[dict[str, Any]]:
+    """Everything committed so far on engine_v2_events (a sentinel ends the wait)."""
+    return [json.loads(n.payload) for n in drain_notifies(listener, db_url, "engine_v2_events")]
 
 
 def gapless(conn, job: str) -> list[str]:
@@ -92,12 +92,16 @@ def gapless(conn, job: str) -> list[str]:
 
 
 def test_a_fenced_middle_item_is_refused_and_the_others_commit(
-    conn, config, make_job, completer, listener
+    conn, config, make_job, completer, listener, db_url
 ):
     a, b, c = (make_job() for _ in range(3))
     ta, tb, tc = (started(conn, config, j) for j in (a, b, c))
-    notifications(listener)  # what the starts sent
-    items = [item(a, success(ta)), item(b, success(tb, attempt=tb.attempt + 1)), item(c, success(tc))]
+    notifications(listener, db_url)  # what the starts sent
+    items = [
+        item(a, success(ta)),
+        item(b, success(tb, attempt=tb.attempt + 1)),
+        item(c, success(tc)),
+    ]
     completer.write_batch(items)
     steps = [i.step for i in items]
     assert [s.result for s in steps] == ["ok", "stale", "ok"]
@@ -110,7 +114,7 @@ def test_a_fenced_middle_item_is_refused_and_the_others_commit(
     for job in (a, c):
         assert gapless(conn, job)[-2:] == ["taskDone", "taskStarted"]
     # One commit, one notification, naming exactly the jobs it wrote, with their last seq.
-    [note] = notifications(listener)
+    [note] = notifications(listener, db_url)
     assert note == {"jobs": {a: len(events(conn, a)), c: len(events(conn, c))}}
 
 
@@ -146,12 +150,12 @@ def test_an_item_that_raises_gets_its_own_transaction_and_the_rest_commit(
 
 
 def test_one_jobs_last_task_and_another_jobs_first_share_one_commit(
-    conn, config, make_job, completer, listener
+    conn, config, make_job, completer, listener, db_url
 ):
     done = make_job(options={"mode": "live"})
     last = until(conn, config, done, "publish_prep")
     fresh = own(conn, make_job())
-    notifications(listener)
+    notifications(listener, db_url)
     items = [
         item(done, success(last)),
         Item.start(fresh, OWNER, DEFAULT_WORKFLOW, more=2),
@@ -165,7 +169,7 @@ def test_one_jobs_last_task_and_another_jobs_first_share_one_commit(
     status = conn.execute("SELECT status FROM public.jobs WHERE id = %s", (done,)).fetchone()
     assert status["status"] == "completed"  # design 9, in the same transaction
     assert gapless(conn, fresh)[-1] == "taskStarted"
-    [note] = notifications(listener)  # one commit wrote both
+    [note] = notifications(listener, db_url)  # one commit wrote both
     assert note == {"jobs": {done: len(events(conn, done)), fresh: len(events(conn, fresh))}}
 
 
