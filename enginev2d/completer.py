@@ -64,17 +64,26 @@ class Item:
     entry: dict[str, Any]
     query: str
     params: dict[str, Any]
+    may_finish: bool = False  # could end its job: the batch is then one transaction
     done: threading.Event = field(default_factory=threading.Event)
     step: scheduler.Step | None = None
     error: BaseException | None = None
 
     @classmethod
     def completion(
-        cls, job_id: str, owner: str | None, c: Completion, *, claim: bool, more: int
+        cls,
+        job_id: str,
+        owner: str | None,
+        c: Completion,
+        *,
+        claim: bool,
+        more: int,
+        may_finish: bool = True,
     ) -> Item:
         args = c.arguments(job_id, owner, claim=claim, more=more)
         entry = {"kind": c.outcome, **{k: v for k, v in args.items() if v is not None}}
-        return cls(job_id, owner, entry, c.query, c.params(job_id, owner, claim=claim, more=more))
+        params = c.params(job_id, owner, claim=claim, more=more)
+        return cls(job_id, owner, entry, c.query, params, may_finish)
 
     @classmethod
     def start(cls, job_id: str, owner: str | None, workflow: Workflow, *, more: int) -> Item:
@@ -234,6 +243,10 @@ class _Lane:
 
     def _flush(self, batch: list[Item]) -> None:
         t0 = monotonic()
+        if len(batch) == 1 and not self.cfg.testing.crash_in_batch:
+            self._flush_one(batch[0])  # a lone hand-off: its own call, nothing to share
+            metrics.batch_committed(1, monotonic() - t0)
+            return
         try:
             steps, alone = self._retrying(lambda conn: self._write(conn, batch))
         except psycopg.OperationalError as exc:
@@ -250,8 +263,17 @@ class _Lane:
             steps, alone = {}, list(batch)
         metrics.batch_committed(len(steps), monotonic() - t0)
         for item in batch:
-            if id(item) in steps:
-                item.resolve(steps[id(item)])
+            step = steps.get(id(item))
+            if step is not None and step.finalize:  # committed in autocommit: finish now
+                try:
+                    step = self._retrying(lambda c, i=item, s=step: self._finish(c, i, s))
+                except Exception:
+                    logger.exception(
+                        "finishing the job failed: a takeover will",
+                        extra={"action": "finish_failed", "job_id": item.job_id},
+                    )
+            if step is not None:
+                item.resolve(step)
         for item in alone:
             try:
                 item.resolve(self._retrying(lambda conn, item=item: self._write_alone(conn, item)))
@@ -261,36 +283,74 @@ class _Lane:
     def _write(
         self, conn: psycopg.Connection[Any], batch: list[Item]
     ) -> tuple[dict[int, scheduler.Step], list[Item]]:
-        """The batch in one transaction; items that raised are left for their own."""
-        pending, alone = list(batch), []
-        steps: dict[int, scheduler.Step] = {}
+        """The batch, one commit; items that raised are left for their own. A batch
+        that cannot end a job (no item ``may_finish``) is one autocommit statement: one
+        round trip. A job it ended after all is finished in a second transaction that
+        locks it first (the state in between, every task done and the job running, is
+        what a takeover finalizes too)."""
+        if not conn.autocommit or conn.info.transaction_status:
+            raise RuntimeError("completer connection must be idle in autocommit")
+        atomic = any(i.may_finish for i in batch) or self.cfg.testing.crash_in_batch > 0
+        if not atomic:
+            return self._record(conn, batch)  # finalize left to _finish, if needed
         with conn.transaction():
-            while pending:
-                entries = Jsonb([item.entry for item in pending])
-                res = conn.execute(Q["complete_batch"], {"items": entries}).fetchone()
-                out: Mapping[str, Any] = res["result"] if isinstance(res, Mapping) else res[0]
-                if "failed" not in out:
-                    break
-                bad = pending.pop(int(out["failed"]))
-                logger.info(
-                    "batch item raised (%s: %s): it gets its own transaction",
-                    out.get("sqlstate"),
-                    out.get("message"),
-                    extra={"action": "batch_item_alone", "job_id": bad.job_id},
-                )
-                alone.append(bad)
-            else:
-                return steps, alone
-            for item, data in zip(pending, out["steps"], strict=True):
-                step = scheduler.Step.from_json(data)
-                if step.finalize:
-                    step = scheduler.finalize_step(conn, self.cfg, item.job_id, item.owner, step)
-                steps[id(item)] = step
-            _rehearse_crash(self.cfg, len(pending))
+            steps, alone = self._record(conn, batch)
+            for item in batch:
+                step = steps.get(id(item))
+                if step is not None and step.finalize:
+                    steps[id(item)] = scheduler.finalize_step(
+                        conn, self.cfg, item.job_id, item.owner, step
+                    )
+            _rehearse_crash(self.cfg, len(steps))
         return steps, alone
 
-    def _write_alone(self, conn: psycopg.Connection[Any], item: Item) -> scheduler.Step:
-        return scheduler.call(conn, self.cfg, item.job_id, item.owner, item.query, item.params)
+    def _record(
+        self, conn: psycopg.Connection[Any], batch: list[Item]
+    ) -> tuple[dict[int, scheduler.Step], list[Item]]:
+        """``complete_batch`` until no item raises: the items that did are left out."""
+        pending, alone = list(batch), []
+        while pending:
+            entries = Jsonb([item.entry for item in pending])
+            res = conn.execute(Q["complete_batch"], {"items": entries}).fetchone()
+            out: Mapping[str, Any] = res["result"] if isinstance(res, Mapping) else res[0]
+            if "failed" not in out:
+                steps = map(scheduler.Step.from_json, out["steps"])
+                return {id(i): s for i, s in zip(pending, steps, strict=True)}, alone
+            bad = pending.pop(int(out["failed"]))
+            logger.info(
+                "batch item raised (%s: %s): it gets its own transaction",
+                out.get("sqlstate"),
+                out.get("message"),
+                extra={"action": "batch_item_alone", "job_id": bad.job_id},
+            )
+            alone.append(bad)
+        return {}, alone
+
+    def _finish(
+        self, conn: psycopg.Connection[Any], item: Item, step: scheduler.Step
+    ) -> scheduler.Step:
+        """An autocommit batch ended ``item``'s job after all: finish it now (locked
+        first; repeatable: a finished job is not finished twice)."""
+        with conn.transaction():
+            conn.execute(Q["lock_job"], {"job_id": item.job_id})
+            return scheduler.finalize_step(conn, self.cfg, item.job_id, item.owner, step)
+
+    def _flush_one(self, item: Item) -> None:
+        """One item: the per-item call itself (autocommit unless it may end its job),
+        exactly what a worker did before group completion."""
+        try:
+            item.resolve(
+                self._retrying(lambda conn: self._write_alone(conn, item, atomic=item.may_finish))
+            )
+        except BaseException as exc:
+            item.resolve(None, exc)
+
+    def _write_alone(
+        self, conn: psycopg.Connection[Any], item: Item, *, atomic: bool = True
+    ) -> scheduler.Step:
+        return scheduler.call(
+            conn, self.cfg, item.job_id, item.owner, item.query, item.params, atomic=atomic
+        )
 
     # ------------------------------------------------------------------ connection
     def _retrying(self, fn: Any) -> Any:

@@ -292,10 +292,13 @@ def call(
     owner: str | None,
     query: str,
     params: Mapping[str, Any],
+    *,
+    atomic: bool = True,
 ) -> Step:
-    """One scheduler call in its own transaction, the job finished in it when the call
-    completed its last task (nothing signalled yet: see :func:`after_complete`)."""
-    return _call(conn, cfg, job_id, owner, query, params, atomic=True)
+    """One scheduler call, the job finished when the call completed its last task (in
+    the same transaction when ``atomic``, else in a second one: see :func:`_call`).
+    Nothing is signalled yet: see :func:`after_complete`."""
+    return _call(conn, cfg, job_id, owner, query, params, atomic=atomic)
 
 
 def finalize_step(

@@ -850,14 +850,17 @@ class JobRunner:
         with self._cond:
             claim_next = not self._stop_claims
             more = self._slots(len(self._running) - 1) if claim_next else 0
-        if self.completer is not None:
-            item = Item.completion(self.job_id, self.owner, completion, claim=claim_next, more=more)
-            step = self.completer.submit(item)
-            scheduler.after_complete(self.cfg, self.job_id, completion, step)
-            return step
         atomic = completion.outcome == "succeeded" and self._may_finalize(
             task.task_key, completion.skip or {}
         )
+        if self.completer is not None:
+            item = Item.completion(
+                self.job_id, self.owner, completion, claim=claim_next, more=more,
+                may_finish=atomic,
+            )  # fmt: skip
+            step = self.completer.submit(item)
+            scheduler.after_complete(self.cfg, self.job_id, completion, step)
+            return step
         return self._db(
             lambda c: scheduler.complete(
                 c,

@@ -39,6 +39,14 @@ BEGIN
   END IF;
   PERFORM set_config('engine_v2.notify', '', true);
   -- A uuid and a bigint need no escaping; format() keeps the documented spacing.
+  IF strpos(v_list, ',') = 0 THEN  -- one job (most commits): no aggregation
+    SELECT format('{"jobs": {"%s": %s}}', job_id, event_seq) INTO v_payload
+      FROM engine_v2.job_runs WHERE job_id = v_list::uuid;
+    IF v_payload IS NOT NULL THEN
+      PERFORM pg_notify('engine_v2_events', v_payload);
+    END IF;
+    RETURN NULL;
+  END IF;
   FOR v_payload IN
     SELECT '{"jobs": {' || string_agg(format('"%s": %s', r.job_id, r.event_seq), ', '
                                       ORDER BY l.i) || '}}'

@@ -34,12 +34,15 @@ RETURNING r.*, c.prev_owner, c.was_claimed,
 
 -- renew_leases: the heartbeat, one statement for all jobs of this daemon. A job missing
 -- from the result is no longer ours (lease lost to a takeover); status and
--- cancel_requested tell the daemon about an operator's cancel.
-UPDATE engine_v2.job_runs
+-- cancel_requested tell the daemon about an operator's cancel. The rows are locked in
+-- job_id order, the group completer's order (45_batch.sql): never a deadlock with it.
+UPDATE engine_v2.job_runs r
    SET lease_expires_at = now() + make_interval(secs => %(lease_s)s)
- WHERE owner = %(owner)s
-   AND job_id = ANY (%(job_ids)s::uuid[])
-RETURNING job_id, status, cancel_requested
+  FROM (SELECT job_id FROM engine_v2.job_runs
+         WHERE owner = %(owner)s AND job_id = ANY (%(job_ids)s::uuid[])
+         ORDER BY job_id FOR UPDATE) mine
+ WHERE r.job_id = mine.job_id
+RETURNING r.job_id, r.status, r.cancel_requested
 
 -- release_job: give one unfinished job back (its runner stopped gracefully) so any
 -- daemon resumes it at its next poll.
@@ -48,11 +51,15 @@ UPDATE engine_v2.job_runs
  WHERE job_id = %(job_id)s AND owner = %(owner)s AND status = 'running'
 RETURNING job_id
 
--- release_all: at shutdown, every unfinished job this daemon still holds.
-UPDATE engine_v2.job_runs
+-- release_all: at shutdown, every unfinished job this daemon still holds (locked in
+-- job_id order, as everywhere a statement locks several jobs).
+UPDATE engine_v2.job_runs r
    SET owner = NULL, lease_expires_at = NULL
- WHERE owner = %(owner)s AND status = 'running'
-RETURNING job_id
+  FROM (SELECT job_id FROM engine_v2.job_runs
+         WHERE owner = %(owner)s AND status = 'running'
+         ORDER BY job_id FOR UPDATE) mine
+ WHERE r.job_id = mine.job_id
+RETURNING r.job_id
 
 -- claim_orphans: kill switch (engine.enabled false, design 16). Take every running job
 -- that no live daemon holds (never claimed, released, or lease expired) so this daemon
