@@ -233,3 +233,122 @@ def test_many_jobs_through_the_runner_share_commits(config, pool, make_job, conn
         (jobs,),
     ).fetchone()
     assert per_commit["n"] > 1  # 12 jobs at once: some commit carried several hand-offs
+
+
+# ---------------------------------------------------------------- set-based = one by one
+
+QA_CLEAN = {"issues": 0, "findings": []}
+
+
+def _norm_step(step: scheduler.Step) -> dict[str, Any]:
+    claims = [(t.task_key, t.attempt) for t in (step.task, *step.more) if t is not None]
+    return {
+        "result": step.result, "reason": step.reason, "claims": claims, "ready": step.ready,
+        "running": step.running, "active": step.active, "job_status": step.job_status,
+        "progress": step.progress, "finalize": step.finalize, "intent": step.intent,
+        "ended": step.ended, "skipped": step.skipped, "completed": step.extra.get("completed"),
+    }  # fmt: skip
+
+
+def _norm_job(conn, job: str) -> dict[str, Any]:
+    keys = {t["id"]: k for k, t in tasks(conn, job).items()}
+    ev = [
+        (e["seq"], e["event_type"], keys.get(e["task_id"]),
+         {k: v for k, v in e["data"].items() if k not in ("latency_ms", "job_id")})
+        for e in events(conn, job)
+    ]  # fmt: skip
+    rows = {
+        k: (t["status"], t["attempt_count"], t["skip_reason"]) for k, t in tasks(conn, job).items()
+    }
+    run = conn.execute(
+        "SELECT status, event_seq, progress, error_code FROM engine_v2.job_runs WHERE job_id = %s",
+        (job,),
+    ).fetchone()
+    return {"events": ev, "tasks": rows, "run": dict(run)}
+
+
+_POOLS: dict[str, Any] = {}
+
+
+def _pool(config):
+    from enginev2d.db import make_pool
+
+    return make_pool(config, max_size=2, name="test-batch")
+
+
+def _drive(conn, config, job: str, plan: dict[str, Any], steps: int, more: int) -> None:
+    """Start the job and complete ``steps`` attempts one by one (first running first)."""
+    scheduler.start(conn, config, own(conn, job), OWNER, more=more)
+    for _ in range(steps):
+        running = [t for t in tasks(conn, job).values() if t["status"] == "running"]
+        if not running:
+            return
+        t = running[0]
+        task = scheduler.ClaimedTask(str(t["id"]), t["task_key"], t["attempt_count"])
+        scheduler.complete(
+            conn, config, job, OWNER, _success_of(task, plan), claim_next=True, more=more
+        )
+
+
+def _success_of(task: scheduler.ClaimedTask, plan: dict[str, Any], attempt: int | None = None):
+    out = plan.get(task.task_key, GOOD_OUTPUTS[task.task_key])
+    partial = {"files": out["files"], "ref": None} if "files" in out else None
+    return Completion.succeeded(
+        task.id, task.attempt if attempt is None else attempt, out, usage={"latency_ms": 3},
+        artifacts=artifacts_for(out), skip=DEFAULT_WORKFLOW.skips_after(task.task_key, out),
+        partial=partial,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_batch_records_exactly_what_one_call_per_item_records(
+    conn, config, make_job, seed, caplog
+):
+    """Twins: the same jobs driven to the same points, then the same hand-offs recorded
+    one call each and as one batch (set-based where it can be): same steps, same rows,
+    same events (seq, type, data, progress)."""
+    import random
+
+    rnd = random.Random(seed)
+    n_jobs = rnd.randint(2, 5)
+    specs = []
+    for _ in range(n_jobs):
+        plan = {}
+        if rnd.random() < 0.3:
+            plan["qa_review"] = QA_CLEAN  # fix gets skipped
+        if rnd.random() < 0.15:
+            plan["intent"] = {"intent": "chat", "reply": "hi"}
+        specs.append((plan, rnd.randint(0, 6), rnd.choice([0, 1, 2]), rnd.random()))
+    results = {}
+    for twin in ("one", "batch"):
+        jobs = [make_job(options={"mode": "live"}) for _ in specs]
+        items: list[tuple[str, Completion, bool, int]] = []
+        for job, (plan, steps, more, r) in zip(jobs, specs, strict=True):
+            _drive(conn, config, job, plan, steps, more)
+            running = [t for t in tasks(conn, job).values() if t["status"] == "running"]
+            for t in running[: 1 + (r < 0.2)]:  # sometimes two items of one job
+                task = scheduler.ClaimedTask(str(t["id"]), t["task_key"], t["attempt_count"])
+                stale = r > 0.9
+                c = _success_of(task, plan, attempt=task.attempt + 1 if stale else None)
+                items.append((job, c, r < 0.8, more))
+        if twin == "one":
+            steps_ = [
+                scheduler.complete(conn, config, j, OWNER, c, claim_next=cl, more=m)
+                for j, c, cl, m in items
+            ]
+        else:
+            batch = [Item.completion(j, OWNER, c, claim=cl, more=m) for j, c, cl, m in items]
+            c = Completer(config, _pool(config), lanes=1).start()
+            try:
+                c.write_batch(batch)
+            finally:
+                c.stop()
+            assert all(i.error is None for i in batch), [i.error for i in batch]
+            steps_ = [i.step for i in batch]
+        results[twin] = (
+            [_norm_step(s) for s in steps_],
+            [_norm_job(conn, j) for j in jobs],
+        )
+    assert results["batch"][0] == results["one"][0]
+    assert results["batch"][1] == results["one"][1]
+    assert not [r for r in caplog.records if getattr(r, "action", "") == "batch_set_based_failed"]
