@@ -25,6 +25,12 @@ DECLARE
   v_x record;
   v_next jsonb;
   v_skipped text[];
+  -- Keys as arrays: every statement below reaches its rows through an index (a jsonb
+  -- set function's row estimate would otherwise pick scans of whole tables).
+  v_jobs uuid[] := ARRAY(SELECT (e->>'job_id')::uuid FROM jsonb_array_elements(p_items) e);
+  v_tasks uuid[] := ARRAY(SELECT (e->>'task_id')::uuid FROM jsonb_array_elements(p_items) e);
+  v_done_jobs uuid[];
+  v_claim_jobs uuid[];
 BEGIN
   -- 1. Fence and record: tasks, attempts, artifacts, partialResult + taskDone, cursor.
   WITH it AS (
@@ -34,15 +40,15 @@ BEGIN
   ), j AS (
     SELECT r.job_id, r.owner, r.event_seq, r.progress,
            r.status = 'running' AND NOT r.cancel_requested AS may_claim
-      FROM engine_v2.job_runs r WHERE r.job_id IN (SELECT job_id FROM it)
+      FROM engine_v2.job_runs r WHERE r.job_id = ANY (v_jobs)
   ), t AS (
     UPDATE engine_v2.job_tasks k
        SET status = 'succeeded', output = coalesce(it.output, '{}'),
            input = coalesce(it.input, k.input), progress = 100, finished_at = now(),
            error_code = NULL, error_message = NULL
       FROM it JOIN j ON j.job_id = it.job_id AND j.owner IS NOT DISTINCT FROM it.owner
-     WHERE k.id = it.task_id AND k.job_id = it.job_id AND k.status = 'running'
-       AND k.attempt_count = it.attempt
+     WHERE k.id = ANY (v_tasks) AND k.id = it.task_id AND k.job_id = it.job_id
+       AND k.status = 'running' AND k.attempt_count = it.attempt
     RETURNING it.i, k.id, k.job_id, k.task_key, k.display_label, k.weight
   ), a AS (
     UPDATE engine_v2.job_task_attempts x
@@ -52,7 +58,7 @@ BEGIN
            tokens_out = (it.usage->>'tokens_out')::int,
            cost_usd = (it.usage->>'cost_usd')::numeric
       FROM t JOIN it ON it.i = t.i
-     WHERE x.task_id = t.id AND x.attempt_no = it.attempt
+     WHERE x.task_id = ANY (v_tasks) AND x.task_id = t.id AND x.attempt_no = it.attempt
   ), ar AS (
     INSERT INTO engine_v2.job_task_artifacts (id, job_id, task_id, kind, uri, content, metadata)
     SELECT coalesce((e->>'id')::uuid, gen_random_uuid()), t.job_id, t.id, e->>'kind',
@@ -63,7 +69,7 @@ BEGIN
     SELECT k.job_id, coalesce(sum(greatest(k.weight, 0)), 0) AS total,
            coalesce(sum(greatest(k.weight, 0)) FILTER (
              WHERE k.status IN ('succeeded', 'skipped', 'failed', 'canceled')), 0) AS term
-      FROM engine_v2.job_tasks k WHERE k.job_id IN (SELECT job_id FROM t) GROUP BY k.job_id
+      FROM engine_v2.job_tasks k WHERE k.job_id = ANY (v_jobs) GROUP BY k.job_id
   ), p AS (
     -- the statement's snapshot still sees the task running: its weight is added
     SELECT t.i, t.id, t.job_id, t.task_key, t.display_label, j.event_seq, it.partial,
@@ -88,12 +94,13 @@ BEGIN
     UPDATE engine_v2.job_runs r
        SET event_seq = p.event_seq + CASE WHEN p.partial IS NULL THEN 1 ELSE 2 END,
            progress = greatest(r.progress, p.prog)
-      FROM p WHERE r.job_id = p.job_id
+      FROM p WHERE r.job_id = ANY (v_jobs) AND r.job_id = p.job_id
   )
   SELECT jsonb_agg(jsonb_build_object('i', p.i, 'job_id', p.job_id, 'task_key', p.task_key,
                                       'n', CASE WHEN p.claim THEN p.n ELSE 0 END))
     INTO v_done FROM p;
   v_done := coalesce(v_done, '[]');
+  v_done_jobs := ARRAY(SELECT (d->>'job_id')::uuid FROM jsonb_array_elements(v_done) d);
 
   -- Fenced off: the owner (the job is someone else's) or the attempt (not running it).
   SELECT coalesce(jsonb_object_agg(it.i::text, engine_v2._stale(
@@ -113,7 +120,7 @@ BEGIN
            WHERE (d->>'n')::int = 0
           UNION ALL
           SELECT k.job_id FROM engine_v2.job_tasks k
-           WHERE k.job_id IN (SELECT (d->>'job_id')::uuid FROM jsonb_array_elements(v_done) d)
+           WHERE k.job_id = ANY (v_done_jobs)
              AND k.status = 'pending' AND k.skip_reason IS NOT NULL
              AND NOT EXISTS (
                SELECT 1 FROM engine_v2.job_task_dependencies dd
@@ -121,13 +128,16 @@ BEGIN
                 WHERE dd.successor_task_id = k.id
                   AND pred.status NOT IN ('succeeded', 'skipped'))) s;
 
+  v_claim_jobs := ARRAY(
+    SELECT (e->>'job_id')::uuid FROM jsonb_array_elements(v_done) e
+     WHERE (e->>'n')::int > 0 AND NOT ((e->>'job_id')::uuid = ANY (v_slow)));
   WITH d AS (
     SELECT (e->>'job_id')::uuid AS job_id, (e->>'n')::int AS n
       FROM jsonb_array_elements(v_done) e
-     WHERE (e->>'n')::int > 0 AND NOT ((e->>'job_id')::uuid = ANY (v_slow))
+     WHERE (e->>'job_id')::uuid = ANY (v_claim_jobs)
   ), prom AS (
-    SELECT k.id FROM engine_v2.job_tasks k JOIN d ON d.job_id = k.job_id
-     WHERE k.status = 'pending'
+    SELECT k.id FROM engine_v2.job_tasks k
+     WHERE k.job_id = ANY (v_claim_jobs) AND k.status = 'pending'
        AND NOT EXISTS (
          SELECT 1 FROM engine_v2.job_task_dependencies dd
            JOIN engine_v2.job_tasks pred ON pred.id = dd.predecessor_task_id
@@ -136,7 +146,7 @@ BEGIN
     SELECT k.id, k.job_id, row_number() OVER (
              PARTITION BY k.job_id ORDER BY k.position, k.created_at) AS rn
       FROM engine_v2.job_tasks k JOIN d ON d.job_id = k.job_id
-     WHERE k.status = 'ready' OR k.id IN (SELECT id FROM prom)
+     WHERE k.job_id = ANY (v_claim_jobs) AND (k.status = 'ready' OR k.id IN (SELECT id FROM prom))
   ), pick AS (
     SELECT cand.id, cand.job_id, cand.rn FROM cand JOIN d ON d.job_id = cand.job_id
      WHERE cand.rn <= d.n
@@ -144,18 +154,19 @@ BEGIN
     UPDATE engine_v2.job_tasks k
        SET status = 'running', started_at = now(), finished_at = NULL,
            attempt_count = k.attempt_count + 1
-      FROM pick WHERE k.id = pick.id
+      FROM pick WHERE k.job_id = ANY (v_claim_jobs) AND k.id = pick.id
     RETURNING k.id, k.job_id, k.task_key, k.attempt_count, k.display_label, k.max_attempts,
               pick.rn
   ), r AS (
     UPDATE engine_v2.job_tasks k SET status = 'ready', finished_at = NULL
-     WHERE k.id IN (SELECT id FROM prom) AND k.id NOT IN (SELECT id FROM pick)
+     WHERE k.job_id = ANY (v_claim_jobs) AND k.id IN (SELECT id FROM prom)
+       AND k.id NOT IN (SELECT id FROM pick)
   ), a AS (
     INSERT INTO engine_v2.job_task_attempts (task_id, attempt_no, status, started_at)
     SELECT id, attempt_count, 'running', clock_timestamp() FROM c
   ), jj AS (
     SELECT r.job_id, r.event_seq, r.progress FROM engine_v2.job_runs r
-     WHERE r.job_id IN (SELECT job_id FROM c)
+     WHERE r.job_id = ANY (v_claim_jobs)
   ), ev AS (
     INSERT INTO engine_v2.job_task_events (job_id, task_id, event_type, data, seq)
     SELECT c.job_id, c.id, 'taskStarted',
@@ -167,7 +178,7 @@ BEGIN
   ), ju AS (
     UPDATE engine_v2.job_runs r SET event_seq = r.event_seq + n.cnt
       FROM (SELECT job_id, count(*) AS cnt FROM c GROUP BY job_id) n
-     WHERE r.job_id = n.job_id
+     WHERE r.job_id = ANY (v_claim_jobs) AND r.job_id = n.job_id
   )
   SELECT coalesce(jsonb_object_agg(job_id, claims), '{}') INTO v_claims
     FROM (SELECT c.job_id, jsonb_agg(jsonb_build_object(
@@ -187,8 +198,7 @@ BEGIN
                  count(*) FILTER (WHERE k.status IN ('pending', 'blocked')) AS waiting,
                  count(*) FILTER (WHERE k.status IN ('failed', 'canceled')) AS bad
             FROM engine_v2.job_tasks k
-           WHERE k.job_id IN (SELECT (d->>'job_id')::uuid FROM jsonb_array_elements(v_done) d)
-             AND NOT (k.job_id = ANY (v_slow))
+           WHERE k.job_id = ANY (v_done_jobs) AND NOT (k.job_id = ANY (v_slow))
            GROUP BY k.job_id) c
    WHERE (c.ready = 0 AND c.running = 0 AND c.waiting > 0)
       OR (c.ready + c.running + c.waiting = 0 AND c.bad > 0);
