@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--single", type=int, default=30)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--profile", action="store_true", help="pg_stat_statements report")
+    ap.add_argument("--only", choices=("on", "off"), help="one configuration only")
     ap.add_argument("--state-dir", type=Path, default=BENCH_DIR / ".state")
     args = ap.parse_args(argv)
     state = args.state_dir
@@ -105,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         url = create_daemon_db(cluster)
         for r in range(args.rounds):
             for grouped in (False, True):
+                if args.only and grouped != (args.only == "on"):
+                    continue
                 res = one_round(cluster, state, url, grouped, args.jobs, args.single, args.profile)
                 res["group_completion"] = grouped
                 runs.append(res)

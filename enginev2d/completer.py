@@ -313,12 +313,6 @@ class _Lane:
             entries = Jsonb([item.entry for item in pending])
             res = conn.execute(Q["complete_batch"], {"items": entries}).fetchone()
             out: Mapping[str, Any] = res["result"] if isinstance(res, Mapping) else res[0]
-            if out.get("set_based_error"):  # recorded one by one: correct, slower; a bug
-                logger.warning(
-                    "set-based batch path failed (%s): items recorded one by one",
-                    out["set_based_error"],
-                    extra={"action": "batch_set_based_failed"},
-                )
             if "failed" not in out:
                 steps = map(scheduler.Step.from_json, out["steps"])
                 return {id(i): s for i, s in zip(pending, steps, strict=True)}, alone
