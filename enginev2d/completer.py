@@ -65,7 +65,8 @@ class Item:
     query: str
     params: dict[str, Any]
     may_finish: bool = False  # could end its job: the batch is then one transaction
-    done: threading.Event = field(default_factory=threading.Event)
+    wake: threading.Event = field(default_factory=threading.Event)
+    handed: tuple[_Slot, list[Item]] | None = None  # a batch this item's thread leads
     step: scheduler.Step | None = None
     error: BaseException | None = None
 
@@ -103,7 +104,12 @@ class Item:
 
     def resolve(self, step: scheduler.Step | None, error: BaseException | None = None) -> None:
         self.step, self.error = step, error
-        self.done.set()
+        self.wake.set()
+
+    def hand(self, job: tuple[_Slot, list[Item]]) -> None:
+        """(under the completer's lock) Let this item's thread lead ``job``."""
+        self.handed = job
+        self.wake.set()
 
 
 def _rehearse_crash(cfg: Config, items: int) -> None:
@@ -118,14 +124,15 @@ def _rehearse_crash(cfg: Config, items: int) -> None:
 
 
 class Completer:
-    """The daemon's group completer: ``lanes`` independent commit pipelines (a job's
-    items always take the same lane, chosen by its id, so its hand-offs stay in order
-    and two lanes never lock the same job), each with its own connection.
+    """The daemon's group completer: one queue of hand-offs and ``slots`` commits in
+    flight at once (``daemon.completer_lanes``), each slot with its own connection.
 
-    No thread of its own (leader/follower, like PostgreSQL's WAL group commit): the
-    thread that submits to an idle lane writes at once (a lone job pays no hand-off
-    between threads); items submitted while a lane writes wait, and when it is done the
-    first waiting one becomes the next leader and writes all of them.
+    No thread of its own (leader/follower, like PostgreSQL's WAL group commit): a thread
+    that submits while a slot is free writes at once with it (a lone job pays no hand-off
+    between threads); items submitted while every slot writes wait in the queue, and the
+    first slot to finish takes all of them (up to ``batch_max``) as the next batch, led
+    by the first item's thread. Two batches in flight may hold items of one job (its
+    parallel branches): they serialise on the job's row lock, as two calls would.
     Lifecycle: :meth:`start`, :meth:`submit` from any thread, :meth:`stop` last."""
 
     def __init__(
@@ -139,8 +146,11 @@ class Completer:
         self.cfg = cfg
         self.pool = pool
         self.batch_max = max(1, batch_max or cfg.daemon.batch_max)
-        n = max(1, lanes or cfg.completer_lanes)
-        self._lanes = [_Lane(self, i) for i in range(n)]
+        self.slots = max(1, lanes or cfg.completer_lanes)
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._queue: list[Item] = []
+        self._free = [_Slot(self, i) for i in range(self.slots)]
         self._running = False
 
     def start(self) -> Completer:
@@ -150,91 +160,93 @@ class Completer:
     def stop(self, timeout: float = 5.0) -> None:
         """Refuse new items, let the writes in flight end, give the connections back."""
         self._running = False
-        for lane in self._lanes:
-            lane.close(timeout)
+        with self._lock:
+            self._idle.wait_for(lambda: len(self._free) == self.slots, timeout)
+            slots = list(self._free)
+        for slot in slots:
+            slot.release()
 
     @property
     def alive(self) -> bool:
         return self._running
 
     def write_batch(self, items: list[Item]) -> None:
-        """Write exactly ``items`` as one batch now, on the first lane, and resolve them
-        (for tests and tools that need a batch of known composition)."""
-        lane = self._lanes[0]
-        with lane._lock:
-            lane._idle.wait_for(lambda: not lane._busy)
-            lane._busy = True
-        try:
-            lane._flush(items)
-        finally:
-            with lane._lock:
-                lane.hand_over()
+        """Write exactly ``items`` as one batch now and resolve them (for tests and tools
+        that need a batch of known composition)."""
+        with self._lock:
+            self._idle.wait_for(lambda: bool(self._free))
+            slot = self._free.pop()
+        slot.flush(items)
+        with self._lock:
+            job = self._next(slot)
+        if job is not None:  # items queued meanwhile: their first leads them
+            job[1][0].hand(job)
 
     def submit(self, item: Item) -> scheduler.Step:
-        """Write ``item`` with whatever else is waiting in its lane and return its step
-        (the caller's thread blocks until the commit: that is the backpressure)."""
+        """Write ``item`` with whatever else is waiting and return its step (the
+        caller's thread blocks until the commit: that is the backpressure)."""
         if not self._running:
             raise RuntimeError("completer is not running")
-        lane = self._lanes[hash(item.job_id) % len(self._lanes)]
-        lane.submit(item)
+        with self._lock:
+            self._queue.append(item)
+            job = self._next(self._free.pop()) if self._free else None
+        while True:
+            if job is None:
+                item.wake.wait()  # resolved, or handed a batch to lead
+                with self._lock:
+                    item.wake.clear()
+                    job, item.handed = item.handed, None
+                if job is None:
+                    if item.resolved:
+                        break
+                    continue
+            slot, batch = job
+            slot.flush(batch)
+            with self._lock:
+                job = self._next(slot)
+                if job is not None and item.resolved:
+                    job[1][0].hand(job)  # the next batch's first item leads it
+                    job = None
+            if job is None and item.resolved:
+                break
         if item.error is not None:
             raise item.error
         assert item.step is not None
         return item.step
 
+    def _next(self, slot: _Slot) -> tuple[_Slot, list[Item]] | None:
+        """(under the lock) The next batch for ``slot``, or the slot goes free."""
+        if self._queue:
+            batch = self._queue[: self.batch_max]
+            del self._queue[: self.batch_max]
+            return slot, batch
+        self._free.append(slot)
+        self._idle.notify_all()
+        return None
 
-class _Lane:
-    """One commit pipeline: a queue, a leader at a time, one connection."""
+
+class _Slot:
+    """One commit in flight: its connection, and how it writes a batch."""
 
     def __init__(self, completer: Completer, index: int) -> None:
         self.completer = completer
         self.cfg = completer.cfg
         self.pool = completer.pool
         self.index = index
-        self._lock = threading.Lock()
-        self._queue: list[Item] = []
-        self._busy = False
-        self._idle = threading.Condition(self._lock)
         self._conn: psycopg.Connection[Any] | None = None
 
-    def submit(self, item: Item) -> None:
-        with self._lock:
-            self._queue.append(item)
-            lead = not self._busy
-            self._busy = True
-        if not lead:
-            item.done.wait()  # resolved, or woken to lead (its step still None)
-            if item.resolved:
-                return
-        while True:
-            with self._lock:
-                batch = self._queue[: self.completer.batch_max]
-                del self._queue[: self.completer.batch_max]
-            try:
-                self._flush(batch)
-            except BaseException as exc:  # never leave a follower waiting
-                logger.exception("completer failed a batch", extra={"action": "batch_failed"})
-                for other in batch:
-                    if not other.resolved:
-                        other.resolve(None, exc)
-            with self._lock:
-                if item.resolved:  # else it did not fit in that batch: lead on
-                    self.hand_over()
-                    return
+    def flush(self, batch: list[Item]) -> None:
+        """Write ``batch`` and resolve every item of it, whatever happens."""
+        try:
+            self._flush(batch)
+        except BaseException as exc:  # never leave a follower waiting
+            logger.exception("completer failed a batch", extra={"action": "batch_failed"})
+            for other in batch:
+                if not other.resolved:
+                    other.resolve(None, exc)
 
-    def hand_over(self) -> None:
-        """(under the lock) The leader is done: the first waiting item leads next (woken
-        with its step still None), or the lane goes idle."""
-        if self._queue:
-            self._queue[0].done.set()
-        else:
-            self._busy = False
-            self._idle.notify_all()
-
-    def close(self, timeout: float) -> None:
-        with self._lock:
-            self._idle.wait_for(lambda: not self._busy, timeout)
-            conn, self._conn = self._conn, None
+    def release(self) -> None:
+        conn, self._conn = self._conn, None
         if conn is not None:
             try:
                 self.pool.putconn(conn)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from enginev2d import scheduler
-from enginev2d.completer import Completer, Item, _Lane
+from enginev2d.completer import Completer, Item, _Slot
 from enginev2d.config import Config
 from tests.waiting import wait_for
 
@@ -20,14 +20,14 @@ def make_item(job: str, n: int) -> Item:
 
 @pytest.fixture
 def recorded(monkeypatch):
-    """_Lane._flush replaced: records each batch, resolves its items (an item whose
+    """_Slot._flush replaced: records each batch, resolves its items (an item whose
     entry says ``raise`` gets an error), and can be held to let others queue up."""
     batches: list[list[tuple[str, int]]] = []
     gate = threading.Event()
     gate.set()
     entered = threading.Event()
 
-    def flush(self: _Lane, batch: list[Item]) -> None:
+    def flush(self: _Slot, batch: list[Item]) -> None:
         entered.set()
         gate.wait(10)
         batches.append([(i.job_id, i.entry["n"]) for i in batch])
@@ -37,7 +37,7 @@ def recorded(monkeypatch):
             else:
                 i.resolve(scheduler.Step("ok", progress=i.entry["n"]))
 
-    monkeypatch.setattr(_Lane, "_flush", flush)
+    monkeypatch.setattr(_Slot, "_flush", flush)
     return batches, gate, entered
 
 
@@ -63,8 +63,7 @@ def test_items_arriving_during_a_commit_share_the_next_and_respect_batch_max(rec
     others = [threading.Thread(target=worker, args=(n,)) for n in range(1, 11)]
     for t in others:
         t.start()
-    lane = c._lanes[0]
-    wait_for(lambda: len(lane._queue) == 10, 10, "ten items queued behind the first")
+    wait_for(lambda: len(c._queue) == 10, 10, "ten items queued behind the first")
     gate.set()
     for t in (first, *others):
         t.join(10)
@@ -72,7 +71,7 @@ def test_items_arriving_during_a_commit_share_the_next_and_respect_batch_max(rec
     assert batches[0] == [("j0", 0)]
     assert [len(b) for b in batches[1:]] == [4, 4, 2]  # queued ten, at most four a commit
     assert sorted(n for b in batches for _j, n in b) == list(range(11))  # each once
-    assert not lane._busy and not lane._queue
+    assert len(c._free) == 1 and not c._queue
 
 
 def test_an_error_reaches_only_its_own_worker(recorded):
@@ -83,28 +82,31 @@ def test_an_error_reaches_only_its_own_worker(recorded):
     assert c.submit(make_item("j2", 2)).progress == 2
 
 
-def test_a_jobs_items_always_take_the_same_lane(recorded):
-    batches, _gate, _entered = recorded
-    c = Completer(Config(), pool=None, lanes=4).start()  # type: ignore[arg-type]
-    lanes_used: dict[str, set[int]] = {}
-    original = _Lane.submit
+def test_two_slots_write_two_batches_at_once_and_every_item_once(recorded):
+    batches, gate, _entered = recorded
+    c = Completer(Config(), pool=None, lanes=2, batch_max=64).start()  # type: ignore[arg-type]
+    gate.clear()
+    results: dict[int, Any] = {}
 
-    def spy(self: _Lane, item: Item) -> None:
-        lanes_used.setdefault(item.job_id, set()).add(self.index)
-        original(self, item)
+    def worker(n: int) -> None:
+        results[n] = c.submit(make_item(f"j{n % 3}", n)).progress
 
-    _Lane.submit = spy  # type: ignore[method-assign]
-    try:
-        for n in range(40):
-            c.submit(make_item(f"j{n % 5}", n))
-    finally:
-        _Lane.submit = original  # type: ignore[method-assign]
-    assert all(len(v) == 1 for v in lanes_used.values())
-    per_job = {}
-    for b in batches:
-        for job, n in b:
-            per_job.setdefault(job, []).append(n)
-    assert all(ns == sorted(ns) for ns in per_job.values())  # in submit order
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    wait_for(lambda: not c._free, 10, "both slots writing")  # two lone items, at once
+    more = [threading.Thread(target=worker, args=(n,)) for n in range(2, 30)]
+    for t in more:
+        t.start()
+    wait_for(lambda: len(c._queue) == 28, 10, "the rest queued")
+    gate.set()
+    for t in (*threads, *more):
+        t.join(10)
+    assert results == {n: n for n in range(30)}
+    assert sorted(n for b in batches for _j, n in b) == list(range(30))  # each once
+    assert sorted(len(b) for b in batches)[:2] == [1, 1]
+    assert len(batches) == 3  # the 28 waiting ones went together, with the first free slot
+    assert len(c._free) == 2 and not c._queue
 
 
 def test_a_stopped_completer_refuses_new_items(recorded):
