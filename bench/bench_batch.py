@@ -48,14 +48,14 @@ def one_round(
     jobs: int,
     single: int,
     profile: bool = False,
-    lanes: int = 0,
+    slots: int = 0,
 ) -> dict[str, Any]:
     name = "batch-on" if grouped else "batch-off"
     cfg = {
         "max_concurrent_jobs": MAX_CONCURRENT_JOBS,
         "job_timeout_s": 120.0,
         "group_completion": grouped,
-        **({"completer_lanes": lanes} if lanes else {}),
+        **({"completer_slots": slots} if slots else {}),
     }
     daemon = Daemon(state, name, url, cfg)
     client = Client(url)
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--profile", action="store_true", help="pg_stat_statements report")
     ap.add_argument("--only", choices=("on", "off"), help="one configuration only")
-    ap.add_argument("--lanes", type=int, default=0, help="daemon.completer_lanes (0: default)")
+    ap.add_argument("--slots", type=int, default=0, help="daemon.completer_slots (0: default)")
     ap.add_argument("--state-dir", type=Path, default=BENCH_DIR / ".state")
     args = ap.parse_args(argv)
     state = args.state_dir
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                 if args.only and grouped != (args.only == "on"):
                     continue
                 res = one_round(
-                    cluster, state, url, grouped, args.jobs, args.single, args.profile, args.lanes
+                    cluster, state, url, grouped, args.jobs, args.single, args.profile, args.slots
                 )
                 res["group_completion"] = grouped
                 runs.append(res)

@@ -125,7 +125,7 @@ def _rehearse_crash(cfg: Config, items: int) -> None:
 
 class Completer:
     """The daemon's group completer: one queue of hand-offs and ``slots`` commits in
-    flight at once (``daemon.completer_lanes``), each slot with its own connection.
+    flight at once (``daemon.completer_slots``), each slot with its own connection.
 
     No thread of its own (leader/follower, like PostgreSQL's WAL group commit): a thread
     that submits while a slot is free writes at once with it (a lone job pays no hand-off
@@ -141,12 +141,12 @@ class Completer:
         pool: ConnectionPool,
         *,
         batch_max: int | None = None,
-        lanes: int | None = None,
+        slots: int | None = None,
     ) -> None:
         self.cfg = cfg
         self.pool = pool
         self.batch_max = max(1, batch_max or cfg.daemon.batch_max)
-        self.slots = max(1, lanes or cfg.completer_lanes)
+        self.slots = max(1, slots or cfg.completer_slots)
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._queue: list[Item] = []

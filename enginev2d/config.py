@@ -64,7 +64,7 @@ class DaemonConfig:
     # together by one completer, at most batch_max in one transaction.
     group_completion: bool = True
     batch_max: int = 64
-    completer_lanes: int = 2  # commits in flight at once (jobs spread by id), a connection each
+    completer_slots: int = 2  # batches being written at once, a connection each
 
 
 @dataclass(frozen=True)
@@ -315,15 +315,16 @@ class Config:
         holds its own connection and may borrow one more (publish, monitor), and the
         daemon's heartbeat and claim loop need one each. With group completion a job
         holds no connection of its own (it borrows one per rare call), and the
-        completer's lanes hold one each instead."""
+        completer's commit slots hold one each instead."""
         return 2 * self.daemon.max_concurrent_jobs + 2
 
     @property
-    def completer_lanes(self) -> int:
-        """Lanes of the group completer (none when off; never more than jobs at once)."""
+    def completer_slots(self) -> int:
+        """Commit slots of the group completer (none when off; never more than jobs at
+        once)."""
         if not self.daemon.group_completion:
             return 0
-        return min(self.daemon.completer_lanes, self.daemon.max_concurrent_jobs)
+        return min(self.daemon.completer_slots, self.daemon.max_concurrent_jobs)
 
     @property
     def heartbeat_s(self) -> float:
@@ -518,7 +519,7 @@ def validate(
         "daemon.lease_s": cfg.daemon.lease_s,
         "daemon.max_takeovers": cfg.daemon.max_takeovers,
         "daemon.batch_max": cfg.daemon.batch_max,
-        "daemon.completer_lanes": cfg.daemon.completer_lanes,
+        "daemon.completer_slots": cfg.daemon.completer_slots,
         "daemon.job_timeout_s": cfg.daemon.job_timeout_s,
         "limits.max_files": cfg.limits.max_files,
         "limits.max_file_bytes": cfg.limits.max_file_bytes,

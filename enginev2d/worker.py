@@ -456,7 +456,7 @@ class JobRunner:
     # ------------------------------------------------------------------ db helpers
     def _db(self, fn: Callable[[psycopg.Connection[Any]], T]) -> T:
         """``fn`` on the job's own connection (borrowed once, checked once). With the
-        group completer, whose lanes hold the connections, a job holds none: its rare
+        group completer, whose commit slots hold the connections, a job holds none: its rare
         calls (a sibling's claim, a takeover) borrow one each."""
         if self.completer is not None:
             return self._pool_db(fn)

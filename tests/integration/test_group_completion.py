@@ -30,7 +30,7 @@ OWNER = "daemon-A"
 
 @pytest.fixture
 def completer(config, pool):
-    c = Completer(config, pool, lanes=1).start()
+    c = Completer(config, pool, slots=1).start()
     yield c
     c.stop()
 
@@ -201,7 +201,7 @@ def test_many_jobs_through_the_runner_share_commits(config, pool, make_job, conn
     succeeds, every task reaches one terminal state, commits carry several hand-offs."""
     from enginev2d.worker import JobRunner
 
-    completer = Completer(config, pool, lanes=1).start()
+    completer = Completer(config, pool, slots=1).start()
     jobs = [make_job() for _ in range(12)]
     rows = [
         conn.execute("SELECT * FROM engine_v2.job_runs WHERE job_id = %s", (j,)).fetchone()
@@ -328,7 +328,7 @@ def test_a_batch_records_exactly_what_one_call_per_item_records(conn, config, po
             ]
         else:
             batch = [Item.completion(j, OWNER, c, claim=cl, more=m) for j, c, cl, m in items]
-            c = Completer(config, pool, lanes=1).start()
+            c = Completer(config, pool, slots=1).start()
             try:
                 c.write_batch(batch)
             finally:

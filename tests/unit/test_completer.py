@@ -43,14 +43,14 @@ def recorded(monkeypatch):
 
 def test_an_idle_lane_writes_the_first_item_at_once_alone(recorded):
     batches, _gate, _entered = recorded
-    c = Completer(Config(), pool=None, lanes=1).start()  # type: ignore[arg-type]
+    c = Completer(Config(), pool=None, slots=1).start()  # type: ignore[arg-type]
     assert c.submit(make_item("j1", 7)).progress == 7
     assert batches == [[("j1", 7)]]
 
 
 def test_items_arriving_during_a_commit_share_the_next_and_respect_batch_max(recorded):
     batches, gate, entered = recorded
-    c = Completer(Config(), pool=None, lanes=1, batch_max=4).start()  # type: ignore[arg-type]
+    c = Completer(Config(), pool=None, slots=1, batch_max=4).start()  # type: ignore[arg-type]
     gate.clear()
     results: dict[int, Any] = {}
 
@@ -75,7 +75,7 @@ def test_items_arriving_during_a_commit_share_the_next_and_respect_batch_max(rec
 
 
 def test_an_error_reaches_only_its_own_worker(recorded):
-    c = Completer(Config(), pool=None, lanes=1).start()  # type: ignore[arg-type]
+    c = Completer(Config(), pool=None, slots=1).start()  # type: ignore[arg-type]
     bad = Item("j1", "A", {"kind": "succeeded", "n": 1, "raise": True}, "task_succeeded", {})
     with pytest.raises(RuntimeError, match="item 1"):
         c.submit(bad)
@@ -84,7 +84,7 @@ def test_an_error_reaches_only_its_own_worker(recorded):
 
 def test_two_slots_write_two_batches_at_once_and_every_item_once(recorded):
     batches, gate, _entered = recorded
-    c = Completer(Config(), pool=None, lanes=2, batch_max=64).start()  # type: ignore[arg-type]
+    c = Completer(Config(), pool=None, slots=2, batch_max=64).start()  # type: ignore[arg-type]
     gate.clear()
     results: dict[int, Any] = {}
 
@@ -110,7 +110,7 @@ def test_two_slots_write_two_batches_at_once_and_every_item_once(recorded):
 
 
 def test_a_stopped_completer_refuses_new_items(recorded):
-    c = Completer(Config(), pool=None, lanes=1).start()  # type: ignore[arg-type]
+    c = Completer(Config(), pool=None, slots=1).start()  # type: ignore[arg-type]
     c.stop()
     with pytest.raises(RuntimeError, match="not running"):
         c.submit(make_item("j1", 1))
