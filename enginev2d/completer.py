@@ -44,6 +44,7 @@ from . import metrics, scheduler
 from .backoff import Backoff
 from .completion import Completion
 from .config import Config
+from .db import give_back
 from .sql import load_queries
 from .workflow import Workflow
 
@@ -247,11 +248,7 @@ class _Slot:
 
     def release(self) -> None:
         conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                self.pool.putconn(conn)
-            except Exception:  # pragma: no cover - a closed pool
-                conn.close()
+        give_back(self.pool, conn)
 
     def _flush(self, batch: list[Item]) -> None:
         t0 = monotonic()
@@ -395,7 +392,4 @@ class _Slot:
 
     def _discard(self, conn: psycopg.Connection[Any]) -> None:
         self._conn = None
-        try:
-            self.pool.putconn(conn)  # the pool discards or resets it
-        except Exception:  # pragma: no cover - a closed pool
-            conn.close()
+        give_back(self.pool, conn)

@@ -85,6 +85,17 @@ def make_pool(
 _SCHEMA_MISSING = frozenset({"42P01", "3F000", "42883"})
 
 
+def give_back(pool: ConnectionPool, conn: psycopg.Connection[Any] | None) -> None:
+    """Return a connection held beyond one call to its pool (which discards or resets
+    a broken one); closed instead when the pool itself is closed already."""
+    if conn is None:
+        return
+    try:
+        pool.putconn(conn)
+    except Exception:  # a closed pool
+        conn.close()
+
+
 def schema_missing(exc: BaseException) -> bool:
     """True for an error that says an engine_v2 relation, schema or function is gone."""
     return isinstance(exc, psycopg.Error) and exc.sqlstate in _SCHEMA_MISSING

@@ -196,7 +196,7 @@ def start(
         "owner": owner,
         "more": more,
     }
-    step = _call(conn, cfg, job_id, owner, "start_job", params, atomic=False)
+    step = call(conn, cfg, job_id, owner, "start_job", params, atomic=False)
     after_commit(cfg, job_id, step)  # a job can end right here (deadlock at start)
     return step
 
@@ -210,7 +210,7 @@ def _merged(step: Step, done: Step) -> Step:
     return done
 
 
-def _call(
+def call(
     conn: psycopg.Connection[Any],
     cfg: Config,
     job_id: str,
@@ -218,8 +218,12 @@ def _call(
     query: str,
     params: Mapping[str, Any],
     *,
-    atomic: bool,
+    atomic: bool = True,
 ) -> Step:
+    """One scheduler call, the job finished when the call completed its last task: in
+    the same transaction when ``atomic``, else (autocommit: one statement, one round
+    trip) in a second one that locks the job first. Nothing is signalled yet: see
+    :func:`after_commit`. The group completer's per-item path is this call too."""
     if atomic or not conn.autocommit or conn.info.transaction_status:
         with conn.transaction():
             step = _step(conn, query, params)
@@ -246,7 +250,7 @@ def claim(
     """Claim the next ready task (``step.task``) or learn why there is none; ``more``
     claims up to that many further tasks (``step.more``) for idle sibling workers."""
     params = {"job_id": job_id, "owner": owner, "more": more}
-    step = _call(conn, cfg, job_id, owner, "claim_task", params, atomic=atomic)
+    step = call(conn, cfg, job_id, owner, "claim_task", params, atomic=atomic)
     after_commit(cfg, job_id, step)
     return step
 
@@ -266,7 +270,7 @@ def complete(
     claim the worker's next task (and up to ``more`` for idle siblings: ``step.more``).
     The group completer (:mod:`enginev2d.completer`) records the same in batches."""
     params = completion.params(job_id, owner, claim=claim_next, more=more)
-    step = _call(conn, cfg, job_id, owner, completion.query, params, atomic=atomic)
+    step = call(conn, cfg, job_id, owner, completion.query, params, atomic=atomic)
     after_complete(cfg, job_id, completion, step)
     return step
 
@@ -283,22 +287,6 @@ def after_complete(cfg: Config | None, job_id: str, completion: Completion, step
             extra={"action": "stale_write_rejected", "job_id": job_id, "task_key": None},
         )
     after_commit(cfg, job_id, step)
-
-
-def call(
-    conn: psycopg.Connection[Any],
-    cfg: Config,
-    job_id: str,
-    owner: str | None,
-    query: str,
-    params: Mapping[str, Any],
-    *,
-    atomic: bool = True,
-) -> Step:
-    """One scheduler call, the job finished when the call completed its last task (in
-    the same transaction when ``atomic``, else in a second one: see :func:`_call`).
-    Nothing is signalled yet: see :func:`after_complete`."""
-    return _call(conn, cfg, job_id, owner, query, params, atomic=atomic)
 
 
 def finalize_step(

@@ -47,6 +47,7 @@ from .completer import Completer, Item
 from .completion import Completion
 from .config import Config
 from .contents import ContentIndex
+from .db import give_back
 from .errors import (
     V2_DAG_DEADLOCK,
     V2_TIMEOUT,
@@ -512,11 +513,7 @@ class JobRunner:
     def _release_conn(self) -> None:
         with self._conn_lock:
             conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                self.pool.putconn(conn)
-            except Exception:  # pragma: no cover - a closed pool
-                conn.close()
+        give_back(self.pool, conn)
 
     # ------------------------------------------------------------------ monitor
     def _start_monitor(self) -> None:
