@@ -217,8 +217,11 @@ class ChaosRun:
             r["job_id"]: r
             for r in self.host.rows(
                 "SELECT job_id::text AS job_id, status, error_code, fallback_triggered,"
-                " draining, result->>'type' AS result_type FROM engine_v2.job_runs"
-                " WHERE job_id = ANY(%s::uuid[])",
+                " draining, result->>'type' AS result_type,"
+                " (SELECT coalesce((t.output->>'unchanged')::boolean, false)"
+                "    FROM engine_v2.job_tasks t"
+                "   WHERE t.job_id = r.job_id AND t.task_key = 'publish_prep') AS unchanged"
+                " FROM engine_v2.job_runs r WHERE job_id = ANY(%s::uuid[])",
                 (ids,),
             )
         }
@@ -245,6 +248,7 @@ class ChaosRun:
                     fallback_triggered=bool(run.get("fallback_triggered")),
                     draining=bool(run.get("draining")),
                     result_type=run.get("result_type"),
+                    unchanged=bool(run.get("unchanged")),
                     commits=len(commits.get(j.job_id, [])),
                     v2_completions=done[(j.job_id, False)],
                     v1_completions=done[(j.job_id, True)],

@@ -43,6 +43,7 @@ class JobFacts:
     fallback_triggered: bool = False
     draining: bool = False
     result_type: str | None = None  # job_runs.result->>'type' (completed | chat)
+    unchanged: bool = False  # publish_prep found production already equal: nothing to commit
     commits: int = 0  # commits with its trailer in production's HEAD history
     v2_completions: int = 0  # public.jobs -> completed by the daemon
     v1_completions: int = 0  # public.jobs -> completed by the v1 stand-in
@@ -76,7 +77,7 @@ def classify(f: JobFacts) -> Verdict:
     lost = not ended or (completions == 0 and not chat)
     failed_over = f.status in ("failed", "canceled") or f.fallback_triggered
     anomalies = []
-    if f.status == "succeeded" and not chat and f.commits == 0:
+    if f.status == "succeeded" and not chat and f.commits == 0 and not f.unchanged:
         anomalies.append("succeeded_not_published")
     if f.status == "succeeded" and not chat and f.v2_completions == 0:
         anomalies.append("succeeded_not_completed")

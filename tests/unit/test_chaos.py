@@ -155,6 +155,8 @@ def test_published_then_failed_over(kw: dict[str, object]) -> None:
 
 def test_anomalies() -> None:
     assert classify(facts(commits=0)).anomalies == ("succeeded_not_published",)
+    # production already held exactly this job's tree: a success with nothing to commit
+    assert classify(facts(commits=0, unchanged=True)).anomalies == ()
     assert classify(facts(designed_to_fail=True)).anomalies == ("designed_failure_succeeded",)
     no_v1 = dataclasses.replace(FELL_BACK, v1_completions=0)
     assert classify(no_v1).anomalies == ("fallback_without_v1",)
