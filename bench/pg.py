@@ -43,10 +43,10 @@ def drop_database(cluster: PgCluster, name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def create_daemon_db(cluster: PgCluster) -> str:
+def create_daemon_db(cluster: PgCluster, name: str = DAEMON_DB) -> str:
     """A fresh database with the host stand-ins and every migration (the real contract)."""
-    drop_database(cluster, DAEMON_DB)
-    db = EmbeddedDatabase(cluster, DAEMON_DB)
+    drop_database(cluster, name)
+    db = EmbeddedDatabase(cluster, name)
     db.start()
     return db.url
 

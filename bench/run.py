@@ -167,8 +167,10 @@ def bench_daemon(cluster: Any, state: Path, sizes: Sizes, profile: bool) -> dict
     common = {"max_concurrent_jobs": MAX_CONCURRENT_JOBS, "job_timeout_s": 120.0}
     res["daemon_config"] = common
 
-    # First (on the fresher database: any growth penalty falls on group completion)
-    res["unbatched"] = bench_unbatched(cluster, state, url, common, sizes)
+    # On a database of its own, as fresh as the other one: same starting point for both
+    res["unbatched"] = bench_unbatched(
+        cluster, state, create_daemon_db(cluster, "bench_daemon_unbatched"), common, sizes
+    )
 
     # ------------------------------------------------------------ with NOTIFY
     daemon = Daemon(state, "daemon-notify", url, dict(common))
