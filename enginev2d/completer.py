@@ -3,16 +3,17 @@ its jobs together.
 
 A worker thread that finished an attempt (or a runner starting its job) hands an
 :class:`Item` to :meth:`Completer.submit` and waits for its :class:`~enginev2d.scheduler.Step`.
-The completer's thread writes every item waiting at that moment with one call of
+The completer has no thread of its own (leader/follower, like PostgreSQL's WAL group
+commit) and ``daemon.completer_slots`` commit slots, each with one connection. A hand-off
+that finds a slot free is written at once by its own thread, with the per-item call of
+before (a lone job waits for nobody). Hand-offs that arrive while every slot writes wait
+in one queue; the first slot to finish takes them all (at most ``daemon.batch_max``) as
+one batch, written by the first waiting item's thread with one call of
 ``engine_v2.complete_batch`` (``sql/functions/45_batch.sql``: each item recorded exactly
-as its own call would be, same fences, events, promotion and claims), finishes in the
-same transaction every job whose last task it completed, and commits once: one fsync,
-one round trip, one NOTIFY for the lot. Then it hands each waiting worker its step.
-
-Batching needs no timer: an idle completer writes the first item at once (a lone job
-waits for nobody); while a commit is in flight, new items gather for the next one, at
-most ``daemon.batch_max`` per commit. Backpressure is built in: a worker waits for its
-step before it runs anything else, so at most one item per worker is ever queued.
+as its own call would be, same fences, events, promotion and claims), every job it
+completed finished in the same transaction: one commit, one round trip, one NOTIFY for
+the lot. There is no timer; a worker waits for its step before it runs anything else,
+which is the backpressure.
 
 One item never fails the others: when an item raises inside the batch, the function
 reports which one and rolls the items back (one subtransaction); the rest are written
@@ -30,10 +31,10 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from time import monotonic
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.pq import TransactionStatus
@@ -41,8 +42,8 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from . import metrics, scheduler
-from .backoff import Backoff
-from .completion import Completion
+from .backoff import Backoff, retry
+from .completion import Completion, jsonb_params
 from .config import Config
 from .db import give_back
 from .sql import load_queries
@@ -52,19 +53,21 @@ logger = logging.getLogger(__name__)
 
 Q = load_queries("scheduler")
 
+T = TypeVar("T")
+
 DB_TRIES = 3  # a broken connection: the batch is written again, 0.05 s then 0.2 s later
 
 
 @dataclass
 class Item:
-    """One hand-off: the batch entry (``kind`` plus the SQL function's arguments) and,
-    for the per-item path, the named query and its parameters."""
+    """One hand-off: the SQL function's arguments by name (plain values), written as one
+    entry of a batch or, alone, as the named query's parameters."""
 
     job_id: str
     owner: str | None
-    entry: dict[str, Any]
+    kind: str  # succeeded | failed | canceled | start (complete_batch's item kinds)
     query: str
-    params: dict[str, Any]
+    args: dict[str, Any]
     may_finish: bool = False  # could end its job: the batch is then one transaction
     wake: threading.Event = field(default_factory=threading.Event)
     handed: tuple[_Slot, list[Item]] | None = None  # a batch this item's thread leads
@@ -80,12 +83,10 @@ class Item:
         *,
         claim: bool,
         more: int,
-        may_finish: bool = True,
+        may_finish: bool = True,  # unknown: the safe guess, one transaction
     ) -> Item:
         args = c.arguments(job_id, owner, claim=claim, more=more)
-        entry = {"kind": c.outcome, **{k: v for k, v in args.items() if v is not None}}
-        params = c.params(job_id, owner, claim=claim, more=more)
-        return cls(job_id, owner, entry, c.query, params, may_finish)
+        return cls(job_id, owner, c.outcome, c.query, args, may_finish)
 
     @classmethod
     def start(cls, job_id: str, owner: str | None, workflow: Workflow, *, more: int) -> Item:
@@ -96,8 +97,12 @@ class Item:
             "edges": workflow.edge_rows(),
             "more": more,
         }
-        params = {**args, "tasks": Jsonb(args["tasks"]), "edges": Jsonb(args["edges"])}
-        return cls(job_id, owner, {"kind": "start", **args}, "start_job", params)
+        return cls(job_id, owner, "start", "start_job", args)
+
+    @property
+    def entry(self) -> dict[str, Any]:
+        """The batch entry: ``kind`` and the arguments given (absent ones default)."""
+        return {"kind": self.kind, **{k: v for k, v in self.args.items() if v is not None}}
 
     @property
     def resolved(self) -> bool:
@@ -151,7 +156,7 @@ class Completer:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._queue: list[Item] = []
-        self._free = [_Slot(self, i) for i in range(self.slots)]
+        self._free = [_Slot(cfg, pool) for _ in range(self.slots)]
         self._running = False
 
     def start(self) -> Completer:
@@ -166,10 +171,6 @@ class Completer:
             slots = list(self._free)
         for slot in slots:
             slot.release()
-
-    @property
-    def alive(self) -> bool:
-        return self._running
 
     def write_batch(self, items: list[Item]) -> None:
         """Write exactly ``items`` as one batch now and resolve them (for tests and tools
@@ -229,11 +230,9 @@ class Completer:
 class _Slot:
     """One commit in flight: its connection, and how it writes a batch."""
 
-    def __init__(self, completer: Completer, index: int) -> None:
-        self.completer = completer
-        self.cfg = completer.cfg
-        self.pool = completer.pool
-        self.index = index
+    def __init__(self, cfg: Config, pool: ConnectionPool) -> None:
+        self.cfg = cfg
+        self.pool = pool
         self._conn: psycopg.Connection[Any] | None = None
 
     def flush(self, batch: list[Item]) -> None:
@@ -357,33 +356,40 @@ class _Slot:
     def _write_alone(
         self, conn: psycopg.Connection[Any], item: Item, *, atomic: bool = True
     ) -> scheduler.Step:
+        params = jsonb_params(item.args)
         return scheduler.call(
-            conn, self.cfg, item.job_id, item.owner, item.query, item.params, atomic=atomic
+            conn, self.cfg, item.job_id, item.owner, item.query, params, atomic=atomic
         )
 
     # ------------------------------------------------------------------ connection
-    def _retrying(self, fn: Any) -> Any:
-        """``fn(conn)`` on the completer's connection; a broken one is replaced and the
-        call repeated (fenced items make that safe), DB_TRIES calls in all."""
-        backoff = Backoff(initial_s=0.05, factor=4.0, jitter=0.0)
-        for attempt in range(DB_TRIES):
+    def _retrying(self, fn: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """``fn(conn)`` on the slot's connection; a broken one is replaced and the call
+        repeated (fenced items make that safe), DB_TRIES calls in all, 0.05 s then 0.2 s
+        apart."""
+
+        def call() -> T:
             conn = self._connection()
             try:
                 return fn(conn)
-            except psycopg.OperationalError as exc:
-                self._discard(conn)
-                if attempt == DB_TRIES - 1:
-                    raise
-                logger.warning(
-                    "completer: database call failed (%s), retrying", exc,
-                    extra={"action": "db_retry"},
-                )  # fmt: skip
-                threading.Event().wait(backoff.next_delay())
-            except BaseException:
-                if conn.broken or conn.info.transaction_status != TransactionStatus.IDLE:
+            except BaseException as exc:
+                if (
+                    isinstance(exc, psycopg.OperationalError)
+                    or conn.broken
+                    or conn.info.transaction_status != TransactionStatus.IDLE
+                ):
                     self._discard(conn)
                 raise
-        raise AssertionError("unreachable")
+
+        return retry(
+            call,
+            retries=DB_TRIES - 1,
+            backoff=Backoff(initial_s=0.05, factor=4.0, jitter=0.0),
+            should_retry=lambda exc: isinstance(exc, psycopg.OperationalError),
+            on_retry=lambda exc, n, delay: logger.warning(
+                "completer: database call failed (%s), retrying", exc,
+                extra={"action": "db_retry"},
+            ),
+        )  # fmt: skip
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None:

@@ -23,10 +23,6 @@ from .errors import job_error_code
 Outcome = Literal["succeeded", "failed", "canceled"]
 
 
-def _j(value: Any) -> Jsonb | None:
-    return None if value is None else Jsonb(value)
-
-
 @dataclass(frozen=True)
 class Completion:
     task_id: str
@@ -118,9 +114,11 @@ class Completion:
         }
 
     def params(self, job_id: str, owner: str | None, *, claim: bool, more: int) -> dict[str, Any]:
-        """Parameters of the outcome's named query (json values wrapped)."""
-        args = self.arguments(job_id, owner, claim=claim, more=more)
-        return {k: _j(v) if k in _JSON_ARGS else v for k, v in args.items()}
+        """Parameters of the outcome's named query."""
+        return jsonb_params(self.arguments(job_id, owner, claim=claim, more=more))
 
 
-_JSON_ARGS = frozenset({"usage", "error", "input", "output", "artifacts", "skip", "partial"})
+def jsonb_params(args: Mapping[str, Any]) -> dict[str, Any]:
+    """A scheduler function's arguments as query parameters: objects and arrays (outputs,
+    errors, usage, artifacts, a workflow's tasks) go as jsonb."""
+    return {k: Jsonb(v) if isinstance(v, Mapping | list | tuple) else v for k, v in args.items()}
