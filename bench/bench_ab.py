@@ -7,34 +7,27 @@ git worktree add /tmp/old 5bb5660   # e.g. the code before group completion
 
 Each engine gets a fresh database made by its own checkout's migrations, and its daemon
 runs that checkout's code. Rounds alternate old, this checkout with
-``group_completion = false``, this checkout as configured; each measures 500 jobs / 32 at
-once (tasks/s) and 30 sequential jobs (single-job p50) after a warm-up burst and a
-``VACUUM ANALYZE``. Throughput only: CPU figures come from ``make bench``.
+``group_completion = false``, this checkout as configured; each is ``make bench``'s 2b
+measurement (``run.bench_config``): 30 sequential jobs (single-job p50), then 500 jobs /
+32 at once (tasks/s, CPU of the daemon and the whole cluster).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import bench.daemonproc as daemonproc
 
-from .common import Deadline, inject_options, loadavg, summarize
+from .common import loadavg
 from .daemonproc import Daemon
-from .pg import Client, drop_database, start_cluster
-from .run import (
-    MAX_CONCURRENT_JOBS,
-    batch_sizes,
-    db_latencies,
-    log,
-    run_sequential,
-    throughput_result,
-    wait_all,
-)
+from .pg import drop_database, start_cluster
+from .run import FULL, MAX_CONCURRENT_JOBS, bench_config, log
 
 HERE = Path(__file__).resolve().parent.parent
 
@@ -70,33 +63,6 @@ def make_db(cluster: Any, repo: Path, name: str) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
-def one(repo: Path, state: Path, tag: str, url: str, extra: dict[str, Any], n: int, single: int):
-    cfg = {"max_concurrent_jobs": MAX_CONCURRENT_JOBS, "job_timeout_s": 120.0, **extra}
-    daemon = CheckoutDaemon(repo, state, f"ab-{tag}", url, cfg)
-    client = Client(url)
-    opts = inject_options()
-    try:
-        daemon.start()
-        daemon.wait_listening(client.conn, Deadline(30, "waiting for the listener"))
-        warm, _, _ = client.submit_batch(opts, 2 * MAX_CONCURRENT_JOBS)
-        wait_all(client, daemon, warm, Deadline(120, "warm-up burst"))
-        client.conn.execute("VACUUM ANALYZE")
-        t0 = time.perf_counter()
-        ids, xid, _ = client.submit_batch(opts, n)
-        wait_all(client, daemon, ids, Deadline(240, f"{n} jobs"))
-        zero = dict.fromkeys(("daemon", "postgres", "excluded", "daemon.sys", "postgres.sys"), 0.0)
-        out = throughput_result(client.conn, ids, xid, zero, time.perf_counter() - t0, "daemon")
-        sids, _, xids = run_sequential(client, daemon, opts, single, "single job")
-        return {
-            "tasks_per_s": out["tasks_per_s"],
-            "single_db_ms": summarize(db_latencies(client, sids, xids)["db"]),
-            "batch_items": batch_sizes(client, ids),
-        }
-    finally:
-        daemon.stop()
-        client.close()
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--old", type=Path, required=True, help="the other checkout")
@@ -114,15 +80,22 @@ def main(argv: list[str] | None = None) -> int:
         ("unbatched", HERE, {"group_completion": False}),
         ("new", HERE, {}),
     )
+    sizes = dataclasses.replace(FULL, throughput=args.jobs, single=args.single)
     try:
         urls = {tag: make_db(cluster, repo, f"ab_{tag}") for tag, repo, _ in engines}
         for r in range(args.rounds):
             for tag, repo, extra in engines:
-                res = one(repo, state, tag, urls[tag], extra, args.jobs, args.single)
+                cfg = {"max_concurrent_jobs": MAX_CONCURRENT_JOBS, "job_timeout_s": 120.0, **extra}
+                make = functools.partial(CheckoutDaemon, repo)
+                res = bench_config(
+                    cluster, state, urls[tag], f"ab-{tag}", cfg, sizes, make_daemon=make
+                )
+                out = res["throughput"]
                 log(
-                    f"round {r + 1} {tag:9s} {res['tasks_per_s']:5.0f} tasks/s, single p50 "
+                    f"round {r + 1} {tag:9s} {out['tasks_per_s']:5.0f} tasks/s, "
+                    f"{out['cpu_s_per_1000_tasks']:.2f} CPU s per 1,000 tasks, single p50 "
                     f"{res['single_db_ms']['p50']:.1f} ms, hand-offs per commit p50 "
-                    f"{res['batch_items']['p50']:.0f}"
+                    f"{out['batch_items']['p50']:.0f}"
                 )
     finally:
         cluster.stop("fast")

@@ -29,6 +29,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -168,9 +169,11 @@ def bench_daemon(cluster: Any, state: Path, sizes: Sizes, profile: bool) -> dict
     res["daemon_config"] = common
 
     # On a database of its own, as fresh as the other one: same starting point for both
-    res["unbatched"] = bench_unbatched(
-        cluster, state, create_daemon_db(cluster, "bench_daemon_unbatched"), common, sizes
-    )
+    log(f"2b. one commit per hand-off: {sizes.single} sequential jobs, then throughput")
+    res["unbatched"] = bench_config(
+        cluster, state, create_daemon_db(cluster, "bench_daemon_unbatched"),
+        "daemon-unbatched", dict(common, group_completion=False), sizes,
+    )  # fmt: skip
 
     # ------------------------------------------------------------ with NOTIFY
     daemon = Daemon(state, "daemon-notify", url, dict(common))
@@ -264,12 +267,20 @@ def bench_daemon(cluster: Any, state: Path, sizes: Sizes, profile: bool) -> dict
     return res
 
 
-def bench_unbatched(
-    cluster: Any, state: Path, url: str, common: dict[str, Any], sizes: Sizes
+def bench_config(
+    cluster: Any,
+    state: Path,
+    url: str,
+    name: str,
+    daemon_cfg: dict[str, Any],
+    sizes: Sizes,
+    *,
+    profile: bool = False,
+    make_daemon: Callable[..., Daemon] = Daemon,
 ) -> dict[str, Any]:
-    """The same daemon with ``group_completion = false``: one commit per hand-off, the
-    engine before issue 17, in the same run (throughput and single-job latency)."""
-    daemon = Daemon(state, "daemon-unbatched", url, dict(common, group_completion=False))
+    """One daemon configuration on its own: warm-up jobs, ``sizes.single`` sequential
+    jobs (single-job latency), then throughput (:func:`throughput_daemon`)."""
+    daemon = make_daemon(state, name, url, daemon_cfg)
     client = Client(url)
     opts = inject_options()
     try:
@@ -277,14 +288,13 @@ def bench_unbatched(
         if not daemon.wait_listening(client.conn, Deadline(30, "waiting for the listener")):
             log("warning: no backend LISTENs on engine_v2_jobs after 30 s")
         run_sequential(client, daemon, opts, sizes.warmup, "warm-up job")
-        log(f"2b. one commit per hand-off: {sizes.single} sequential jobs, then throughput")
         ids, _cms, xids = run_sequential(client, daemon, opts, sizes.single, "single job")
         single = summarize(db_latencies(client, ids, xids)["db"])
-        out = throughput_daemon(cluster, client, daemon, opts, sizes, False, state)
+        out = throughput_daemon(cluster, client, daemon, opts, sizes, profile, state)
     finally:
         rc = daemon.stop()
         client.close()
-    log(f"unbatched daemon stopped (exit code {rc})")
+    log(f"daemon {name} stopped (exit code {rc})")
     return {"single_db_ms": single, "throughput": out}
 
 
