@@ -1,10 +1,11 @@
 """What the database does per hand-off, cut for issue 17: the engine's functions plan
-their statements once (generic plans)."""
+their statements once (generic plans) and large jsonb values are compressed with lz4."""
 
 from __future__ import annotations
 
 import re
 import shutil
+import uuid
 from typing import Any
 
 import psycopg
@@ -57,3 +58,34 @@ def test_hand_off_functions_plan_generically_even_after_their_file_changes(
     modes = _plan_modes(bare_db_url)
     assert {name for name, m in modes.items() if set(m) == generic} == expected
 
+
+def test_large_jsonb_values_are_stored_with_lz4(conn: psycopg.Connection[Any]) -> None:
+    job_id = str(uuid.uuid4())
+    conn.execute(
+        "INSERT INTO public.jobs (id, user_id, project_id) VALUES (%s, %s, 'p')",
+        (job_id, str(uuid.uuid4())),
+    )
+    game = "function step() { draw(); }\n" * 800  # a 22 KB file, as codegen writes
+    conn.execute(
+        "INSERT INTO engine_v2.job_task_events (job_id, event_type, data, seq)"
+        " VALUES (%s, 'partialResult', jsonb_build_object('content', %s::text), 1)",
+        (job_id, game),
+    )
+    row = conn.execute(
+        "SELECT pg_column_compression(data) AS method, pg_column_size(data) AS stored"
+        " FROM engine_v2.job_task_events WHERE job_id = %s",
+        (job_id,),
+    ).fetchone()
+    assert row["method"] == "lz4"
+    assert row["stored"] < len(game) / 10
+    compressed = conn.execute(
+        "SELECT attrelid::regclass::text || '.' || attname AS col FROM pg_attribute"
+        " WHERE attcompression = 'l' AND attrelid::regclass::text LIKE 'engine_v2.%%'"
+    ).fetchall()
+    assert {r["col"] for r in compressed} == {
+        "engine_v2.job_task_events.data",
+        "engine_v2.job_task_artifacts.content",
+        "engine_v2.job_tasks.input",
+        "engine_v2.job_tasks.output",
+        "engine_v2.job_runs.result",
+    }

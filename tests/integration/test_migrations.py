@@ -40,7 +40,7 @@ _SNAPSHOT: dict[str, str] = {
         SELECT n.nspname, c.relname, a.attnum, a.attname,
                format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull,
                pg_get_expr(d.adbin, d.adrelid) AS dflt, a.attidentity, a.attgenerated,
-               a.attacl::text AS acl
+               a.attcompression, a.attacl::text AS acl
           FROM pg_attribute a
           JOIN pg_class c ON c.oid = a.attrelid
           JOIN pg_namespace n ON n.oid = c.relnamespace
