@@ -16,6 +16,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cache
 from html.parser import HTMLParser
 from typing import Any
 
@@ -140,12 +141,21 @@ def normalize_template_id(value: object) -> str | None:
         return None
     key = normalize(value).replace("_", " ").replace("-", " ")
     key = re.sub(r"\s+game$", "", key).strip()
+    return _template_names().get(key.replace(" ", ""))
+
+
+@cache
+def _template_names() -> dict[str, str]:
+    """Every name of every template (its id, title, genre and genre-naming keywords),
+    spaces removed, to the first template in catalogue order that has it. Built once:
+    every plan and preview looks names up (it was ~200 normalize() calls each)."""
+    out: dict[str, str] = {}
     for tid, m in catalogue().items():
         names = {tid.replace("_", " "), normalize(m.title["en"]), normalize(m.genre["en"])}
         names |= {normalize(w) for w, weight in m.keywords.get("en", {}).items() if weight >= 5}
-        if key in names or key.replace(" ", "") in {n.replace(" ", "") for n in names}:
-            return tid
-    return None
+        for name in names:
+            out.setdefault(name.replace(" ", ""), tid)
+    return out
 
 
 def valid_colors(value: object) -> dict[str, str] | None:

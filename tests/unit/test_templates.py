@@ -92,6 +92,12 @@ def test_template_names_from_other_planners(name: Any, tid: str | None) -> None:
     assert normalize_template_id(name) == tid
 
 
+def test_every_template_is_found_by_its_own_names() -> None:
+    for tid, m in catalogue().items():
+        for name in (tid, tid.replace("_", "-").upper(), m.title["en"], f"{m.title['en']} game"):
+            assert normalize_template_id(name) == tid, name
+
+
 def test_catalogue_text_is_compact_and_complete() -> None:
     text = catalogue_text()
     assert len(text) < 3000  # about 700 tokens for 14 templates
