@@ -9,6 +9,7 @@ validation and application as real answers; only the external call is replaced.
 from __future__ import annotations
 
 import importlib
+from functools import cache
 from types import ModuleType
 from typing import Any
 
@@ -19,6 +20,7 @@ from .base import TaskContext, TaskOutcome
 TASK_MODULES = {t.key: t.module for t in TASK_TYPES}
 
 
+@cache
 def task_module(task_key: str) -> ModuleType:
     try:
         name = TASK_MODULES[task_key]
