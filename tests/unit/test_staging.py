@@ -265,6 +265,20 @@ def test_prepare_reseeds_a_half_seeded_tree(prod_project):
     assert (st_.root / "index.html").exists()
 
 
+def test_prepare_replaces_a_dangling_symlink_or_a_lone_seed_record(tmp_path):
+    """What a crash can leave of an unprepared job is discarded, never followed."""
+    st_ = Staging(make_cfg(tmp_path), make_job())
+    st_.root.parent.mkdir(parents=True)
+    st_.root.symlink_to(tmp_path / "elsewhere")  # dangling: exists() says False
+    st_.prepare()
+    assert st_.root.is_dir() and not st_.root.is_symlink()
+    assert not (tmp_path / "elsewhere").exists()
+    st_.remove()
+    st_.seed_path.write_text('{"prod_existed": true, "base": "stale"}')
+    st_.prepare()
+    assert st_.seed_info() == {"prod_existed": False, "base": None}
+
+
 def test_remove_deletes_tree_and_record(prod_project):
     _, _, st_, prod, outside = prod_project
     st_.prepare()
