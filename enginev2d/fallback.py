@@ -114,22 +114,14 @@ def job_result(conn: psycopg.Connection[Any], job_id: str) -> dict[str, Any]:
     (intent ``restore``) answers with publish_prep's artifacts (the restored tree) and
     its summary. Images: the latest ``image`` artifact per name.
     """
-    q = load_queries("publish")
     with conn.cursor(row_factory=dict_row) as cur:
-        outputs = {
-            r["task_key"]: (r["output"] or {})
-            for r in cur.execute(q["task_outputs"], {"job_id": job_id}).fetchall()
-        }
-        restore = (outputs.get("intent") or {}).get("intent") == "restore"
-        task_key = "publish_prep" if restore else None
-        code = cur.execute(q["code_artifacts"], {"job_id": job_id, "task_key": task_key})
-        artifacts: list[dict[str, Any]] = [
-            {"kind": "code", "content": {"path": r["path"], "content": r["content"]}}
-            for r in code.fetchall()
-        ]
-        images = cur.execute(q["image_artifacts"], {"job_id": job_id}).fetchall()
-        artifacts += [{"kind": "image", "content": dict(r)} for r in images]
-    if restore:
+        row = cur.execute(load_queries("publish")["job_result_rows"], {"job_id": job_id})
+        rows = row.fetchone() or {}
+    outputs = {k: v or {} for k, v in (rows.get("outputs") or {}).items()}
+    artifacts: list[dict[str, Any]] = [
+        {"kind": "code", "content": f} for f in rows.get("code") or []
+    ] + [{"kind": "image", "content": i} for i in rows.get("images") or []]
+    if rows.get("restore"):
         summary = (outputs.get("publish_prep") or {}).get("summary")
     else:
         summary = (outputs.get("codegen") or {}).get("summary") or (outputs.get("fix") or {}).get(
