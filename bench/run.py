@@ -654,7 +654,7 @@ def render(results: dict[str, Any]) -> str:
     )
     ut = get(d, "unbatched", "throughput", "tasks_per_s")
     row(
-        "2. tasks/s, one commit per hand-off (group_completion = false, as before issue 17)",
+        "2. tasks/s, one commit per hand-off (group_completion = false)",
         "",
         ut,
         None,
