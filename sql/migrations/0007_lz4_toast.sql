@@ -3,7 +3,7 @@
 -- A codegen or fix hand-off stores the game's files in its code artifacts and its inline
 -- partialResult event, and the finished job its v1 response: values of 10-60 KB that
 -- PostgreSQL compresses on the way in. With the default method (pglz) that compression
--- was 3-4 % of PostgreSQL's CPU in `make bench`'s throughput run; lz4 compresses several
+-- was 2-4 % of PostgreSQL's CPU in `make bench`'s throughput run; lz4 compresses several
 -- times faster at a similar ratio. Only new values use it (existing rows keep theirs, and
 -- both are read transparently), and nothing is rewritten: the change is instant.
 --
