@@ -114,14 +114,14 @@ def job_result(conn: psycopg.Connection[Any], job_id: str) -> dict[str, Any]:
     (intent ``restore``) answers with publish_prep's artifacts (the restored tree) and
     its summary. Images: the latest ``image`` artifact per name.
     """
+    query = load_queries("publish")["job_result_rows"]
     with conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(load_queries("publish")["job_result_rows"], {"job_id": job_id})
-        rows = row.fetchone() or {}
-    outputs = {k: v or {} for k, v in (rows.get("outputs") or {}).items()}
+        parts = cur.execute(query, {"job_id": job_id}).fetchone() or {}
+    outputs = {k: v or {} for k, v in (parts.get("outputs") or {}).items()}
     artifacts: list[dict[str, Any]] = [
-        {"kind": "code", "content": f} for f in rows.get("code") or []
-    ] + [{"kind": "image", "content": i} for i in rows.get("images") or []]
-    if rows.get("restore"):
+        {"kind": "code", "content": f} for f in parts.get("code") or []
+    ] + [{"kind": "image", "content": i} for i in parts.get("images") or []]
+    if parts.get("restore"):
         summary = (outputs.get("publish_prep") or {}).get("summary")
     else:
         summary = (outputs.get("codegen") or {}).get("summary") or (outputs.get("fix") or {}).get(

@@ -152,7 +152,8 @@ def _template_names() -> dict[str, str]:
     out: dict[str, str] = {}
     for tid, m in catalogue().items():
         names = {tid.replace("_", " "), normalize(m.title["en"]), normalize(m.genre["en"])}
-        names |= {normalize(w) for w, weight in m.keywords.get("en", {}).items() if weight >= 5}
+        keywords = m.keywords.get("en", {})
+        names |= {normalize(w) for w, weight in keywords.items() if weight >= GENRE_WEIGHT}
         for name in names:
             out.setdefault(name.replace(" ", ""), tid)
     return out
