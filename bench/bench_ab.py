@@ -9,7 +9,8 @@ Each engine gets a fresh database made by its own checkout's migrations, and its
 runs that checkout's code. Rounds alternate old, this checkout with
 ``group_completion = false``, this checkout as configured; each is ``make bench``'s 2b
 measurement (``run.bench_config``): 30 sequential jobs (single-job p50), then 500 jobs /
-32 at once (tasks/s, CPU of the daemon and the whole cluster).
+32 at once (tasks/s, CPU of the daemon and the whole cluster). Every round's figures go
+to ``bench/results/ab-*.json`` with both checkouts' revisions (``--no-record``: not).
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +30,7 @@ import bench.daemonproc as daemonproc
 from .common import loadavg
 from .daemonproc import Daemon
 from .pg import drop_database, start_cluster
-from .run import FULL, MAX_CONCURRENT_JOBS, bench_config, log
+from .run import FULL, MAX_CONCURRENT_JOBS, RESULTS_DIR, bench_config, code_version, log
 
 HERE = Path(__file__).resolve().parent.parent
 
@@ -70,10 +73,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=500)
     ap.add_argument("--single", type=int, default=30)
     ap.add_argument("--state-dir", type=Path, default=HERE / "bench" / ".state" / "ab")
+    ap.add_argument("--no-record", action="store_true", help="keep the JSON out of results/")
     args = ap.parse_args(argv)
     state = args.state_dir
     state.mkdir(parents=True, exist_ok=True)
-    log(f"load average {loadavg()}")
+    record: dict[str, Any] = {
+        "old": code_version(args.old.resolve()),
+        "new": code_version(),
+        "sizes": {"throughput": args.jobs, "single": args.single},
+        "loadavg_before": loadavg(),
+        "rounds": [],
+    }
+    log(f"load average {record['loadavg_before']}")
     cluster = start_cluster(state)
     engines = (
         ("old", args.old.resolve(), {}),
@@ -91,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                     cluster, state, urls[tag], f"ab-{tag}", cfg, sizes, make_daemon=make
                 )
                 out = res["throughput"]
+                record["rounds"].append({"round": r + 1, "engine": tag, **res})
                 log(
                     f"round {r + 1} {tag:9s} {out['tasks_per_s']:5.0f} tasks/s, "
                     f"{out['cpu_s_per_1000_tasks']:.2f} CPU s per 1,000 tasks, single p50 "
@@ -99,7 +111,13 @@ def main(argv: list[str] | None = None) -> int:
                 )
     finally:
         cluster.stop("fast")
-    log(f"load average {loadavg()}")
+    record["loadavg_after"] = loadavg()
+    log(f"load average {record['loadavg_after']}")
+    if not args.no_record:
+        RESULTS_DIR.mkdir(exist_ok=True)
+        path = RESULTS_DIR / f"ab-{time.strftime('%Y%m%d-%H%M%S')}.json"
+        path.write_text(json.dumps(record, indent=1, default=str) + "\n", encoding="utf-8")
+        log(f"results in {path}")
     return 0
 
 

@@ -842,9 +842,8 @@ def write_readme(table: str, details: str) -> None:
 # =========================================================================== main
 
 
-def code_version() -> str:
-    """HEAD and whether the engine's files differ from it (the tree is shared)."""
-    repo = BENCH_DIR.parent
+def code_version(repo: Path = BENCH_DIR.parent) -> str:
+    """HEAD of ``repo`` and whether the engine's files differ from it (the tree is shared)."""
     try:
         head = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
