@@ -12,7 +12,7 @@ import psycopg
 from enginev2d.sql import load_queries
 
 DAEMON = load_queries("daemon")
-BACKLOG = 2000  # the runs the DO block below submits
+BACKLOG = 2000
 HELD = 32
 
 
@@ -27,14 +27,12 @@ def test_a_claim_with_a_backlog_reads_only_the_held_runs_and_its_own(
     conn: psycopg.Connection[Any],
 ) -> None:
     conn.execute(
-        """
-        DO $$ DECLARE u uuid; j uuid; BEGIN
-          FOR i IN 1..2000 LOOP
-            j := gen_random_uuid(); u := gen_random_uuid();
-            INSERT INTO public.jobs (id, user_id, project_id) VALUES (j, u, 'p');
-            PERFORM engine_v2.submit_job(j, u, 'p', 'make a game', '{}'::jsonb);
-          END LOOP;
-        END $$"""
+        "INSERT INTO public.jobs (id, user_id, project_id)"
+        " SELECT gen_random_uuid(), gen_random_uuid(), 'p' FROM generate_series(1, %s)",
+        (BACKLOG,),
+    )
+    conn.execute(
+        "SELECT engine_v2.submit_job(id, user_id, 'p', 'make a game', '{}'::jsonb) FROM public.jobs"
     )
     waiting = conn.execute("SELECT count(*) AS n FROM engine_v2.job_runs WHERE status = 'running'")
     assert waiting.fetchone()["n"] == BACKLOG
