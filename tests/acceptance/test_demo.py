@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from enginev2d.pgcluster import PgCluster
+from enginev2d.pgcluster import PgCluster, free_port
 
 pytestmark = pytest.mark.slow
 EXE = Path(sys.executable).with_name("enginev2d")
@@ -94,12 +94,6 @@ def test_demo_makes_a_game_then_edits_it(state_dir):
     assert len(_git_log(project)) == 2
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _get(url: str) -> int:
     try:
         with urllib.request.urlopen(url, timeout=5) as resp:
@@ -109,7 +103,7 @@ def _get(url: str) -> int:
 
 
 def _serve_and_check(state: Path, project: Path) -> None:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [str(EXE), "demo", "--state-dir", str(state), "--serve", "--port", str(port)],
         stdout=subprocess.PIPE,

@@ -5,7 +5,6 @@ text and as JSON, and (with Chromium) each shadow game loaded in one browser ses
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import psycopg
 import pytest
 
 from bench.seed import seed_finished_runs
+from enginev2d.browser import find_chromium
 from tests.integration.test_cli import run, write_config
 
 # v1 per job from the host's public.jobs stand-in, with a cost column the host would have.
@@ -98,7 +98,7 @@ def test_failures_and_too_few_jobs_decide_the_verdict(cfg_file, conn, shadow_job
     assert "0 paired job(s), shadow.min_jobs is 50" in few["verdict"]["reasons"][0]
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is not installed")
+@pytest.mark.skipif(find_chromium() is None, reason="Chromium is not installed")
 def test_every_shadow_game_is_loaded_in_chromium(cfg_file, conn, shadow_jobs):
     broken = shadow_jobs[7]
     conn.execute(

@@ -7,7 +7,6 @@ fakes at real speed are measured in bench/bench_providers.py."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -33,21 +32,15 @@ from tests.fakes import (
     gemini_stream,
     gemini_text,
 )
-from tests.fakes.fixtures import waits
+from tests.fakes.fixtures import srv, waits
 
-__all__ = ["waits"]
+__all__ = ["srv", "waits"]
 
 ENV = {"ANTHROPIC_API_KEY": "sk-ant-test-x", "GEMINI_API_KEY": "AIzaTESTkey00000000000000000"}
 MSG = "/v1/messages"
 STREAM = ":streamGenerateContent"
 GEN = ":generateContent"
 TEXT = "".join(f'line {i}: const s = "quoted";\n' for i in range(40))
-
-
-@pytest.fixture
-def srv() -> Iterator[FakeServer]:
-    with FakeServer() as s:
-        yield s
 
 
 def claude(srv: FakeServer, **kw) -> AnthropicProvider:

@@ -31,7 +31,6 @@ from tests.fakes.ctx import make_ctx
 from tests.fakes.fixtures import fake_env, llm_config, srv, waits
 
 __all__ = ["fake_env", "llm_config", "srv", "waits"]  # fixtures used by name
-pytestmark = pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
 
 MSG = "/v1/messages"
 STREAM = ":streamGenerateContent"
