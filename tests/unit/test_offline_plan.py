@@ -267,3 +267,15 @@ def test_a_request_that_changes_nothing_is_answered_in_its_language() -> None:
     plan, files3 = _make("もっと速くして", _project(files))
     assert (plan["language"], plan["game_language"]) == ("ja", "ja")  # a change: in Japanese
     assert '<html lang="ja">' in files3["index.html"]
+
+
+def test_a_japanese_request_switched_to_another_template_by_another_planner_is_japanese() -> None:
+    """An English game, a Japanese request, and a planner that names another template:
+    the new game is made in the request's language, like its summary."""
+    _, english = _make("a snake game")
+    foreign_plan = {"dimension": "2d", "skills": [], "template_id": "breakout"}
+    out = P.codegen("もっと楽しいゲームにして", foreign_plan, _project(english))
+    files = {f["path"]: f["content"] for f in out["files"]}
+    assert 'const TEMPLATE_ID = "breakout";' in files["config.js"]
+    assert '<html lang="ja">' in files["index.html"]
+    assert any("\u3040" <= ch <= "\u30ff" for ch in out["summary"])

@@ -184,6 +184,7 @@ class OfflineProvider:
             req = parse_request(message)
             outcome = apply_request(defaults(wanted, req.language), req)
             own = {**own, **outcome.settings.to_json(), "changes": outcome.changes}
+            own["game_language"] = outcome.settings.language  # a new game: the request's
             own["notes"] = outcome.notes
             own["codegen_strategy"] = "template"
         return from_json(own) or defaults(DEFAULT_TEMPLATE), own
