@@ -163,6 +163,7 @@ def codegen(
 ) -> tuple[str, str]:
     parts = [
         "Plan:\n" + json.dumps(plan_value, ensure_ascii=False, sort_keys=True),
+        _language_line(plan_value),
         _message(message),
     ]
     if existing:
@@ -276,7 +277,8 @@ def qa_review(
 
 FIX_SYSTEM = (
     "You fix defects in a small HTML5 canvas game. Apply every finding with the smallest "
-    "change that resolves it, keep everything else as it is. "
+    "change that resolves it, keep everything else as it is, and keep every text the "
+    "player reads in the language it is in. "
     f"{_DATA_NOTE}\n"
     "Answer in exactly this format, nothing else: a JSON header listing only the files "
     'you changed, {"files": ["game.js"]}, then each of them as\n'

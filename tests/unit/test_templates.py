@@ -178,6 +178,17 @@ def test_plan_prompt_carries_the_catalogue() -> None:
     assert '"language"' in system and '"settings"' in system
 
 
+def test_every_code_prompt_names_the_player_s_language() -> None:
+    plan_value = {"template_id": "snake", "language": "ja"}
+    for system, prompt in (
+        prompts.codegen("作って", plan_value, {}, repair_hint=None),
+        prompts.codegen_template("作って", plan_value, [], repair_hint=None),
+    ):
+        assert "The player's language is Japanese (ja)" in prompt, system[:40]
+    system, _ = prompts.fix([], [], repair_hint=None)
+    assert "keep every text the player reads in the language it is in" in system
+
+
 def test_plan_records_the_language_and_canonical_template(llm_config: Config, srv: object) -> None:
     answer = {
         "dimension": "2d",
