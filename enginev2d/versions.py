@@ -74,10 +74,12 @@ SUMMARIES = {
     "en": {
         "undo": 'Undid the last change: back to version {number} of {total}, "{subject}".',
         "redo": 'Redid the change: forward to version {number} of {total}, "{subject}".',
+        "unplaced": "Restored to version {commit}.",
     },
     "ja": {
         "undo": "元に戻しました：バージョン {number}/{total}「{subject}」に戻りました。",
         "redo": "やり直しました：バージョン {number}/{total}「{subject}」に進みました。",
+        "unplaced": "バージョン {commit} に戻しました。",
     },
 }
 
@@ -87,3 +89,8 @@ def describe(step: str, version: Version, total: int, language: str) -> str:
     table = SUMMARIES.get(language, SUMMARIES["en"])
     subject = version.subject if len(version.subject) <= 80 else version.subject[:77] + "..."
     return table[step].format(number=version.number, total=total, subject=subject)
+
+
+def describe_unplaced(commit: str, language: str) -> str:
+    """The restore summary when the history no longer places the restored version."""
+    return SUMMARIES.get(language, SUMMARIES["en"])["unplaced"].format(commit=commit[:12])

@@ -240,7 +240,7 @@ def _restore_done(ctx: TaskContext, repo: Path, commit: str) -> tuple[str, str]:
     if restored in known:
         summary = versions.describe(step, known[restored], before.total, _language(ctx))
     else:
-        summary = f"Restored to version {restored[:12]}"
+        summary = versions.describe_unplaced(restored, _language(ctx))
     return restored, summary
 
 
