@@ -67,3 +67,6 @@ BEGIN
     'events', n_events, 'artifacts', n_artifacts, 'dependencies', n_edges);
 END;
 $$;
+
+REVOKE ALL ON FUNCTION engine_v2.set_engine_switch(boolean, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION engine_v2.prune_runs(timestamptz, int) FROM PUBLIC;

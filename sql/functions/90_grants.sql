@@ -19,6 +19,8 @@ ALTER FUNCTION engine_v2.log_fallback(uuid, text, jsonb)
 REVOKE ALL ON FUNCTION engine_v2.submit_job(uuid, uuid, text, text, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION engine_v2.cancel_job(uuid, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION engine_v2.log_fallback(uuid, text, jsonb) FROM PUBLIC;
+-- The updated_at trigger function of migration 0001 (a trigger never needs its EXECUTE).
+REVOKE ALL ON FUNCTION engine_v2.set_updated_at() FROM PUBLIC;
 
 DO $$
 BEGIN

@@ -159,3 +159,16 @@ def test_uninstall_drops_our_role_only_when_no_other_database_uses_it(own_cluste
         assert drop_server_role(conn) == "role engine_v2_server kept: not created by enginev2d"
         conn.execute("DROP ROLE engine_v2_server")
         assert drop_server_role(conn) == "role engine_v2_server: none"
+
+
+def test_the_server_role_may_execute_its_three_entry_points_and_nothing_else(conn):
+    """README: "no internal function". A function file without its REVOKE leaves a
+    function executable by PUBLIC, and so by the server role."""
+    rows = conn.execute(
+        "SELECT p.proname FROM pg_proc p"
+        " WHERE p.pronamespace = 'engine_v2'::regnamespace"
+        "   AND has_function_privilege('engine_v2_server', p.oid, 'EXECUTE')"
+        "   AND NOT EXISTS (SELECT 1 FROM pg_depend d"  # an extension's own (pgcrypto)
+        "                    WHERE d.objid = p.oid AND d.deptype = 'e')"
+    ).fetchall()
+    assert sorted(r["proname"] for r in rows) == ["cancel_job", "log_fallback", "submit_job"]
