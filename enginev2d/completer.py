@@ -274,7 +274,11 @@ class _Slot:
             step = steps.get(id(item))
             if step is not None and step.finalize:  # committed in autocommit: finish now
                 try:
-                    step = self._retrying(lambda c, i=item, s=step: self._finish(c, i, s))
+                    step = self._retrying(
+                        lambda c, i=item, s=step: scheduler.finish_locked(
+                            c, self.cfg, i.job_id, i.owner, s
+                        )
+                    )
                 except Exception:
                     logger.exception(
                         "finishing the job failed: a takeover will",
@@ -300,7 +304,7 @@ class _Slot:
             raise RuntimeError("completer connection must be idle in autocommit")
         atomic = any(i.may_finish for i in batch) or self.cfg.testing.crash_in_batch > 0
         if not atomic:
-            return self._record(conn, batch)  # finalize left to _finish, if needed
+            return self._record(conn, batch)  # finalize: scheduler.finish_locked, after
         with conn.transaction():
             steps, alone = self._record(conn, batch)
             for item in batch:
@@ -333,15 +337,6 @@ class _Slot:
             )
             alone.append(bad)
         return {}, alone
-
-    def _finish(
-        self, conn: psycopg.Connection[Any], item: Item, step: scheduler.Step
-    ) -> scheduler.Step:
-        """An autocommit batch ended ``item``'s job after all: finish it now (locked
-        first; repeatable: a finished job is not finished twice)."""
-        with conn.transaction():
-            conn.execute(Q["lock_job"], {"job_id": item.job_id})
-            return scheduler.finalize_step(conn, self.cfg, item.job_id, item.owner, step)
 
     def _flush_one(self, item: Item) -> None:
         """One item: the per-item call itself (autocommit unless it may end its job),

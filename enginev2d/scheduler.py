@@ -228,14 +228,10 @@ def call(
         with conn.transaction():
             step = _step(conn, query, params)
             if step.finalize:
-                step = _merged(step, _finalize(conn, cfg, job_id, owner, step))
+                step = finalize_step(conn, cfg, job_id, owner, step)
         return step
     step = _step(conn, query, params)  # autocommit: one statement, one round trip
-    if step.finalize:
-        with conn.transaction():
-            conn.execute(Q["lock_job"], {"job_id": job_id})
-            step = _merged(step, _finalize(conn, cfg, job_id, owner, step))
-    return step
+    return finish_locked(conn, cfg, job_id, owner, step) if step.finalize else step
 
 
 def claim(
@@ -295,6 +291,17 @@ def finalize_step(
     """(in the caller's transaction, the job's row locked) ``step`` said finalize: end
     the job; the returned step keeps what the completing call reported."""
     return _merged(step, _finalize(conn, cfg, job_id, owner, step))
+
+
+def finish_locked(
+    conn: psycopg.Connection[Any], cfg: Config, job_id: str, owner: str | None, step: Step
+) -> Step:
+    """(autocommit) ``step``'s call committed and said finalize: end the job in a
+    transaction of its own that locks it first (repeatable: a finished job is not
+    finished twice; the state in between is what a takeover finalizes too)."""
+    with conn.transaction():
+        conn.execute(Q["lock_job"], {"job_id": job_id})
+        return finalize_step(conn, cfg, job_id, owner, step)
 
 
 def _finalize(
