@@ -81,7 +81,7 @@ def test_prune_timer_runs_the_prune_service_daily():
     timer, service = keys("enginev2d-prune.timer"), keys("enginev2d-prune.service")
     assert timer["OnCalendar"] == ["*-*-* 03:30:00"] and timer["Persistent"] == ["true"]
     assert service["Type"] == ["oneshot"]
-    assert service["ExecStart"] == [f"{EXEC} prune --older-than 30d --batch 200"]
+    assert service["ExecStart"] == [f"{EXEC} prune"]  # window and batch: [retention]
 
 
 @needs_analyze
