@@ -4,7 +4,7 @@
 .venv/bin/python -m bench.bench_batch [--jobs 500] [--rounds 2] [--single 30]
 ```
 
-Its own durable PostgreSQL (the bench's cluster), one fresh ``bench_daemon`` database,
+Its own durable PostgreSQL (under ``.state/batch``), one fresh ``bench_daemon`` database,
 and two real daemons that differ in one key: ``daemon.group_completion`` false (one
 commit per hand-off, the engine before issue 17) and true. The rounds alternate
 off/on so machine noise hits both alike. Each round (``run.bench_config``, as the
@@ -28,7 +28,7 @@ from typing import Any
 from . import profile as prof_mod
 from .common import loadavg
 from .pg import create_daemon_db, start_cluster
-from .run import FULL, MAX_CONCURRENT_JOBS, RESULTS_DIR, Sizes, bench_config, log
+from .run import FULL, MAX_CONCURRENT_JOBS, Sizes, bench_config, log
 
 BENCH_DIR = Path(__file__).resolve().parent
 
@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", action="store_true", help="pg_stat_statements/py-spy report")
     ap.add_argument("--only", choices=("on", "off"), help="one configuration only")
     ap.add_argument("--slots", type=int, default=0, help="daemon.completer_slots (0: default)")
-    ap.add_argument("--state-dir", type=Path, default=BENCH_DIR / ".state")
+    # its own cluster: make bench's (.state) would be stopped and its database dropped
+    ap.add_argument("--state-dir", type=Path, default=BENCH_DIR / ".state" / "batch")
     args = ap.parse_args(argv)
     state = args.state_dir
     state.mkdir(parents=True, exist_ok=True)
@@ -86,7 +87,6 @@ def main(argv: list[str] | None = None) -> int:
                 )
     finally:
         cluster.stop("fast")
-    RESULTS_DIR.mkdir(exist_ok=True)
     path = state / f"batch-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps({"load": loadavg(), "runs": runs}, indent=1, default=str))
     log(f"results in {path}; load average {loadavg()}")

@@ -47,6 +47,7 @@ from .seed import seed_finished_runs
 
 STATE = Path(__file__).resolve().parent / ".state" / "prune"
 RESULTS = Path(__file__).resolve().parent / "results"
+PRUNE_DEADLINE_S = 600.0  # 10,000 runs take seconds; a prune this slow is a failure
 
 
 def durations(conn: psycopg.Connection[Any], ids: list[str]) -> list[dict[str, Any]]:
@@ -72,11 +73,20 @@ def wait_done(conn: psycopg.Connection[Any], ids: list[str], daemon: Daemon, s: 
         time.sleep(0.05)
 
 
-def stream(client: Client, n: int, gap_s: float, until: threading.Event | None) -> list[str]:
-    """Submit a scaled-latency job every gap_s: n of them, or until ``until`` is set."""
+def stream(
+    client: Client,
+    n: int,
+    gap_s: float,
+    until: threading.Event | None,
+    deadline: Deadline | None = None,
+) -> list[str]:
+    """Submit a scaled-latency job every gap_s: n of them, or until ``until`` is set
+    (within ``deadline``)."""
     options = inject_options(SCALED_LATENCY_MS)
     ids = []
     while len(ids) < n or (until is not None and not until.is_set()):
+        if deadline is not None:
+            deadline.check()
         ids.append(client.submit(options).job_id)
         time.sleep(gap_s)
     return ids
@@ -178,21 +188,26 @@ def main(argv: list[str] | None = None) -> int:
         result: dict[str, Any] = {}
 
         def run_prune() -> None:
-            with psycopg.connect(url, autocommit=True, row_factory=dict_row) as pconn:
-                result["report"] = retention.prune(
-                    pconn, 30 * 86400, batch=args.batch, pause_s=args.pause_ms / 1000
-                )
-            done.set()
+            try:
+                with psycopg.connect(url, autocommit=True, row_factory=dict_row) as pconn:
+                    result["report"] = retention.prune(
+                        pconn, 30 * 86400, batch=args.batch, pause_s=args.pause_ms / 1000
+                    )
+            finally:  # a failed prune must end the stream too (its error is reported below)
+                done.set()
 
         pruner = threading.Thread(target=run_prune, name="prune")
         started = time.monotonic()
         pruner.start()
-        during_ids = stream(client, 1, gap, done)
-        pruner.join()
+        during_ids = stream(client, 1, gap, done, Deadline(PRUNE_DEADLINE_S, "pruning"))
+        pruner.join(timeout=PRUNE_DEADLINE_S)
+        if "report" not in result:
+            raise BenchError("the prune failed (its traceback is above) or did not end")
         wait_done(conn, during_ids, daemon, 120)
         report = result["report"]
-        during = summarize([r["s"] for r in durations(conn, during_ids)])
-        slowed = [r["s"] for r in durations(conn, during_ids) if r["s"] > base["p99"]]
+        during_s = [r["s"] for r in durations(conn, during_ids)]
+        during = summarize(during_s)
+        slowed = [s for s in during_s if s > base["p99"]]
 
         real_ids = [client.submit({}, message="make me a neon snake game").job_id]
         real_ids += [
