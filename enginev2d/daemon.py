@@ -91,11 +91,6 @@ def make_daemon_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-def pool_size(cfg: Config) -> int:
-    """``database.pool_max`` when set (design 12, validated at start), else automatic."""
-    return cfg.pool_max
-
-
 @dataclass
 class RunningJob:
     job_id: str
@@ -202,9 +197,6 @@ class Daemon:
     def polls(self) -> int:
         return self.intake.polls
 
-    def poll_once(self, via: str = "poll", reason: str = "poll") -> float | None:
-        return self.intake.poll_once(via, reason)
-
     def healthy(self, now: float | None = None) -> bool:
         return self.supervisor.healthy(now)
 
@@ -216,7 +208,7 @@ class Daemon:
     def run(self) -> int:
         """Run until stopped; returns the process exit code."""
         if self._pool is None:
-            self._pool = make_pool(self.cfg, max_size=pool_size(self.cfg), name="enginev2d")
+            self._pool = make_pool(self.cfg, name="enginev2d")  # cfg.pool_max connections
         if self.runner_factory is None:
             if self.cfg.daemon.group_completion:
                 self.completer = Completer(self.cfg, self._pool).start()

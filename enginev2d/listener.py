@@ -25,11 +25,11 @@ from . import metrics
 from .backoff import Backoff
 from .config import Config
 from .db import connect_kwargs
+from .fleet import CHANNEL as CONTROL_CHANNEL
 
 logger = logging.getLogger(__name__)
 
 CHANNEL = "engine_v2_jobs"
-CONTROL_CHANNEL = "engine_v2_control"  # enginev2d.fleet.CHANNEL
 CHANNELS = (CONTROL_CHANNEL, CHANNEL)  # jobs last: pg_stat_activity shows it (bench)
 APPLICATION_NAME = "enginev2d-listener"
 

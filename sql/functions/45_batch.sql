@@ -47,16 +47,22 @@ DECLARE
   v_more int := coalesce((x->>'more')::int, 0);
 BEGIN
   CASE x->>'kind'
-  WHEN 'succeeded' THEN
-    RETURN engine_v2.task_succeeded(v_job, v_task, v_attempt, v_owner, x->'output',
-      x->'input', v_usage, x->'artifacts', x->'skip', x->'partial', v_claim, v_more);
+  WHEN 'succeeded' THEN  -- named arguments: the functions' orders differ
+    RETURN engine_v2.task_succeeded(p_job_id => v_job, p_task_id => v_task,
+      p_attempt => v_attempt, p_owner => v_owner, p_output => x->'output',
+      p_input => x->'input', p_usage => v_usage, p_artifacts => x->'artifacts',
+      p_skip => x->'skip', p_partial => x->'partial', p_claim => v_claim, p_more => v_more);
   WHEN 'failed' THEN
-    RETURN engine_v2.task_failed(v_job, v_task, v_attempt, v_owner, x->'error', v_usage,
-      x->'input', x->>'job_error_code', v_claim, v_more);
+    RETURN engine_v2.task_failed(p_job_id => v_job, p_task_id => v_task,
+      p_attempt => v_attempt, p_owner => v_owner, p_error => x->'error', p_usage => v_usage,
+      p_input => x->'input', p_job_error_code => x->>'job_error_code', p_claim => v_claim,
+      p_more => v_more);
   WHEN 'canceled' THEN
-    RETURN engine_v2.task_canceled(v_job, v_task, v_attempt, v_owner, x->'error', v_usage);
+    RETURN engine_v2.task_canceled(p_job_id => v_job, p_task_id => v_task,
+      p_attempt => v_attempt, p_owner => v_owner, p_error => x->'error', p_usage => v_usage);
   WHEN 'start' THEN
-    RETURN engine_v2.start_job(v_job, x->'tasks', x->'edges', v_owner, v_more);
+    RETURN engine_v2.start_job(p_job_id => v_job, p_tasks => x->'tasks',
+      p_edges => x->'edges', p_owner => v_owner, p_more => v_more);
   ELSE
     RAISE EXCEPTION 'engine_v2.complete_batch: unknown item kind %', x->>'kind'
       USING ERRCODE = 'invalid_parameter_value';
