@@ -60,6 +60,23 @@ def runner(conn, config, pool, job, **kw) -> JobRunner:
     return JobRunner(config, pool, job_row(conn, job), owner=kw.pop("owner", None), **kw)
 
 
+def run_until_stuck(conn, config, pool, job, task_key, owner=None):
+    """The job running in a thread until ``task_key``'s attempt has started; that attempt
+    then waits for its stop (30 s at most). (runner, thread, {"out": outcome} at the end)"""
+    started = threading.Event()
+
+    def stuck(ctx):
+        started.set()
+        ctx.wait(30)
+
+    r = runner(conn, config, pool, job, owner=owner, executor=Recorder({task_key: stuck}))
+    result = {}
+    th = threading.Thread(target=lambda: result.setdefault("out", r.run()))
+    th.start()
+    assert started.wait(10)
+    return r, th, result
+
+
 def test_dag7_runs_in_parallel_and_threads_return_right_after_the_last_task(
     conn, config, pool, make_job
 ):
@@ -192,17 +209,7 @@ def test_job_timeout_fails_with_v2_timeout(conn, config, pool, make_job):
 def test_operator_cancel_stops_running_attempts(conn, config, pool, make_job):
     cfg = config.replace(daemon={"poll_interval_s": 0.05})
     job = make_job()
-    started = threading.Event()
-
-    def slow(ctx):
-        started.set()
-        ctx.wait(30)
-
-    r = runner(conn, cfg, pool, job, executor=Recorder({"codegen": slow}))
-    result = {}
-    th = threading.Thread(target=lambda: result.setdefault("out", r.run()))
-    th.start()
-    assert started.wait(10)
+    _, th, result = run_until_stuck(conn, cfg, pool, job, "codegen")
     assert scheduler.cancel_job(conn, job, reason="test", cfg=cfg)
     th.join(10)
     assert not th.is_alive()
@@ -215,16 +222,7 @@ def test_operator_cancel_stops_running_attempts(conn, config, pool, make_job):
 
 def test_abort_with_canceled_reason(conn, config, pool, make_job):
     job = make_job()
-    started = threading.Event()
-
-    def slow(ctx):
-        started.set()
-        ctx.wait(30)
-
-    r = runner(conn, config, pool, job, executor=Recorder({"plan": slow}))
-    th = threading.Thread(target=r.run)
-    th.start()
-    assert started.wait(10)
+    r, th, _ = run_until_stuck(conn, config, pool, job, "plan")
     scheduler.cancel_job(conn, job)
     r.abort(Canceled("operator"))
     th.join(10)
@@ -285,17 +283,7 @@ def test_lost_ownership_releases(conn, config, pool, make_job):
     cfg = config.replace(daemon={"poll_interval_s": 0.05})
     job = make_job()
     conn.execute("UPDATE engine_v2.job_runs SET owner = 'me' WHERE job_id = %s", (job,))
-    started = threading.Event()
-
-    def plan(ctx):
-        started.set()
-        ctx.wait(30)
-
-    r = runner(conn, cfg, pool, job, owner="me", executor=Recorder({"plan": plan}))
-    res = {}
-    th = threading.Thread(target=lambda: res.setdefault("out", r.run()))
-    th.start()
-    assert started.wait(10)
+    _, th, res = run_until_stuck(conn, cfg, pool, job, "plan", owner="me")
     conn.execute("UPDATE engine_v2.job_runs SET owner = 'other' WHERE job_id = %s", (job,))
     th.join(10)
     assert res["out"].status == "released"
@@ -326,17 +314,7 @@ def test_an_attempt_abandoned_at_shutdown_is_lost_not_failed(conn, config, pool,
     charging max_attempts (qa_review has one attempt and still succeeds)."""
     job = make_job()
     conn.execute("UPDATE engine_v2.job_runs SET owner = 'A' WHERE job_id = %s", (job,))
-    started = threading.Event()
-
-    def stuck(ctx):
-        started.set()
-        ctx.wait(30)
-
-    r = runner(conn, config, pool, job, owner="A", executor=Recorder({"qa_review": stuck}))
-    result = {}
-    th = threading.Thread(target=lambda: result.setdefault("out", r.run()))
-    th.start()
-    assert started.wait(10)
+    r, th, result = run_until_stuck(conn, config, pool, job, "qa_review", owner="A")
     r.abort(WorkerLost("daemon shutting down"))
     th.join(10)
     assert result["out"].status == "released"
