@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from enginev2d.pgcluster import PgCluster, free_port
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 EXE = Path(sys.executable).with_name("enginev2d")
@@ -104,20 +105,23 @@ def _get(url: str) -> int:
 
 def _serve_and_check(state: Path, project: Path) -> None:
     port = free_port()
-    proc = subprocess.Popen(
-        [str(EXE), "demo", "--state-dir", str(state), "--serve", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "NO_PROXY": "127.0.0.1,localhost"},
-    )
+    out = state.parent / "serve.out"
+    with out.open("w") as sink:
+        proc = subprocess.Popen(
+            [str(EXE), "demo", "--state-dir", str(state), "--serve", "--port", str(port)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "NO_PROXY": "127.0.0.1,localhost"},
+        )
     try:
-        lines = []
-        for line in proc.stdout:  # the server announces itself once it is bound
-            lines.append(line)
-            if "serving" in line and "http://127.0.0.1" in line:
-                break
-        assert "no job" in "".join(lines)
+
+        def bound() -> str | None:  # the server announces itself once it is bound
+            text = out.read_text()
+            assert re.search(r"serving .*http://127\.0\.0\.1", text) or proc.poll() is None, text
+            return text if re.search(r"serving .*http://127\.0\.0\.1", text) else None
+
+        assert "no job" in wait_for(bound, 60, "the server to announce itself")
         base = f"http://127.0.0.1:{port}/"
         assert _get(base + "index.html") == 200
         assert _get(base + ".git/HEAD") == 404

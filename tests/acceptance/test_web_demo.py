@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 from enginev2d.browser import Chromium, Page, find_chromium
 from enginev2d.demo import DEMO_USER
 from tests.acceptance.test_node_client import node_or_fail
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -28,25 +28,19 @@ LAUNCHER = ROOT / "examples" / "node-server" / "demo_web.py"
 def demo(db_url: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     node_or_fail()
     args = ["--database-url", db_url, "--port", "0", "--state-dir", str(tmp_path / "demo")]
-    proc = subprocess.Popen(
-        [sys.executable, str(LAUNCHER), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    out = tmp_path / "launcher.out"
+    with out.open("w") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, str(LAUNCHER), *args], stdout=sink, stderr=subprocess.STDOUT, text=True
+        )
     try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 60
-        url = None
-        lines = []
-        while url is None and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            m = re.search(r"open (http://127\.0\.0\.1:\d+/)", line)
-            url = m.group(1) if m else None
-        assert url, "".join(lines) + (tmp_path / "demo" / "daemon.log").read_text()[-3000:]
+
+        def announced() -> str | None:
+            m = re.search(r"open (http://127\.0\.0\.1:\d+/)", out.read_text())
+            assert m or proc.poll() is None, out.read_text()  # it exited without a url
+            return m.group(1) if m else None
+
+        url = wait_for(announced, 60, "the launcher's url")
         yield url, tmp_path / "demo"
     finally:
         proc.terminate()
