@@ -77,9 +77,10 @@ def test_anthropic_stream_text_usage_and_progress(srv: FakeServer) -> None:
 
 def test_anthropic_long_answer_succeeds_past_the_call_timeout(srv: FakeServer) -> None:
     # ~1.2 s of chunks every 40 ms: a one-shot call with timeout_s=0.4 would fail; the
-    # stream only needs each chunk within the idle limit.
+    # stream only needs each chunk within the idle limit. The idle limit is 25 chunk gaps
+    # (it was 7 and a loaded CI machine once stalled the fake server past it).
     srv.enqueue(MSG, anthropic_stream(TEXT, chunk_chars=40, first_delay=0.1, delay=0.04))
-    p = claude(srv, timeout_s=0.4, stream_idle_s=0.3, stream_max_s=10, max_retries=0)
+    p = claude(srv, timeout_s=0.4, stream_idle_s=1.0, stream_max_s=10, max_retries=0)
     started = time.monotonic()
     reply = p.generate(system="s", prompt="p", json_mode=False, options=streamed())
     assert reply.text == TEXT and time.monotonic() - started > 0.4
@@ -193,7 +194,7 @@ def test_gemini_thoughts_billed_without_streaming(srv: FakeServer) -> None:
 
 def test_gemini_long_answer_succeeds_past_the_call_timeout(srv: FakeServer) -> None:
     srv.enqueue(STREAM, gemini_stream(TEXT, chunk_chars=40, first_delay=0.1, delay=0.04))
-    p = gemini(srv, timeout_s=0.4, stream_idle_s=0.3, stream_max_s=10, max_retries=0)
+    p = gemini(srv, timeout_s=0.4, stream_idle_s=1.0, stream_max_s=10, max_retries=0)
     started = time.monotonic()
     reply = p.generate(system="s", prompt="p", json_mode=False, options=streamed())
     assert reply.text == TEXT and time.monotonic() - started > 0.4
