@@ -20,7 +20,9 @@ reports which one and rolls the items back (one subtransaction); the rest are wr
 again without it, and it gets its own transaction through the per-item path, whose
 error reaches its worker as before. Anything else failing the batch's transaction (a
 finalize that raised) sends every item down the per-item path. A broken connection is
-replaced and the batch retried (every item is fenced, so a repeat is harmless). A crash
+replaced and the batch retried (every item is fenced, so a repeat is harmless); when the
+first try had committed with its acknowledgement lost, the repeat finds its items
+recorded, and their steps, claims included, are recovered (``scheduler.landed``). A crash
 of the whole process mid-batch commits nothing: the attempts stay running and the
 takeover re-runs them uncharged (30_takeover.sql).
 """
@@ -45,7 +47,7 @@ from . import metrics, scheduler
 from .backoff import Backoff, retry
 from .completion import Completion, jsonb_params
 from .config import Config
-from .db import give_back
+from .db import Repeats, give_back
 from .sql import load_queries
 from .workflow import Workflow
 
@@ -256,7 +258,9 @@ class _Slot:
             metrics.batch_committed(1, monotonic() - t0)
             return
         try:
-            steps, alone = self._retrying(lambda conn: self._write(conn, batch))
+            (steps, alone), repeated = self._repeatable(lambda conn: self._write(conn, batch))
+            if repeated:
+                self._land(batch, steps)
         except psycopg.OperationalError as exc:
             for item in batch:
                 item.resolve(None, exc)
@@ -287,10 +291,7 @@ class _Slot:
             if step is not None:
                 item.resolve(step)
         for item in alone:
-            try:
-                item.resolve(self._retrying(lambda conn, item=item: self._write_alone(conn, item)))
-            except BaseException as exc:
-                item.resolve(None, exc)
+            self._flush_one(item, atomic=True)
 
     def _write(
         self, conn: psycopg.Connection[Any], batch: list[Item]
@@ -338,18 +339,43 @@ class _Slot:
             alone.append(bad)
         return {}, alone
 
-    def _flush_one(self, item: Item) -> None:
+    def _flush_one(self, item: Item, *, atomic: bool | None = None) -> None:
         """One item: the per-item call itself (autocommit unless it may end its job),
         exactly what a worker did before group completion."""
+        atomic = item.may_finish if atomic is None else atomic
         try:
-            item.resolve(
-                self._retrying(lambda conn: self._write_alone(conn, item, atomic=item.may_finish))
+            step, repeated = self._repeatable(
+                lambda conn: self._write_alone(conn, item, atomic=atomic)
             )
+            if repeated:
+                landed = {id(item): step}
+                self._land([item], landed)
+                step = landed[id(item)]
+            item.resolve(step)
         except BaseException as exc:
             item.resolve(None, exc)
 
+    def _land(self, items: list[Item], steps: dict[int, scheduler.Step]) -> None:
+        """The write was repeated after a broken connection: an item it found already
+        recorded may be the first try's, committed unacknowledged. Its step, claims
+        included, is recovered (:func:`scheduler.landed`) in place."""
+        landed = []
+        for item in items:
+            step = steps.get(id(item))
+            if step is None or not scheduler.in_doubt(item.kind, step):
+                continue
+            step = self._retrying(
+                lambda conn, i=item: scheduler.landed(
+                    conn, self.cfg, i.job_id, i.owner, i.kind, task_id=i.args.get("task_id"),
+                    attempt=i.args.get("attempt"),
+                )
+            )  # fmt: skip
+            steps[id(item)] = step
+            landed.append(step)
+        scheduler.hand_once(landed)
+
     def _write_alone(
-        self, conn: psycopg.Connection[Any], item: Item, *, atomic: bool = True
+        self, conn: psycopg.Connection[Any], item: Item, *, atomic: bool
     ) -> scheduler.Step:
         params = jsonb_params(item.args)
         return scheduler.call(
@@ -357,6 +383,12 @@ class _Slot:
         )
 
     # ------------------------------------------------------------------ connection
+    def _repeatable(self, fn: Callable[[psycopg.Connection[Any]], T]) -> tuple[T, bool]:
+        """:meth:`_retrying`, and whether ``fn`` ran more than once (its first try may
+        then have committed with the acknowledgement lost)."""
+        write = Repeats(fn)
+        return self._retrying(write), write.repeated
+
     def _retrying(self, fn: Callable[[psycopg.Connection[Any]], T]) -> T:
         """``fn(conn)`` on the slot's connection; a broken one is replaced and the call
         repeated (fenced items make that safe), DB_TRIES calls in all, 0.05 s then 0.2 s

@@ -7,13 +7,16 @@ idle-in-transaction timeout so a stuck client can never hold row locks for long.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from .config import Config
+
+T = TypeVar("T")
 
 
 def connect_kwargs(cfg: Config, *, application_name: str = "enginev2d") -> dict[str, Any]:
@@ -106,3 +109,21 @@ def schema_present(conn: psycopg.Connection[Any]) -> bool:
     if isinstance(row, dict):
         return bool(row["present"])
     return bool(row and row[0])
+
+
+class Repeats(Generic[T]):
+    """A write handed to a retry loop, counting its calls: :attr:`repeated` once it ran
+    again after a broken connection, when its first commit may have landed with the
+    acknowledgement lost (see :func:`enginev2d.scheduler.landed`)."""
+
+    def __init__(self, write: Callable[[psycopg.Connection[Any]], T]) -> None:
+        self.write = write
+        self.calls = 0
+
+    def __call__(self, conn: psycopg.Connection[Any]) -> T:
+        self.calls += 1
+        return self.write(conn)
+
+    @property
+    def repeated(self) -> bool:
+        return self.calls > 1

@@ -271,6 +271,62 @@ def complete(
     return step
 
 
+def in_doubt(kind: str, step: Step) -> bool:
+    """A repeated write's answer when its first try may have committed: a completion
+    whose attempt is no longer running, a start that found its DAG made and claimed
+    nothing. Cancels claim nothing: their stale answer is their outcome either way."""
+    if kind == "start":
+        return step.result == "ok" and step.extra.get("created") is False and step.task is None
+    return kind in ("succeeded", "failed") and step.stale and step.reason == "attempt"
+
+
+def landed(
+    conn: psycopg.Connection[Any],
+    cfg: Config,
+    job_id: str,
+    owner: str | None,
+    kind: str,
+    *,
+    task_id: str | None = None,
+    attempt: int | None = None,
+) -> Step:
+    """A write was repeated after a broken connection (its first commit may have landed
+    with the acknowledgement lost) and came back :func:`in_doubt`: the step the first
+    try returned when it did land, claims included (``completion_landed``,
+    ``start_landed``), else the repeat's answer. Without this the claims the first try
+    made would be held by no worker until the job timed out. The job is finished here
+    if that step says so."""
+    if kind == "start":
+        query, params = "start_landed", {"job_id": job_id, "owner": owner}
+    else:
+        query = "completion_landed"
+        params = {
+            "job_id": job_id, "task_id": task_id, "attempt": attempt, "owner": owner,
+            "outcome": kind,
+        }  # fmt: skip
+    step = call(conn, cfg, job_id, owner, query, params, atomic=False)
+    if not step.stale:
+        logger.warning(
+            "a %s's commit landed unacknowledged: its step is recovered",
+            "start" if kind == "start" else "completion",
+            extra={"action": "write_landed", "job_id": job_id, "task_key": None},
+        )
+    return step
+
+
+def hand_once(steps: list[Step]) -> None:
+    """Steps recovered for several items of one job share their transaction's claims
+    and skips (:func:`landed`): each stays with the first step that names it."""
+    given: set[str] = set()
+    skipped: set[str] = set()
+    for step in steps:
+        claims = [t for t in (step.task, *step.more) if t is not None and t.id not in given]
+        given.update(t.id for t in claims)
+        step.task, step.more = (claims[0], claims[1:]) if claims else (None, [])
+        step.skipped = [k for k in step.skipped if k not in skipped]
+        skipped.update(step.skipped)
+
+
 def after_complete(cfg: Config | None, job_id: str, completion: Completion, step: Step) -> None:
     """What follows a completion's commit, in the worker's thread: the stale warning, the
     job's end (metrics, log, fallback webhook)."""

@@ -47,7 +47,7 @@ from .completer import Completer, Item
 from .completion import Completion
 from .config import Config
 from .contents import ContentIndex
-from .db import give_back
+from .db import Repeats, give_back
 from .errors import (
     V2_DAG_DEADLOCK,
     V2_TIMEOUT,
@@ -363,12 +363,18 @@ class JobRunner:
         (sharing its commit with other jobs' hand-offs), else in one call."""
         more = self.workers - 1
         if self.completer is None:
-            return self._db(
+            write = Repeats(
                 lambda c: scheduler.start(
                     c, self.cfg, self.job_id, self.owner, self.workflow,
                     validate=self.validate_workflow, more=more,
                 )
             )  # fmt: skip
+            step = self._db(write)
+            if write.repeated and scheduler.in_doubt("start", step):
+                step = self._db(
+                    lambda c: scheduler.landed(c, self.cfg, self.job_id, self.owner, "start")
+                )
+            return step
         if self.validate_workflow:
             self.workflow.validate()
         step = self.completer.submit(Item.start(self.job_id, self.owner, self.workflow, more=more))
@@ -858,15 +864,19 @@ class JobRunner:
             step = self.completer.submit(item)
             scheduler.after_complete(self.cfg, self.job_id, completion, step)
             return step
-        return self._db(
-            lambda c: scheduler.complete(
-                c,
-                self.cfg,
-                self.job_id,
-                self.owner,
-                completion,
-                claim_next=claim_next,
-                more=more,
-                atomic=atomic,
+        params = completion.params(self.job_id, self.owner, claim=claim_next, more=more)
+        write = Repeats(
+            lambda c: scheduler.call(
+                c, self.cfg, self.job_id, self.owner, completion.query, params, atomic=atomic
             )
         )
+        step = self._db(write)
+        if write.repeated and scheduler.in_doubt(completion.outcome, step):
+            step = self._db(
+                lambda c: scheduler.landed(
+                    c, self.cfg, self.job_id, self.owner, completion.outcome,
+                    task_id=completion.task_id, attempt=completion.attempt,
+                )
+            )  # fmt: skip
+        scheduler.after_complete(self.cfg, self.job_id, completion, step)
+        return step

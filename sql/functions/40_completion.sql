@@ -320,6 +320,96 @@ BEGIN
 END;
 $$;
 
+-- A completion whose commit may have landed unacknowledged: the connection broke after
+-- the call was sent, and the call, repeated, came back 'stale' (reason 'attempt'). When
+-- the job is still p_owner's and the attempt is closed with p_outcome (succeeded |
+-- failed), the first try committed: this returns the step it would have returned, with
+-- the claims it made. Those are the attempts still running that its transaction opened,
+-- the rows sharing the closed attempt row's xmin (one call, or one batch: a batch writes
+-- all its items in one subtransaction, so two items of one job share their claims; the
+-- caller hands each claim to one worker). 'ended' is reported when the job's end has the
+-- same transaction time as the task's. Otherwise the same stale as the repeat. Read-only
+-- but for _step's settling, like any call; the job's row is locked first.
+CREATE OR REPLACE FUNCTION engine_v2.completion_landed(
+  p_job_id uuid, p_task_id uuid, p_attempt int, p_owner text, p_outcome text
+) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_job record;
+  v_task record;
+  v_next jsonb;
+  v_skipped text[];
+BEGIN
+  SELECT status, owner, finished_at INTO v_job
+    FROM engine_v2.job_runs WHERE job_id = p_job_id FOR UPDATE;
+  IF NOT FOUND OR v_job.owner IS DISTINCT FROM p_owner THEN
+    RETURN engine_v2._stale('owner');
+  END IF;
+  SELECT t.task_key, t.finished_at, a.xmin AS tx INTO v_task
+    FROM engine_v2.job_task_attempts a JOIN engine_v2.job_tasks t ON t.id = a.task_id
+   WHERE a.task_id = p_task_id AND a.attempt_no = p_attempt AND t.job_id = p_job_id
+     AND a.status = p_outcome AND p_outcome IN ('succeeded', 'failed');
+  IF NOT FOUND THEN
+    RETURN engine_v2._stale('attempt');
+  END IF;
+  v_next := engine_v2._running_claims(p_job_id, v_task.tx);
+  SELECT coalesce(array_agg(task_key ORDER BY position), '{}') INTO v_skipped
+    FROM engine_v2.job_tasks
+   WHERE job_id = p_job_id AND status = 'skipped' AND xmin = v_task.tx;
+  RETURN engine_v2._completed(p_job_id,
+    CASE WHEN v_job.status = 'running' OR v_job.finished_at = v_task.finished_at
+         THEN 'running' ELSE v_job.status END,
+    p_outcome, v_task.task_key, v_next, v_skipped);
+END;
+$$;
+
+-- The same for a job's start (start_job) repeated after a broken connection: the repeat
+-- finds the DAG made ('created' false) and nothing ready. While no attempt of the job
+-- has ended, every running attempt is the first try's claim (a fresh run's start is its
+-- first hand-off), and they are returned as that step's; once one has ended the job
+-- went further than its start, and nothing is claimed.
+CREATE OR REPLACE FUNCTION engine_v2.start_landed(p_job_id uuid, p_owner text)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_job record;
+  v_next jsonb := '[]';
+BEGIN
+  SELECT status, owner INTO v_job
+    FROM engine_v2.job_runs WHERE job_id = p_job_id FOR UPDATE;
+  IF NOT FOUND OR v_job.owner IS DISTINCT FROM p_owner THEN
+    RETURN engine_v2._stale('owner');
+  END IF;
+  IF NOT EXISTS (
+    SELECT 1 FROM engine_v2.job_task_attempts a JOIN engine_v2.job_tasks t ON t.id = a.task_id
+     WHERE t.job_id = p_job_id AND a.status <> 'running')
+  THEN
+    v_next := engine_v2._running_claims(p_job_id, NULL);
+  END IF;
+  RETURN engine_v2._step(p_job_id, v_job.status, jsonb_build_object(
+    'task', v_next->0, 'more', coalesce(v_next - 0, '[]'::jsonb), 'created', true,
+    'outputs', '{}'::jsonb));
+END;
+$$;
+
+-- The running attempts of a job as claims (the shape _claim_many returns), only those
+-- written by transaction p_tx when given.
+CREATE OR REPLACE FUNCTION engine_v2._running_claims(p_job_id uuid, p_tx xid)
+RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+  SELECT coalesce(jsonb_agg(jsonb_build_object(
+           'id', t.id, 'task_key', t.task_key, 'attempt', t.attempt_count,
+           'label', t.display_label, 'max_attempts', t.max_attempts,
+           'prev_error', CASE WHEN t.attempt_count > 1 THEN (
+             SELECT pa.error FROM engine_v2.job_task_attempts pa
+              WHERE pa.task_id = t.id AND pa.attempt_no = t.attempt_count - 1) END)
+           ORDER BY t.position, t.created_at), '[]')
+    FROM engine_v2.job_tasks t
+    JOIN engine_v2.job_task_attempts a ON a.task_id = t.id AND a.attempt_no = t.attempt_count
+   WHERE t.job_id = p_job_id AND t.status = 'running' AND a.status = 'running'
+     AND (p_tx IS NULL OR a.xmin = p_tx);
+$$;
+
 DROP FUNCTION IF EXISTS engine_v2._record_success(engine_v2.job_runs, uuid, int, jsonb, jsonb,
   jsonb, jsonb, jsonb);  -- its first shape (a job_runs row as argument)
 DROP FUNCTION IF EXISTS engine_v2.complete_task(uuid, uuid, int, text, text, jsonb, jsonb,
@@ -339,3 +429,6 @@ REVOKE ALL ON FUNCTION engine_v2.task_succeeded(uuid, uuid, int, text, jsonb, js
 REVOKE ALL ON FUNCTION engine_v2.task_failed(uuid, uuid, int, text, jsonb, jsonb, jsonb, text,
   boolean, int) FROM PUBLIC;
 REVOKE ALL ON FUNCTION engine_v2.task_canceled(uuid, uuid, int, text, jsonb, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION engine_v2.completion_landed(uuid, uuid, int, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION engine_v2.start_landed(uuid, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION engine_v2._running_claims(uuid, xid) FROM PUBLIC;

@@ -80,3 +80,10 @@ SELECT id, content->>'content' AS text
 -- chat_reply: the short answer the intent task wrote for a chat message
 SELECT output->>'reply' AS reply
   FROM engine_v2.job_tasks WHERE job_id = %(job_id)s AND task_key = %(task_key)s
+
+-- completion_landed: a repeated completion came back stale: did the first try commit?
+SELECT engine_v2.completion_landed(%(job_id)s, %(task_id)s, %(attempt)s, %(owner)s,
+  %(outcome)s) AS step
+
+-- start_landed: a repeated start_job came back with nothing claimed: did the first try?
+SELECT engine_v2.start_landed(%(job_id)s, %(owner)s) AS step
