@@ -150,6 +150,7 @@ def call_options(ctx: Any, *, stream: bool = False) -> CallOptions:
         deadline=getattr(ctx, "deadline", None),
         stream=stream,
         on_progress=ctx.report_progress if stream else None,
+        on_usage=ctx.record_usage,
     )
 
 

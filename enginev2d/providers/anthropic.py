@@ -126,9 +126,7 @@ class AnthropicProvider:
                 return self._stream(client, model, kwargs, options)
             return self._once(client, model, kwargs, options)
 
-        return self.backoff_cls(self.cfg.max_retries).run(
-            once, provider=NAME, should_stop=options.should_stop, deadline=options.deadline
-        )
+        return self.backoff_cls(self.cfg.max_retries).run(once, provider=NAME, options=options)
 
     # ------------------------------------------------------------------ errors
     def _translate(self, exc: Exception, model: str, timeout_s: float) -> ProviderError:

@@ -91,6 +91,9 @@ class CallOptions:
     deadline: float | None = None  # time.monotonic() by which the task must be done
     stream: bool = False  # stream the answer (idle timeout + ceiling instead of timeout_s)
     on_progress: Progress | None = None  # called per streamed chunk: {bytes, tokens, model}
+    # (model, tokens_in, tokens_out) of a failed try that is retried: the final reply or
+    # error carries only its own try's usage, and the retried one was billed too
+    on_usage: Callable[[str, int, int], None] | None = None
 
     def remaining(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.monotonic()

@@ -246,9 +246,7 @@ class GoogleProvider:
             text = _text_of(cand)
             return TextReply(text, model, tin, tout, _reason(cand.finish_reason) if cand else None)
 
-        return self.backoff_cls(self.cfg.max_retries).run(
-            once, provider=NAME, should_stop=options.should_stop, deadline=options.deadline
-        )
+        return self.backoff_cls(self.cfg.max_retries).run(once, provider=NAME, options=options)
 
     def _stream(
         self,
@@ -326,9 +324,7 @@ class GoogleProvider:
             once = lambda: self._imagen(client, model, prompt, width, height, options)  # noqa: E731
         else:
             once = lambda: self._gemini_image(client, model, prompt, width, height, options)  # noqa: E731
-        return self.backoff_cls(self.cfg.max_retries).run(
-            once, provider=NAME, should_stop=options.should_stop, deadline=options.deadline
-        )
+        return self.backoff_cls(self.cfg.max_retries).run(once, provider=NAME, options=options)
 
     def _imagen(
         self, client: Client, model: str, prompt: str, w: int, h: int, options: CallOptions

@@ -115,10 +115,7 @@ class ModalProvider:
             "json": json_mode,
         }
         return self.backoff_cls(self.cfg.max_retries).run(
-            lambda: self._once(url, body, model, options),
-            provider=NAME,
-            should_stop=options.should_stop,
-            deadline=options.deadline,
+            lambda: self._once(url, body, model, options), provider=NAME, options=options
         )
 
     def _once(

@@ -25,6 +25,7 @@ from typing import TypeVar
 
 from .. import backoff
 from ..errors import ProviderError, ProviderUnavailable
+from .base import CallOptions, usage_of
 
 log = logging.getLogger(__name__)
 
@@ -71,19 +72,18 @@ class Backoff:
                 return True
             time.sleep(min(left, self.SLEEP_SLICE))
 
-    def run(
-        self,
-        call: Callable[[], T],
-        *,
-        provider: str,
-        should_stop: Callable[[], bool] | None = None,
-        deadline: float | None = None,
-    ) -> T:
-        """``deadline``: ``time.monotonic()`` by which the task must be done."""
+    def run(self, call: Callable[[], T], *, provider: str, options: CallOptions) -> T:
+        """``options``: the stop flag, the task's deadline (``time.monotonic()``) and
+        where a retried try's usage goes (the final reply or error carries only its own
+        try's)."""
+        should_stop, deadline = options.should_stop, options.deadline
 
         def before_wait(exc: Exception, retry: int, wait: float) -> None:
             assert isinstance(exc, ProviderError)
-            self._refuse_long_wait(exc, wait, deadline)
+            self._refuse_long_wait(exc, wait, deadline)  # raises exc, usage and all
+            used = usage_of(exc)
+            if used is not None and options.on_usage is not None:
+                options.on_usage(*used)
             log.warning(
                 "%s call failed (%s), retry %d/%d in %.2fs",
                 provider,

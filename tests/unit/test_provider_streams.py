@@ -132,6 +132,21 @@ def test_anthropic_cut_stream(srv: FakeServer) -> None:
     assert usage_of(ei.value) == ("claude-haiku-5-5", 11, 50)  # what it consumed is kept
 
 
+def test_anthropic_retried_cut_stream_reports_what_it_used(
+    srv: FakeServer, waits: list[float]
+) -> None:
+    # the cut try was billed: its usage goes to on_usage before the retry, the reply
+    # carries only its own try's
+    srv.enqueue(MSG, anthropic_stream(TEXT, drop=True, output_tokens=50), anthropic_stream(TEXT))
+    used: list[tuple[str, int, int]] = []
+    reply = claude(srv, max_retries=1).generate(
+        system="s", prompt="p", options=streamed(on_usage=lambda *u: used.append(u))
+    )
+    assert reply.text == TEXT and len(waits) == 1
+    assert used == [("claude-haiku-5-5", 11, 50)]
+    assert (reply.tokens_in, reply.tokens_out) == (11, 7)
+
+
 def test_anthropic_stream_token_limit_is_truncated(srv: FakeServer) -> None:
     srv.enqueue(MSG, anthropic_stream(TEXT[:100], stop_reason="max_tokens"))
     reply = claude(srv).generate(system="s", prompt="p", options=streamed())
@@ -220,6 +235,22 @@ def test_gemini_error_chunk_mid_stream(srv: FakeServer, waits: list[float]) -> N
     srv.enqueue(STREAM, gemini_stream(TEXT))
     reply = gemini(srv, max_retries=1).generate(system="s", prompt="p", options=streamed())
     assert reply.text == TEXT and srv.count(STREAM) == 2 and len(waits) == 1
+
+
+def test_gemini_retried_cut_stream_reports_what_it_used(
+    srv: FakeServer, waits: list[float]
+) -> None:
+    srv.enqueue(
+        STREAM,
+        gemini_stream(TEXT, finish_reason=None, drop=True, candidate_tokens=40),
+        gemini_stream(TEXT),
+    )
+    used: list[tuple[str, int, int]] = []
+    reply = gemini(srv, max_retries=1).generate(
+        system="s", prompt="p", options=streamed(on_usage=lambda *u: used.append(u))
+    )
+    assert reply.text == TEXT and len(waits) == 1
+    assert [(u[1], u[2]) for u in used] == [(13, 40)]
 
 
 def test_gemini_stream_without_finish_reason(srv: FakeServer) -> None:

@@ -298,6 +298,26 @@ def test_asset_validate(tmp_path: Path) -> None:
 # =========================================================================== run(): intent / plan
 
 
+def test_a_retried_call_charges_the_try_that_was_cut(
+    llm_config: Config, srv: FakeServer, waits: list[float]
+) -> None:
+    """A streamed answer cut after 50 billed tokens, then a whole one: the task's usage
+    and cost count both tries (the reply carries only its own)."""
+    from enginev2d.providers import call_text
+
+    srv.enqueue(
+        MSG,
+        anthropic_stream("partial", model="claude-haiku-5-5", output_tokens=50, drop=True),
+        anthropic_stream("whole", model="claude-haiku-5-5", output_tokens=7),
+    )
+    ctx = make_ctx(llm_config, "intent")
+    reply = call_text(ctx, "anthropic", system="s", prompt="p", json_mode=False, stream=True)
+    assert reply.text == "whole" and len(waits) == 1
+    assert (ctx.usage.tokens_in, ctx.usage.tokens_out) == (22, 57)
+    assert ctx.usage.models == ["claude-haiku-5-5", "claude-haiku-5-5"]
+    assert ctx.usage.cost_usd == pytest.approx(22 * 0.10 / 1e6 + 57 * 0.50 / 1e6)
+
+
 def test_intent_run_anthropic(llm_config: Config, srv: FakeServer) -> None:
     srv.enqueue(MSG, anthropic_message('```json\n{"intent": "edit"}\n```', input_tokens=500))
     ctx = make_ctx(llm_config, "intent")
