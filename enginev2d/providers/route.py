@@ -151,9 +151,13 @@ def draw(
     width: int,
     height: int,
     offline: Callable[[], tuple[bytes, str]],
+    check: Callable[[bytes], str] | None = None,
 ) -> dict[str, Any]:
     """One image from the first step of the asset route that draws it:
-    ``{"data", "mime", "model", "provider"}``."""
+    ``{"data", "mime", "model", "provider"}``. ``check(data)`` returns the image's MIME
+    type or raises :class:`OutputInvalid`: bytes that are not a usable image go to the
+    route's next step for this image alone, in the same attempt (the other images of the
+    task are kept, not drawn again)."""
 
     def attempt(step: Step) -> dict[str, Any]:
         if step.provider == "offline":
@@ -163,11 +167,7 @@ def draw(
         reply = call_image(
             ctx, step.provider, prompt=prompt, width=width, height=height, model=step.model
         )
-        return {
-            "data": reply.data,
-            "mime": reply.mime,
-            "model": reply.model,
-            "provider": step.provider,
-        }
+        mime = reply.mime if check is None else check(reply.data)
+        return {"data": reply.data, "mime": mime, "model": reply.model, "provider": step.provider}
 
     return run_steps(ctx, ctx.config.providers.chain("asset"), attempt)

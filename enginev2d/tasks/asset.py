@@ -84,6 +84,7 @@ def _draw_all(
             width=spec["width"],
             height=spec["height"],
             offline=lambda: drawn_offline(spec["name"]),
+            check=lambda data: image_kind(ctx, spec["name"], data),
         )
 
     with ThreadPoolExecutor(max_workers=len(specs), thread_name_prefix="asset") as pool:
@@ -96,6 +97,17 @@ def png_size(data: bytes) -> tuple[int, int] | None:
         return None
     width, height = struct.unpack(">II", data[16:24])
     return (width, height) if width and height else None
+
+
+def image_kind(ctx: TaskContext, name: str, data: bytes) -> str:
+    """The MIME type of image ``name``'s bytes; OutputInvalid when they are no usable
+    image (checked as each image is drawn, so only that one is asked for again)."""
+    kind = sniff_image(data)
+    if kind is None or (kind == "image/png" and png_size(data) is None):
+        raise invalid(KEY, f"provider returned bytes that are not an image for {name!r}")
+    if len(data) > ctx.config.limits.max_file_bytes:
+        raise invalid(KEY, f"image {name!r} is over the per-file size limit")
+    return kind
 
 
 def validate(ctx: TaskContext, output: Any) -> dict[str, Any]:
@@ -126,12 +138,7 @@ def _validate(ctx: TaskContext, output: Any) -> dict[str, Any]:
             blob = data.get(name)
             if blob is None:
                 raise invalid(KEY, f"no image data for {name!r}")
-            kind = sniff_image(blob["data"])
-            if kind is None or (kind == "image/png" and png_size(blob["data"]) is None):
-                raise invalid(KEY, f"provider returned bytes that are not an image for {name!r}")
-            if len(blob["data"]) > ctx.config.limits.max_file_bytes:
-                raise invalid(KEY, f"image {name!r} is over the per-file size limit")
-            blob["mime"] = kind
+            blob["mime"] = image_kind(ctx, name, blob["data"])
         images.append({"name": name, "uri": uri})
     return {"images": images}
 

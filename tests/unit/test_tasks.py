@@ -594,6 +594,23 @@ def test_asset_route_falls_back_to_offline_drawing(
     assert assert_valid_png((ctx.staging.root / "assets/head.png").read_bytes())
 
 
+def test_asset_one_bad_image_goes_to_the_next_step_alone(
+    tmp_path: Path, srv: FakeServer, fake_env: dict[str, str]
+) -> None:
+    """Bytes that are not an image are refused as they are drawn: that image alone is
+    drawn by the route's next step; the good one is kept, nothing is drawn twice."""
+    cfg = make_config(tmp_path, llm_overrides(srv, asset=["google", "offline"]))
+    srv.enqueue(GEN, gemini_image(tiny_png(48, 48)), gemini_image(b"definitely not a png"))
+    ctx = asset_ctx(cfg)
+    execute(ctx)
+    assert srv.count(GEN) == 2
+    models = sorted(a.metadata["model"] for a in ctx.artifacts)
+    assert models == ["gemini-nano-banana-2.1", "offline"]
+    for a in ctx.artifacts:
+        assert assert_valid_png((ctx.staging.root / a.uri).read_bytes())
+    assert [f["error"]["code"] for f in ctx.extra["fallback_from"]] == ["v2_output_invalid"]
+
+
 def test_asset_non_image_bytes_rejected(llm_config: Config, srv: FakeServer) -> None:
     srv.default(GEN, gemini_image(b"definitely not a png"))
     ctx = asset_ctx(llm_config)
