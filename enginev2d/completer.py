@@ -44,10 +44,9 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from . import metrics, scheduler
-from .backoff import Backoff, retry
 from .completion import Completion, jsonb_params
 from .config import Config
-from .db import Repeats, give_back
+from .db import Repeats, give_back, retry_broken
 from .sql import load_queries
 from .workflow import Workflow
 
@@ -56,8 +55,6 @@ logger = logging.getLogger(__name__)
 Q = load_queries("scheduler")
 
 T = TypeVar("T")
-
-DB_TRIES = 3  # a broken connection: the batch is written again, 0.05 s then 0.2 s later
 
 
 @dataclass
@@ -68,11 +65,11 @@ class Item:
     job_id: str
     owner: str | None
     kind: str  # succeeded | failed | canceled | start (complete_batch's item kinds)
-    query: str
     args: dict[str, Any]
     may_finish: bool = False  # could end its job: the batch is then one transaction
     wake: threading.Event = field(default_factory=threading.Event)
     handed: tuple[_Slot, list[Item]] | None = None  # a batch this item's thread leads
+    # (set under the completer's lock before ``wake``: it is read once after the wake)
     step: scheduler.Step | None = None
     error: BaseException | None = None
 
@@ -88,7 +85,7 @@ class Item:
         may_finish: bool = True,  # unknown: the safe guess, one transaction
     ) -> Item:
         args = c.arguments(job_id, owner, claim=claim, more=more)
-        return cls(job_id, owner, c.outcome, c.query, args, may_finish)
+        return cls(job_id, owner, c.outcome, args, may_finish)
 
     @classmethod
     def start(cls, job_id: str, owner: str | None, workflow: Workflow, *, more: int) -> Item:
@@ -99,7 +96,12 @@ class Item:
             "edges": workflow.edge_rows(),
             "more": more,
         }
-        return cls(job_id, owner, "start", "start_job", args)
+        return cls(job_id, owner, "start", args)
+
+    @property
+    def query(self) -> str:
+        """The named query that writes this item alone (the per-item path)."""
+        return "start_job" if self.kind == "start" else f"task_{self.kind}"
 
     @property
     def entry(self) -> dict[str, Any]:
@@ -115,7 +117,7 @@ class Item:
         self.wake.set()
 
     def hand(self, job: tuple[_Slot, list[Item]]) -> None:
-        """(under the completer's lock) Let this item's thread lead ``job``."""
+        """Let this item's thread lead ``job`` (of which it is the first item)."""
         self.handed = job
         self.wake.set()
 
@@ -193,26 +195,18 @@ class Completer:
             raise RuntimeError("completer is not running")
         with self._lock:
             self._queue.append(item)
+            # a free slot means an empty queue: the batch is this item alone
             job = self._next(self._free.pop()) if self._free else None
-        while True:
-            if job is None:
-                item.wake.wait()  # resolved, or handed a batch to lead
-                with self._lock:
-                    item.wake.clear()
-                    job, item.handed = item.handed, None
-                if job is None:
-                    if item.resolved:
-                        break
-                    continue
+        if job is None:
+            item.wake.wait()  # resolved by another batch's leader, or handed one to lead
+            job = item.handed
+        if job is not None:  # a batch led by this item (its first), so it resolves it
             slot, batch = job
             slot.flush(batch)
             with self._lock:
-                job = self._next(slot)
-                if job is not None and item.resolved:
-                    job[1][0].hand(job)  # the next batch's first item leads it
-                    job = None
-            if job is None and item.resolved:
-                break
+                following = self._next(slot)
+            if following is not None:  # queued meanwhile: their first leads them
+                following[1][0].hand(following)
         if item.error is not None:
             raise item.error
         assert item.step is not None
@@ -391,8 +385,7 @@ class _Slot:
 
     def _retrying(self, fn: Callable[[psycopg.Connection[Any]], T]) -> T:
         """``fn(conn)`` on the slot's connection; a broken one is replaced and the call
-        repeated (fenced items make that safe), DB_TRIES calls in all, 0.05 s then 0.2 s
-        apart."""
+        repeated (:func:`~enginev2d.db.retry_broken`)."""
 
         def call() -> T:
             conn = self._connection()
@@ -407,16 +400,7 @@ class _Slot:
                     self._discard(conn)
                 raise
 
-        return retry(
-            call,
-            retries=DB_TRIES - 1,
-            backoff=Backoff(initial_s=0.05, factor=4.0, jitter=0.0),
-            should_retry=lambda exc: isinstance(exc, psycopg.OperationalError),
-            on_retry=lambda exc, n, delay: logger.warning(
-                "completer: database call failed (%s), retrying", exc,
-                extra={"action": "db_retry"},
-            ),
-        )  # fmt: skip
+        return retry_broken(call, who="completer")
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None:

@@ -42,12 +42,11 @@ from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool
 
 from . import contents, logsetup, metrics, progress, scheduler, tasks
-from .backoff import Backoff, retry
 from .completer import Completer, Item
 from .completion import Completion
 from .config import Config
 from .contents import ContentIndex
-from .db import Repeats, give_back
+from .db import Repeats, give_back, retry_broken
 from .errors import (
     V2_DAG_DEADLOCK,
     V2_TIMEOUT,
@@ -71,9 +70,6 @@ logger = logsetup.context_logger(__name__)
 
 T = TypeVar("T")
 Executor = Callable[[TaskContext], TaskOutcome]
-
-DB_RETRIES = 3  # calls in all, 0.05 s then 0.2 s apart
-DB_FIRST_RETRY_S = 0.05
 
 
 @dataclass
@@ -494,27 +490,14 @@ class JobRunner:
         return self._retrying(call)
 
     def _retrying(self, call: Callable[[], T]) -> T:
-        """A broken connection is replaced and the (fenced, so repeatable) call retried."""
+        """A broken connection is replaced and the (fenced, so repeatable) call retried;
+        the waits end early when the job is done."""
 
         def pause(seconds: float) -> bool:
             self._done.wait(seconds)
             return True
 
-        try:
-            return call()  # the hot path: no retry machinery unless it fails
-        except psycopg.OperationalError as exc:
-            logger.warning("database call failed (%s), retrying", exc, extra={"action": "db_retry"})
-        pause(DB_FIRST_RETRY_S)
-        return retry(
-            call,
-            retries=DB_RETRIES - 2,
-            backoff=Backoff(initial_s=DB_FIRST_RETRY_S * 4, factor=4.0, jitter=0.0),
-            should_retry=lambda exc: isinstance(exc, psycopg.OperationalError),
-            wait=pause,
-            on_retry=lambda exc, n, delay: logger.warning(
-                "database call failed (%s), retrying", exc, extra={"action": "db_retry"}
-            ),
-        )
+        return retry_broken(call, who="job", wait=pause)
 
     def _release_conn(self) -> None:
         with self._conn_lock:

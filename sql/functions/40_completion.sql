@@ -63,15 +63,14 @@ LANGUAGE sql AS $$
 $$;
 
 -- The claims a completion hands back: only while the job runs and nobody canceled it.
--- p_also: pending tasks the caller found promotable (claimed at once, or made ready).
-CREATE OR REPLACE FUNCTION engine_v2._next_claims(
-  p_job_id uuid, p_claim boolean, p_more int, p_also uuid[] DEFAULT NULL
-) RETURNS jsonb
+DROP FUNCTION IF EXISTS engine_v2._next_claims(uuid, boolean, int, uuid[]);  -- a dead p_also
+CREATE OR REPLACE FUNCTION engine_v2._next_claims(p_job_id uuid, p_claim boolean, p_more int)
+RETURNS jsonb
 LANGUAGE sql AS $$
   SELECT CASE WHEN p_claim AND EXISTS (
            SELECT 1 FROM engine_v2.job_runs
             WHERE job_id = p_job_id AND status = 'running' AND NOT cancel_requested)
-         THEN engine_v2._claim_many(p_job_id, 1 + greatest(coalesce(p_more, 0), 0), p_also)
+         THEN engine_v2._claim_many(p_job_id, 1 + greatest(coalesce(p_more, 0), 0))
          ELSE '[]'::jsonb END;
 $$;
 
@@ -418,7 +417,7 @@ DROP FUNCTION IF EXISTS engine_v2.complete_task(uuid, uuid, int, text, text, jso
 REVOKE ALL ON FUNCTION engine_v2._owned_job(uuid, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION engine_v2._running_attempt(uuid, uuid, int) FROM PUBLIC;
 REVOKE ALL ON FUNCTION engine_v2._close_attempt(uuid, int, text, jsonb, jsonb) FROM PUBLIC;
-REVOKE ALL ON FUNCTION engine_v2._next_claims(uuid, boolean, int, uuid[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION engine_v2._next_claims(uuid, boolean, int) FROM PUBLIC;
 REVOKE ALL ON FUNCTION engine_v2._completed(uuid, text, text, text, jsonb, text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION engine_v2._stale(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION engine_v2._record_success(uuid, bigint, int, uuid, int, jsonb, jsonb,

@@ -15,7 +15,7 @@ from tests.waiting import wait_for
 
 
 def make_item(job: str, n: int) -> Item:
-    return Item(job, "A", "succeeded", "task_succeeded", {"n": n})
+    return Item(job, "A", "succeeded", {"n": n})
 
 
 @pytest.fixture
@@ -76,7 +76,7 @@ def test_items_arriving_during_a_commit_share_the_next_and_respect_batch_max(rec
 
 def test_an_error_reaches_only_its_own_worker(recorded):
     c = Completer(Config(), pool=None, slots=1).start()  # type: ignore[arg-type]
-    bad = Item("j1", "A", "succeeded", "task_succeeded", {"n": 1, "raise": True})
+    bad = Item("j1", "A", "succeeded", {"n": 1, "raise": True})
     with pytest.raises(RuntimeError, match="item 1"):
         c.submit(bad)
     assert c.submit(make_item("j2", 2)).progress == 2
