@@ -42,7 +42,6 @@ __all__ = [
     "get_model",
     "get_text_model",
     "offline_provider",
-    "provider_for",
     "reset_cache",
     "set_google_credentials",
 ]
@@ -56,11 +55,6 @@ _cache: dict[Any, Any] = {}
 _offline: Any = None
 _google_credentials: Any = None
 _image_slots: dict[tuple[str, int], threading.BoundedSemaphore] = {}
-
-
-def provider_for(cfg: Config, task_key: str) -> str:
-    """The first provider of a task's route."""
-    return cfg.providers.for_task(task_key)
 
 
 def _build(cfg: Config, name: str) -> Any:

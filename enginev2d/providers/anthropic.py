@@ -155,10 +155,7 @@ class AnthropicProvider:
         kwargs: dict[str, Any],
         options: CallOptions,
     ) -> TextReply:
-        timeout = self.cfg.timeout_s
-        remaining = options.remaining()
-        if remaining is not None:
-            timeout = max(0.001, min(timeout, remaining))
+        timeout = options.timeout(self.cfg.timeout_s)
         try:
             msg = client.messages.create(**kwargs, timeout=timeout)
         except (anthropic.APIError, httpx2.HTTPError) as exc:

@@ -98,6 +98,13 @@ class CallOptions:
     def remaining(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.monotonic()
 
+    def timeout(self, call_timeout_s: float) -> float:
+        """A one-shot call's timeout: the provider's, cut to what the task has left."""
+        remaining = self.remaining()
+        if remaining is None:
+            return call_timeout_s
+        return max(0.001, min(call_timeout_s, remaining))
+
 
 class TextModel(Protocol):
     name: str

@@ -200,10 +200,7 @@ class GoogleProvider:
                 timeout=int(self.cfg.stream_idle_s * 1000),
                 headers={"X-Server-Timeout": str(max(1, math.ceil(budget)))},
             )
-        timeout = self.cfg.timeout_s
-        remaining = options.remaining()
-        if remaining is not None:
-            timeout = max(0.001, min(timeout, remaining))
+        timeout = options.timeout(self.cfg.timeout_s)
         return types.HttpOptions(timeout=max(1, int(timeout * 1000)))
 
     # ------------------------------------------------------------------ text

@@ -121,10 +121,7 @@ class ModalProvider:
     def _once(
         self, url: str, body: dict[str, Any], model: str | None, options: CallOptions
     ) -> TextReply:
-        timeout = self.cfg.timeout_s
-        remaining = options.remaining()
-        if remaining is not None:
-            timeout = max(0.001, min(timeout, remaining))
+        timeout = options.timeout(self.cfg.timeout_s)
         try:
             resp = self._session.post(url, json=body, headers=self._headers, timeout=timeout)
         except requests.Timeout:

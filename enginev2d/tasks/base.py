@@ -134,10 +134,6 @@ class TaskContext:
         if self.stop_event.wait(seconds):
             self.check()
 
-    def remaining_s(self) -> float | None:
-        """Seconds left before :attr:`deadline` (None: no deadline known)."""
-        return None if self.deadline is None else self.deadline - time.monotonic()
-
     def report_progress(self, data: dict[str, Any]) -> None:
         """Pass ``data`` (e.g. ``{"bytes": 1234, "tokens": 300, "model": ...}``) to
         :attr:`progress_sink`, at most once per :data:`PROGRESS_MIN_INTERVAL_S` (monotonic

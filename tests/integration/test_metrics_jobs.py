@@ -9,12 +9,10 @@ from typing import Any
 
 import pytest
 
-from enginev2d import metrics
+from enginev2d import metrics, worker
 from enginev2d.config import Config
 from enginev2d.db import make_pool
 from tests.integration.test_metrics_scrape import scrape, value
-
-worker = pytest.importorskip("enginev2d.worker")
 
 
 @pytest.fixture

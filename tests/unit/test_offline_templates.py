@@ -12,6 +12,7 @@ import pytest
 
 from enginev2d.providers.offline import TEMPLATE_IDS, OfflineProvider, check_js_syntax
 from enginev2d.providers.offline.jscheck import tokenizer_check
+from enginev2d.tasks import schemas
 from enginev2d.templates import FILES, catalogue, read_marker
 
 # One English and one Japanese request per template: each must choose that template.
@@ -185,7 +186,6 @@ def test_title_is_escaped_everywhere_it_lands() -> None:
 @pytest.mark.parametrize("template_id", sorted(REQUESTS))
 def test_plan_satisfies_the_plan_task_schema(template_id: str) -> None:
     """Contract with enginev2d.tasks: ids and image specs pass its validators unchanged."""
-    schemas = pytest.importorskip("enginev2d.tasks.schemas")
     plan, _ = _generate(_request(template_id, "en"))
     assert schemas.TEMPLATE_ID.match(plan["template_id"])
     specs = schemas.validate_image_specs("plan", plan["image_specs"], plan["image_count"], "x")

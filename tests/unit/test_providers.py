@@ -537,8 +537,8 @@ def test_routing_and_cache(tmp_path) -> None:
     cfg = make_config(
         tmp_path, {"providers": {"default": "offline", "route": {"codegen": "google"}}}
     )
-    assert providers.provider_for(cfg, "codegen") == "google"
-    assert providers.provider_for(cfg, "intent") == "offline"
+    assert cfg.providers.for_task("codegen") == "google"
+    assert cfg.providers.for_task("intent") == "offline"
     a = providers.get_text_model(cfg, "anthropic")
     assert providers.get_text_model(cfg, "anthropic") is a
     assert providers.get_text_model(cfg, "google").name == "google"

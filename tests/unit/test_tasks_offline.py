@@ -13,14 +13,12 @@ from enginev2d.config import Config
 from enginev2d.tasks import execute
 from tests.fakes.ctx import make_config, make_ctx
 
-pytest.importorskip("enginev2d.providers.offline", reason="offline provider not landed yet")
-
 
 @pytest.fixture
 def cfg(tmp_path: Path) -> Config:
     providers.reset_cache()
     c = make_config(tmp_path)
-    assert providers.provider_for(c, "codegen") == "offline"
+    assert c.providers.for_task("codegen") == "offline"
     return c
 
 

@@ -151,7 +151,3 @@ def classify(message: str, *, has_project: bool) -> dict[str, Any]:
     if is_question and not _any(_EDIT_VERBS, text):
         return {"intent": "chat", "reply": reply(message, _chat_kind(text))}
     return {"intent": "edit"}
-
-
-def classify_intent(message: str, *, has_project: bool) -> str:
-    return str(classify(message, has_project=has_project)["intent"])
