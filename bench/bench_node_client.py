@@ -19,6 +19,8 @@ import subprocess
 
 import psycopg
 
+from enginev2d.pgcluster import host_server_login
+
 from .common import BenchError, Deadline
 from .daemonproc import REPO, Daemon
 from .pg import create_daemon_db, start_cluster
@@ -26,18 +28,6 @@ from .pg import create_daemon_db, start_cluster
 STATE = REPO / "bench" / ".state" / "node-client"
 CLIENT = REPO / "clients" / "node"
 LOGIN = "bench_node_server"
-
-
-def server_login(url: str) -> str:
-    """A login role in engine_v2_server, with the host's own rights on public.jobs."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(
-            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = "
-            f"'{LOGIN}') THEN CREATE ROLE {LOGIN} LOGIN; END IF; END $$"
-        )
-        conn.execute(f"GRANT engine_v2_server TO {LOGIN}")
-        conn.execute(f"GRANT SELECT, INSERT ON public.jobs TO {LOGIN}")
-    return url.replace("postgresql://postgres@", f"postgresql://{LOGIN}@", 1)
 
 
 def main() -> None:
@@ -61,7 +51,7 @@ def main() -> None:
         for concurrency in args.concurrency:
             env = {
                 **os.environ,
-                "SERVER_URL": server_login(url),
+                "SERVER_URL": host_server_login(url, LOGIN),
                 "JOBS": str(args.jobs),
                 "CONCURRENCY": str(concurrency),
             }

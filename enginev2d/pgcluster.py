@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
+
 from .errors import ConfigError
 
 PG_BIN = Path(os.environ.get("ENGINEV2_PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -211,3 +213,19 @@ class PgCluster:
         with contextlib.suppress(Exception):
             self.stop("immediate")
         shutil.rmtree(self.base_dir, ignore_errors=True)
+
+
+def host_server_login(db_url: str, role: str) -> str:
+    """``db_url`` (a superuser's, as :meth:`PgCluster.dsn` gives) as the host server's
+    login ``role``, made if missing: a member of ``engine_v2_server`` (migration 0005)
+    with what the host grants itself on ``public.jobs`` (it inserts its job rows and v1
+    completes them). What a production host sets up; the demo, the tests and the Node
+    benchmark log in this way."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = "
+            f"'{role}') THEN CREATE ROLE {role} LOGIN; END IF; END $$"
+        )
+        conn.execute(f"GRANT engine_v2_server TO {role}")
+        conn.execute(f"GRANT SELECT, INSERT, UPDATE ON public.jobs TO {role}")
+    return db_url.replace(f"postgresql://{SERVER_USER}@", f"postgresql://{role}@", 1)

@@ -18,7 +18,7 @@ from psycopg.rows import dict_row
 
 from enginev2d.config import Config, load_config
 from enginev2d.migrations import migrate
-from enginev2d.pgcluster import PgCluster
+from enginev2d.pgcluster import PgCluster, host_server_login
 
 TESTS = Path(__file__).resolve().parent
 STANDINS = TESTS / "sql" / "host_standins.sql"
@@ -123,17 +123,9 @@ SERVER_LOGIN = "ev2_test_server"
 
 
 def server_login_url(db_url: str) -> str:
-    """A login role for the host server in ``db_url``'s database: a member of
-    ``engine_v2_server`` (migration 0005) plus what the host grants itself on
-    ``public.jobs`` (it inserts and completes its own job rows)."""
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute(
-            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = "
-            f"'{SERVER_LOGIN}') THEN CREATE ROLE {SERVER_LOGIN} LOGIN; END IF; END $$"
-        )
-        conn.execute(f"GRANT engine_v2_server TO {SERVER_LOGIN}")
-        conn.execute(f"GRANT SELECT, INSERT, UPDATE ON public.jobs TO {SERVER_LOGIN}")
-    return db_url.replace("postgresql://postgres@", f"postgresql://{SERVER_LOGIN}@", 1)
+    """A login role for the host server in ``db_url``'s database (see
+    :func:`enginev2d.pgcluster.host_server_login`)."""
+    return host_server_login(db_url, SERVER_LOGIN)
 
 
 @pytest.fixture

@@ -26,11 +26,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
-
 from enginev2d.demo import DEMO_USER  # the user `make demo` builds for
 from enginev2d.embedded import EmbeddedDatabase
-from enginev2d.pgcluster import PgCluster
+from enginev2d.pgcluster import PgCluster, host_server_login
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -50,19 +48,6 @@ def check_node() -> str:
         if not (d / "node_modules").is_dir():
             raise DemoError(f"{d.relative_to(ROOT)} has no node_modules: run make node-deps")
     return node
-
-
-def server_login(db_url: str) -> str:
-    """The host server's login role: member of engine_v2_server, plus the host's own
-    rights on public.jobs (it inserts its job rows and v1 completes them)."""
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute(
-            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = "
-            f"'{SERVER_LOGIN}') THEN CREATE ROLE {SERVER_LOGIN} LOGIN; END IF; END $$"
-        )
-        conn.execute(f"GRANT engine_v2_server TO {SERVER_LOGIN}")
-        conn.execute(f"GRANT SELECT, INSERT, UPDATE ON public.jobs TO {SERVER_LOGIN}")
-    return db_url.replace("postgresql://postgres@", f"postgresql://{SERVER_LOGIN}@", 1)
 
 
 def write_daemon_config(state: Path, db_url: str) -> Path:
@@ -192,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
                 db_url = db.url
             stack.enter_context(daemon(state, db_url))
             url, server = stack.enter_context(
-                node_server(node, server_login(db_url), state, args.port)
+                node_server(node, host_server_login(db_url, SERVER_LOGIN), state, args.port)
             )
             print(f"enginev2d web demo: open {url}  (Ctrl-C stops)", flush=True)
             print(f"  daemon log {state / 'daemon.log'}; game in {state / 'projects'}", flush=True)
