@@ -5,9 +5,7 @@ gone (their locks with them) and nothing after the crash point ran."""
 
 from __future__ import annotations
 
-import random
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -308,24 +306,42 @@ def test_log_fallback_rejects_codes_outside_the_design(conn, make_job, code):
     assert job_row(conn, job)["status"] == "running"
 
 
+# The moments the server's deadline fires at: right after this event of the job.
+CANCEL_MOMENTS = [
+    ("taskStarted", "intent"),
+    ("taskDone", "plan"),
+    ("taskDone", "codegen"),
+    ("taskStarted", "publish_prep"),  # the swap and the publish guard race the cancel
+    ("taskDone", "publish_prep"),
+    ("jobCompleted", None),
+]
+
+
 def test_cancel_racing_a_running_job_is_completed_or_canceled_never_both(
     conn, config, pool, make_job, completions, db_url
 ):
-    """The server's deadline fires at a random moment of a real (offline) live job run
-    by the real runner: 'completed' means production holds the job's commit and v2
+    """The server's deadline fires at each stage of a real (offline) live job run by
+    the real runner: 'completed' means production holds the job's commit and v2
     completed public.jobs; 'canceled' means production is untouched and v2 completed
-    nothing. With a live daemon the answer is never 'pending'."""
+    nothing. With a live daemon the answer is never 'pending'. The early moments must
+    cancel and the last must complete, so both outcomes are checked every run."""
     from enginev2d.worker import JobRunner
 
-    rng = random.Random(12)
     answers = []
-    for _ in range(6):
+    for kind, key in CANCEL_MOMENTS:
         job = make_job()
         conn.execute("UPDATE engine_v2.job_runs SET owner = 'A' WHERE job_id = %s", (job,))
         runner = JobRunner(config, pool, job_row(conn, job), owner="A")
         th = threading.Thread(target=runner.run)
         th.start()
-        time.sleep(rng.uniform(0.0, 1.2))  # a random moment to race at, not a wait
+        wait_for(
+            lambda job=job, kind=kind, key=key: any(
+                e["event_type"] == kind and (key is None or e["data"].get("task_key") == key)
+                for e in events(conn, job)
+            ),
+            30,
+            f"{kind} {key or ''}",
+        )
         with psycopg.connect(db_url, autocommit=True) as c:
             answer = scheduler.cancel_job(c, job, "server deadline")
         th.join(30)
@@ -340,7 +356,8 @@ def test_cancel_racing_a_running_job_is_completed_or_canceled_never_both(
             assert prod_commits(config, conn, job) == []
         assert events(conn, job)[-1]["data"]["final"] is True
         answers.append(answer)
-    print("cancel race answers:", answers)
+    print("cancel moments:", answers)
+    assert answers[0] == "canceled" and answers[-1] == "completed", answers
 
 
 def test_a_failure_reported_while_the_publish_is_in_doubt_goes_to_a_takeover(
