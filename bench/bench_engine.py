@@ -179,9 +179,10 @@ class Notifies:
         self.conn.close()
 
 
-def pg_cpu_by_kind(postmaster: int) -> dict[str, int]:
-    """CPU ticks of the cluster's processes by kind (backend, autovacuum, walwriter, ...);
-    exited children (reaped by the postmaster) count as 'exited'."""
+def pg_cpu_by_kind(postmaster: int, database: str = "bench_engine") -> dict[str, int]:
+    """CPU ticks of the cluster's processes by kind (a backend of ``database``,
+    autovacuum, walwriter, ...); exited children (reaped by the postmaster) count as
+    'exited'."""
     out: dict[str, int] = {}
     for pt in all_procs():
         if pt.ppid != postmaster:
@@ -191,7 +192,7 @@ def pg_cpu_by_kind(postmaster: int) -> dict[str, int]:
         except OSError:
             continue
         title = title.removeprefix("postgres: ").strip()
-        kind = "backend" if "bench_engine" in title else title.split(" ")[0]
+        kind = "backend" if database in title else title.split(" ")[0]
         out[kind] = out.get(kind, 0) + pt.utime + pt.stime + pt.cutime + pt.cstime
     me = read_proc(postmaster)
     if me is not None:

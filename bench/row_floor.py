@@ -1,0 +1,258 @@
+"""What the contract's rows alone cost PostgreSQL per task, next to pgqueuer (issue 17).
+
+No engine: one connection writes, set-based and 8 hand-offs per commit (the
+completer's typical batch), what every task of ``make bench``'s DAG leaves behind under
+the frozen design and the README contract: the task row finished with its output and
+input and the next one claimed (status, attempt_count, times), the attempt row opened
+and closed, a taskStarted and a taskDone event with the job's next seqs, the
+partialResult events (plan's playable preview, ~26 KB; codegen's and fix's files), the
+artifacts (plan, code, review, publish), the job row's event cursor, one NOTIFY per
+commit, and each job's end (the run's status and result, jobCompleted, public.jobs).
+Left out, so the figure is a floor: materializing the DAG, promotion and readiness
+checks, progress, fencing reads, the counts a step reports.
+
+pgqueuer runs its peer DAGs on the same cluster in the same run (bench/pgqueuer_peer.py),
+so the figures compare: what the rows cost against what pgqueuer's whole run costs.
+
+    .venv/bin/python -m bench.row_floor [--jobs 1000] [--no-pgqueuer] [--no-record]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from enginev2d.templates.preview import preview_files
+from enginev2d.workflow import DEFAULT_WORKFLOW
+
+from . import pgqueuer_peer
+from .bench_engine import pg_cpu_by_kind
+from .common import INJECT_OUTPUTS, machine_info, postmaster_pid
+from .daemonproc import REPO
+from .pg import Client, create_daemon_db, server_version, start_cluster
+
+STATE = REPO / "bench" / ".state" / "floor"
+DB = "bench_floor"
+RESULTS = REPO / "bench" / "results"
+BATCH = 8  # hand-offs per commit: the completer's p50 in make bench
+TICK = 100.0  # clock ticks per second (/proc)
+
+# One commit: close the finished tasks and their attempts, claim the next ones and
+# open their attempts, write taskDone + taskStarted at the job's next two seqs, move
+# the job's cursor, notify once.
+HAND_OFF = """
+WITH done AS (
+  UPDATE engine_v2.job_tasks SET status = 'succeeded', output = %(output)s,
+         input = %(input)s, progress = 100, finished_at = now()
+   WHERE id = ANY (%(done)s::uuid[])
+  RETURNING id, job_id, task_key, attempt_count
+), closed AS (
+  UPDATE engine_v2.job_task_attempts a
+     SET status = 'succeeded', ended_at = clock_timestamp(), latency_ms = 1
+    FROM done WHERE a.task_id = done.id AND a.attempt_no = done.attempt_count
+), art AS (
+  INSERT INTO engine_v2.job_task_artifacts (id, job_id, task_id, kind, uri, content)
+  SELECT gen_random_uuid(), job_id, id, %(artifact)s, NULL, %(output)s
+    FROM done WHERE %(artifact)s::text IS NOT NULL
+), claimed AS (
+  UPDATE engine_v2.job_tasks SET status = 'running', started_at = now(),
+         attempt_count = attempt_count + 1
+   WHERE id = ANY (%(next)s::uuid[])
+  RETURNING id, job_id, task_key, attempt_count
+), opened AS (
+  INSERT INTO engine_v2.job_task_attempts (task_id, attempt_no, status, started_at)
+  SELECT id, attempt_count, 'running', clock_timestamp() FROM claimed
+), e AS (
+  SELECT job_id, id, 'partialResult' AS typ,
+         jsonb_build_object('task_key', task_key) || %(partial)s AS dat, 1 AS o
+    FROM done WHERE %(partial)s::jsonb IS NOT NULL
+  UNION ALL
+  SELECT job_id, id, 'taskDone', jsonb_build_object('task_key', task_key,
+         'attempt', attempt_count, 'latency_ms', 1), 2 FROM done
+  UNION ALL
+  SELECT job_id, id, 'taskStarted', jsonb_build_object('task_key', task_key,
+         'attempt', attempt_count), 3 FROM claimed
+), n AS (
+  SELECT job_id, count(*)::int AS k FROM e GROUP BY job_id
+), cursor AS (
+  UPDATE engine_v2.job_runs r SET event_seq = r.event_seq + n.k
+    FROM n WHERE r.job_id = n.job_id
+  RETURNING r.job_id, r.event_seq - n.k AS seq0
+), ev AS (
+  INSERT INTO engine_v2.job_task_events (job_id, task_id, event_type, data, seq)
+  SELECT e.job_id, e.id, e.typ, jsonb_build_object('type', e.typ) || e.dat,
+         c.seq0 + row_number() OVER (PARTITION BY e.job_id ORDER BY e.o)
+    FROM e JOIN cursor c USING (job_id)
+  RETURNING job_id, seq
+)
+SELECT pg_notify('engine_v2_events', json_build_object('jobs',
+         json_object_agg(job_id, last))::text)
+  FROM (SELECT job_id, max(seq) AS last FROM ev GROUP BY job_id) x
+"""
+
+# Each job's end: the run's status and result, jobCompleted, the host's row.
+FINISH = """
+WITH r AS (
+  UPDATE engine_v2.job_runs SET status = 'succeeded', result = %(result)s,
+         finished_at = now(), progress = 100, event_seq = event_seq + 1
+   WHERE job_id = ANY (%(jobs)s::uuid[])
+  RETURNING job_id, event_seq
+), ev AS (
+  INSERT INTO engine_v2.job_task_events (job_id, event_type, data, seq)
+  SELECT job_id, 'jobCompleted', jsonb_build_object('type', 'jobCompleted', 'final', true),
+         event_seq FROM r
+)
+UPDATE public.jobs SET status = 'completed', updated_at = now()
+ WHERE id = ANY (%(jobs)s::uuid[])
+"""
+
+ARTIFACT = {"plan": "plan", "codegen": "code", "qa_review": "review", "publish_prep": "publish"}
+
+
+def partial(key: str) -> dict[str, Any] | None:
+    """The partialResult a task of the bench's DAG writes (as the engine does)."""
+    if key == "plan":
+        return {"stage": "preview", "files": preview_files(INJECT_OUTPUTS["plan"])}
+    if key in ("codegen", "fix"):
+        return {"files": INJECT_OUTPUTS[key]["files"], "ref": None}
+    return None
+
+
+def setup(url: str, jobs: int) -> list[list[str]]:
+    """``jobs`` submitted and materialized; each job's task ids in DAG position order."""
+    client = Client(url)
+    try:
+        ids, _xid, _t = client.submit_batch({}, jobs)
+    finally:
+        client.close()
+    tasks = Jsonb(DEFAULT_WORKFLOW.task_rows())
+    edges = Jsonb(DEFAULT_WORKFLOW.edge_rows())
+    chains: list[list[str]] = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        for job in ids:
+            conn.execute("SELECT engine_v2.materialize_job(%s, %s, %s)", (job, tasks, edges))
+        rows = conn.execute(
+            "SELECT job_id, array_agg(id ORDER BY position) FROM engine_v2.job_tasks"
+            " WHERE job_id = ANY(%s::uuid[]) GROUP BY job_id",
+            (ids,),
+        ).fetchall()
+        chains = [[str(t) for t in r[1]] for r in rows]
+        conn.execute("VACUUM ANALYZE")
+    return chains
+
+
+def floor(url: str, pm: int, chains: list[list[str]], writers: int = 1) -> dict[str, Any]:
+    """Every task of every chain claimed and finished, 8 hand-offs per commit, by
+    ``writers`` connections at once (each its share of the jobs)."""
+    before = pg_cpu_by_kind(pm, DB)
+    t0 = time.perf_counter()
+    shares = [chains[w::writers] for w in range(writers)]
+    with ThreadPoolExecutor(writers) as pool:
+        commits = sum(pool.map(lambda share: write(url, share), shares))
+    wall = time.perf_counter() - t0
+    after = pg_cpu_by_kind(pm, DB)
+    tasks = len(chains) * len(DEFAULT_WORKFLOW.tasks)
+    # the writers' backends exit before the second reading: their time is the
+    # postmaster's reaped children's, so the cluster's total is the figure
+    ticks = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    cluster = sum(ticks.values()) / TICK
+    return {
+        "writers": writers,
+        "tasks": tasks,
+        "commits": commits,
+        "wall_s": round(wall, 3),
+        "tasks_per_s": round(tasks / wall, 1),
+        "cluster_cpu_ms_per_task": round(cluster / tasks * 1000, 3),
+        "cpu_ticks_by_kind": ticks,
+    }
+
+
+def write(url: str, chains: list[list[str]]) -> int:
+    """One writer's chains, step by step; the number of commits."""
+    keys = [t.key for t in DEFAULT_WORKFLOW.tasks]
+    steps = len(keys)
+    result = Jsonb({"files": INJECT_OUTPUTS["fix"]["files"], "commit": "0000000"})
+    with psycopg.connect(url, autocommit=True) as conn:
+        commits = 0
+        for s in range(steps + 1):  # s: finish task s-1, claim task s
+            key = keys[s - 1] if s > 0 else None
+            extra = {
+                "output": Jsonb(INJECT_OUTPUTS[key]) if key else None,
+                "input": Jsonb({"message": "bench: batch"}),
+                "partial": Jsonb(partial(key)) if key and partial(key) else None,
+                "artifact": ARTIFACT.get(key or ""),
+            }
+            for i in range(0, len(chains), BATCH):
+                part = chains[i : i + BATCH]
+                done = [c[s - 1] for c in part] if s > 0 else []
+                nxt = [c[s] for c in part] if s < steps else []
+                with conn.transaction():
+                    conn.execute(HAND_OFF, {"done": done, "next": nxt, **extra})
+                    if s == steps:
+                        jobs = [c[-1] for c in part]
+                        conn.execute(FINISH, {"jobs": job_ids(conn, jobs), "result": result})
+                commits += 1
+    return commits
+
+
+def job_ids(conn: psycopg.Connection[Any], task_ids: list[str]) -> list[str]:
+    rows = conn.execute(
+        "SELECT job_id::text FROM engine_v2.job_tasks WHERE id = ANY(%s::uuid[])", (task_ids,)
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--jobs", type=int, default=1000)
+    ap.add_argument("--no-pgqueuer", action="store_true")
+    ap.add_argument("--no-record", action="store_true")
+    args = ap.parse_args()
+
+    def log(msg: str) -> None:
+        print(f"[floor {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+    cluster = start_cluster(STATE)
+    try:
+        url = create_daemon_db(cluster, DB)
+        pm = postmaster_pid(cluster.data_dir)
+        chains = setup(url, args.jobs)
+        log(f"{len(chains)} jobs materialized; the contract's rows, {BATCH} per commit")
+        out: dict[str, Any] = {"machine": machine_info(server_version(url)), "batch": BATCH}
+        out["floor"] = []
+        for writers in (1, 2):  # the completer writes with two slots
+            if writers > 1:
+                chains = setup(url, args.jobs)
+            f = floor(url, pm, chains, writers)
+            out["floor"].append(f)
+            log(
+                f"floor, {writers} writer(s): {f['tasks_per_s']} tasks/s, PostgreSQL CPU per"
+                f" task {f['cluster_cpu_ms_per_task']} ms"
+            )
+        if not args.no_pgqueuer:
+            peer = pgqueuer_peer.bench_pgqueuer(cluster, STATE, 500, log)
+            if peer is not None:
+                cpu, n = peer["cpu_s"], peer["tasks"]
+                out["pgqueuer"] = {
+                    "tasks_per_s": peer["tasks_per_s"],
+                    "postgres_cpu_ms_per_task": round(cpu["postgres"] / n * 1000, 3),
+                    "total_cpu_ms_per_task": round(peer["cpu_s_per_1000_tasks"], 3),
+                }
+                log(f"pgqueuer, same cluster: {json.dumps(out['pgqueuer'])}")
+        if not args.no_record:
+            RESULTS.mkdir(exist_ok=True)
+            path = RESULTS / f"floor-{time.strftime('%Y%m%d-%H%M%S')}.json"
+            path.write_text(json.dumps(out, indent=1))
+            log(f"results in {path}")
+    finally:
+        cluster.stop("fast")
+
+
+if __name__ == "__main__":
+    main()
