@@ -314,6 +314,18 @@ def landed(
     return step
 
 
+def charge(
+    conn: psycopg.Connection[Any], task_id: str, attempt: int, usage: Mapping[str, Any]
+) -> bool:
+    """Add ``usage`` (tokens, cost) to an attempt that no completion will record: its
+    job was lost, or its completion refused as stale. Never fenced (see
+    ``charge_attempt``); False when the attempt has no row any more."""
+    row = conn.execute(
+        Q["charge_attempt"], {"task_id": task_id, "attempt": attempt, "usage": Jsonb(dict(usage))}
+    ).fetchone()
+    return bool(row["charged"] if isinstance(row, Mapping) else row and row[0])
+
+
 def hand_once(steps: list[Step]) -> None:
     """Steps recovered for several items of one job share their transaction's claims
     and skips (:func:`landed`): each stays with the first step that names it."""

@@ -708,7 +708,9 @@ class JobRunner:
         try:
             if isinstance(err, WorkerLost) and isinstance(self._abort_reason, WorkerLost):
                 # Shutdown or lost lease: the attempt is lost, not failed. It stays open
-                # for the next owner's takeover, which re-runs it uncharged.
+                # for the next owner's takeover, which re-runs it uncharged (against
+                # max_attempts); what it spent is still recorded.
+                self._charge(task, completion)
                 return None
             step = self._record(task, completion)
         finally:
@@ -729,6 +731,7 @@ class JobRunner:
         for key in step.skipped:
             metrics.task_skipped(key)
         if step.stale:
+            self._charge(task, completion)  # refused: its spend is recorded all the same
             if step.reason == "owner":
                 self._lost("completion rejected: job owned by another daemon")
             elif step.reason == "in_doubt":  # a takeover must look at production first
@@ -741,6 +744,21 @@ class JobRunner:
                 self._settled.add(task.task_key)
         self._observe(step)
         return step.task
+
+    def _charge(self, task: scheduler.ClaimedTask, completion: Completion) -> None:
+        """Record what an attempt spent when no completion will (best effort: the
+        database may be why the job was lost)."""
+        usage = completion.usage
+        if not (usage.get("tokens_in") or usage.get("tokens_out") or usage.get("cost_usd")):
+            return
+        try:
+            self._pool_db(lambda c: scheduler.charge(c, task.id, task.attempt, usage))
+        except Exception as exc:
+            logger.warning(
+                "could not record the spend of attempt %d of %s: %s",
+                task.attempt, task.task_key, exc,
+                extra={"action": "charge_failed", "task_key": task.task_key},
+            )  # fmt: skip
 
     def _context(self, task: scheduler.ClaimedTask) -> TaskContext:
         assert self._staging is not None

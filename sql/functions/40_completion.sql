@@ -409,6 +409,25 @@ LANGUAGE sql STABLE AS $$
      AND (p_tx IS NULL OR a.xmin = p_tx);
 $$;
 
+-- Money an attempt spent that no completion recorded: its worker lost the job (a
+-- shutdown, a lost lease: the attempt is left to the takeover, which closes it without
+-- a cost) or its completion was refused as stale. Added to the attempt row whatever
+-- its state, and not fenced on the owner: it records what was spent and changes nothing
+-- else (a row some takeover closed keeps its status, error and latency). False when the
+-- attempt has no row (pruned).
+CREATE OR REPLACE FUNCTION engine_v2.charge_attempt(p_task_id uuid, p_attempt int, p_usage jsonb)
+RETURNS boolean
+LANGUAGE sql AS $$
+  WITH u AS (
+    UPDATE engine_v2.job_task_attempts
+       SET tokens_in = coalesce(tokens_in, 0) + coalesce((p_usage->>'tokens_in')::int, 0),
+           tokens_out = coalesce(tokens_out, 0) + coalesce((p_usage->>'tokens_out')::int, 0),
+           cost_usd = coalesce(cost_usd, 0) + coalesce((p_usage->>'cost_usd')::numeric, 0)
+     WHERE task_id = p_task_id AND attempt_no = p_attempt
+    RETURNING 1)
+  SELECT EXISTS (SELECT 1 FROM u);
+$$;
+
 DROP FUNCTION IF EXISTS engine_v2._record_success(engine_v2.job_runs, uuid, int, jsonb, jsonb,
   jsonb, jsonb, jsonb);  -- its first shape (a job_runs row as argument)
 DROP FUNCTION IF EXISTS engine_v2.complete_task(uuid, uuid, int, text, text, jsonb, jsonb,
@@ -431,3 +450,4 @@ REVOKE ALL ON FUNCTION engine_v2.task_canceled(uuid, uuid, int, text, jsonb, jso
 REVOKE ALL ON FUNCTION engine_v2.completion_landed(uuid, uuid, int, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION engine_v2.start_landed(uuid, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION engine_v2._running_claims(uuid, xid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION engine_v2.charge_attempt(uuid, int, jsonb) FROM PUBLIC;

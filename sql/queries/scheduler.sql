@@ -87,3 +87,6 @@ SELECT engine_v2.completion_landed(%(job_id)s, %(task_id)s, %(attempt)s, %(owner
 
 -- start_landed: a repeated start_job came back with nothing claimed: did the first try?
 SELECT engine_v2.start_landed(%(job_id)s, %(owner)s) AS step
+
+-- charge_attempt: what an attempt spent that no completion recorded (lost, or stale)
+SELECT engine_v2.charge_attempt(%(task_id)s, %(attempt)s, %(usage)s) AS charged

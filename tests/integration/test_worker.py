@@ -6,6 +6,8 @@ import threading
 import time
 from typing import Any
 
+import pytest
+
 from enginev2d import scheduler
 from enginev2d.completion import Completion
 from enginev2d.errors import Canceled, OutputInvalid, TaskFailed, WorkerLost
@@ -328,6 +330,63 @@ def test_an_attempt_abandoned_at_shutdown_is_lost_not_failed(conn, config, pool,
         ("failed", "worker_lost"),
         ("succeeded", None),
     ]
+
+
+def spend_then_wait(started: threading.Event):
+    """A task body that has paid for a model call, then waits for its stop."""
+
+    def body(ctx):
+        ctx.record_usage("claude-sonnet-5-5", tokens_in=1000, tokens_out=200)
+        started.set()
+        ctx.wait(30)
+
+    return body
+
+
+def test_what_a_lost_or_refused_attempt_spent_is_recorded(conn, config, pool, make_job):
+    """Money spent is recorded once even when no completion records it: an attempt left
+    to the takeover at shutdown keeps its spend through the takeover, and one whose
+    completion is refused (the job was canceled under it) has it on its canceled row."""
+    cfg = config.replace(daemon={"poll_interval_s": 0.05})
+    sonnet = cfg.pricing["claude-sonnet-5-5"]
+    cost = 1000 * sonnet.input_per_mtok / 1e6 + 200 * sonnet.output_per_mtok / 1e6
+    for how in ("shutdown", "canceled"):
+        job = make_job()
+        conn.execute("UPDATE engine_v2.job_runs SET owner = 'A' WHERE job_id = %s", (job,))
+        started = threading.Event()
+        r = runner(conn, cfg, pool, job, owner="A", executor=Recorder(
+            {"qa_review": spend_then_wait(started)}))  # fmt: skip
+        th = threading.Thread(target=r.run)
+        th.start()
+        assert started.wait(10)
+        if how == "shutdown":
+            r.abort(WorkerLost("daemon shutting down"))
+        else:
+            assert scheduler.cancel_job(conn, job, reason="test", cfg=cfg)
+        th.join(10)
+        assert not th.is_alive()
+        if how == "shutdown":  # the next owner closes it as lost, the spend stays
+            conn.execute("UPDATE engine_v2.job_runs SET owner = 'B' WHERE job_id = %s", (job,))
+            out = runner(conn, cfg, pool, job, owner="B", takeover=True, executor=Recorder())
+            assert out.run().status == "succeeded"
+        qa = next(a for a in attempts(conn, job) if a["task_key"] == "qa_review")
+        assert qa["status"] == ("failed" if how == "shutdown" else "canceled"), how
+        assert (qa["tokens_in"], qa["tokens_out"]) == (1000, 200), how
+        assert float(qa["cost_usd"]) == pytest.approx(cost, abs=1e-4), how
+
+
+def test_charge_attempt_adds_to_any_attempt_and_says_when_there_is_none(conn, config, make_job):
+    job = make_job()
+    conn.execute("UPDATE engine_v2.job_runs SET owner = 'A' WHERE job_id = %s", (job,))
+    first = scheduler.start(conn, config, job, "A").task
+    assert first is not None
+    usage = {"tokens_in": 7, "tokens_out": 3, "cost_usd": 0.5}
+    assert scheduler.charge(conn, first.id, first.attempt, usage)
+    assert scheduler.charge(conn, first.id, first.attempt, usage)  # adds, never replaces
+    row = next(a for a in attempts(conn, job) if a["task_key"] == "intent")
+    assert (row["status"], row["tokens_in"], row["tokens_out"]) == ("running", 14, 6)
+    assert float(row["cost_usd"]) == 1.0
+    assert not scheduler.charge(conn, first.id, first.attempt + 1, usage)
 
 
 def test_worker_threads_log_job_id_and_task_key_from_their_context(
