@@ -69,7 +69,7 @@ class Item:
     may_finish: bool = False  # could end its job: the batch is then one transaction
     wake: threading.Event = field(default_factory=threading.Event)
     handed: tuple[_Slot, list[Item]] | None = None  # a batch this item's thread leads
-    # (set under the completer's lock before ``wake``: it is read once after the wake)
+    # (set before ``wake`` is: read once, after the wake)
     step: scheduler.Step | None = None
     error: BaseException | None = None
 
