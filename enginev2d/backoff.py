@@ -60,7 +60,8 @@ class Backoff:
         return self.attempts > 0
 
 
-def _sleep(seconds: float) -> bool:
+def sleep(seconds: float) -> bool:
+    """The default wait of :func:`retry`: sleeps, never stops early."""
     time.sleep(seconds)
     return True
 
@@ -73,7 +74,7 @@ def retry(
     should_retry: Callable[[Exception], bool],
     hint_s: Callable[[Exception], float | None] | None = None,
     max_hint_s: float = float("inf"),
-    wait: Callable[[float], bool] = _sleep,
+    wait: Callable[[float], bool] = sleep,
     on_retry: Callable[[Exception, int, float], None] | None = None,
     on_stop: Callable[[Exception], Exception] | None = None,
 ) -> T:

@@ -8,7 +8,6 @@ idle-in-transaction timeout so a stuck client can never hold row locks for long.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -16,7 +15,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from .backoff import Backoff, retry
+from .backoff import Backoff, retry, sleep
 from .config import Config
 
 T = TypeVar("T")
@@ -137,12 +136,7 @@ class Repeats(Generic[T]):
         return self.calls > 1
 
 
-def _sleep(seconds: float) -> bool:
-    time.sleep(seconds)
-    return True
-
-
-def retry_broken(call: Callable[[], T], *, who: str, wait: Callable[[float], bool] = _sleep) -> T:
+def retry_broken(call: Callable[[], T], *, who: str, wait: Callable[[float], bool] = sleep) -> T:
     """``call()``, repeated when the connection broke (``psycopg.OperationalError``):
     DB_TRIES calls in all, 0.05 s then 0.2 s apart (``wait(seconds)``). Every engine
     write is fenced, so a repeat records nothing twice; a first try that committed with
