@@ -11,7 +11,9 @@ instant with no production directory. Here:
   and renamed back if anything fails; it is deleted only on success). Every later
   publish is an ``os.replace`` of a new symlink: atomic everywhere.
 * production is already a symlink: the symlink flip above.
-* production does not exist yet: parents are created, then a ``RENAME_NOREPLACE``.
+* production does not exist yet: parents are created, then a ``RENAME_NOREPLACE``
+  (with ``strategy="symlink"``: the release symlink itself, so the project never needs
+  the one-time conversion and its gap).
 * ``strategy="backup_rename"`` keeps the design's 10.2 sequence verbatim (backup deleted
   ONLY on success) for operators who cannot have a symlink as project path.
 
@@ -68,7 +70,7 @@ LOCK_POLL_S = 0.05
 
 @dataclass
 class SwapReport:
-    strategy: str  # create | exchange | symlink | symlink_convert | backup_rename
+    strategy: str  # create | exchange | symlink | symlink_create | symlink_convert | backup_rename
     swap_s: float  # the rename step alone (what a reader could ever notice)
     total_s: float  # fsync + swap + fsync parent + removal of the old tree
     files_synced: int
@@ -117,6 +119,8 @@ def _swap_into_place(
     old: Path | None = None
     if prod.is_symlink():
         used, swap_s, old = _swap_symlink(new, prod, durable=durable)
+    elif not prod.exists() and strategy == "symlink":  # born a release symlink: no later
+        used, swap_s, old = _swap_symlink(new, prod, durable=durable)  # conversion gap
     elif not prod.exists():
         t1 = time.perf_counter()
         fsswap.rename_noreplace(new, prod)
@@ -169,6 +173,15 @@ def _swap_symlink(new: Path, prod: Path, *, durable: bool) -> tuple[str, float, 
         # Only a release we created is ours to delete.
         mine = old_target.parent == Path(os.path.realpath(releases))
         return "symlink", swap_s, old_target if mine else None
+    if not os.path.lexists(prod):  # a new project (rename fails if a tree appeared)
+        t1 = time.perf_counter()
+        try:
+            os.rename(tmp_link, prod)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_link)
+            raise
+        return "symlink_create", time.perf_counter() - t1, None
     # One-time conversion of a real directory: the design's gap, backup kept on failure.
     previous = _unique(releases, "prev")
     t1 = time.perf_counter()

@@ -207,6 +207,23 @@ def test_symlink_conversion_then_flips(tmp_path):
     assert not [n for n in os.listdir(tmp_path) if n.startswith(".prod.link")]
 
 
+def test_a_new_project_under_the_symlink_strategy_is_born_a_release_symlink(tmp_path):
+    """No one-time conversion (and its gap) for a project that never was a directory:
+    the concurrent-reader test above saw that gap once in CI."""
+    prod = tmp_path / "users" / "u" / "projects" / "p"
+    new = tmp_path / "s1"
+    make_tree(new, 1)
+    assert swap_into_place(new, prod, strategy="symlink").strategy == "symlink_create"
+    assert prod.is_symlink() and not os.path.isabs(os.readlink(prod))
+    assert read_snapshot(prod) == 1 and not new.exists()
+    new = tmp_path / "s2"
+    make_tree(new, 2)
+    assert swap_into_place(new, prod, strategy="symlink").strategy == "symlink"
+    assert read_snapshot(prod) == 2
+    assert len(os.listdir(releases_dir(prod))) == 1
+    assert not [n for n in os.listdir(prod.parent) if n.startswith(".p.link")]
+
+
 def test_symlink_flip_never_deletes_a_foreign_target(tmp_path):
     """A production symlink pointing somewhere we did not create is only re-pointed."""
     foreign = tmp_path / "foreign"
