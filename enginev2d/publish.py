@@ -162,26 +162,12 @@ def _swap_symlink(new: Path, prod: Path, *, durable: bool) -> tuple[str, float, 
     os.symlink(target, tmp_link)
     if prod.is_symlink():
         old_target = Path(os.path.realpath(prod))
-        t1 = time.perf_counter()
-        try:
-            os.replace(tmp_link, prod)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_link)
-            raise
-        swap_s = time.perf_counter() - t1
+        swap_s = _put_link(os.replace, tmp_link, prod)
         # Only a release we created is ours to delete.
         mine = old_target.parent == Path(os.path.realpath(releases))
         return "symlink", swap_s, old_target if mine else None
     if not os.path.lexists(prod):  # a new project (rename fails if a tree appeared)
-        t1 = time.perf_counter()
-        try:
-            os.rename(tmp_link, prod)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_link)
-            raise
-        return "symlink_create", time.perf_counter() - t1, None
+        return "symlink_create", _put_link(os.rename, tmp_link, prod), None
     # One-time conversion of a real directory: the design's gap, backup kept on failure.
     previous = _unique(releases, "prev")
     t1 = time.perf_counter()
@@ -195,6 +181,19 @@ def _swap_symlink(new: Path, prod: Path, *, durable: bool) -> tuple[str, float, 
             os.unlink(tmp_link)
         raise
     return "symlink_convert", time.perf_counter() - t1, previous
+
+
+def _put_link(move: Callable[[Path, Path], None], tmp_link: Path, prod: Path) -> float:
+    """``move(tmp_link, prod)`` (``os.replace``: a flip; ``os.rename``: a new project),
+    timed; the temporary link is removed when it fails."""
+    t1 = time.perf_counter()
+    try:
+        move(tmp_link, prod)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_link)
+        raise
+    return time.perf_counter() - t1
 
 
 def _swap_backup_rename(new: Path, prod: Path) -> tuple[str, float, Path | None]:
