@@ -318,8 +318,9 @@ def charge(
     conn: psycopg.Connection[Any], task_id: str, attempt: int, usage: Mapping[str, Any]
 ) -> bool:
     """Add ``usage`` (tokens, cost) to an attempt that no completion will record: its
-    job was lost, or its completion refused as stale. Never fenced (see
-    ``charge_attempt``); False when the attempt has no row any more."""
+    job was lost, or its completion refused as stale. Not fenced on the owner, never
+    added to a row a completion closed with its usage (``charge_attempt``); False when
+    nothing was added."""
     row = conn.execute(
         Q["charge_attempt"], {"task_id": task_id, "attempt": attempt, "usage": Jsonb(dict(usage))}
     ).fetchone()

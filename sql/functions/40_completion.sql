@@ -411,10 +411,12 @@ $$;
 
 -- Money an attempt spent that no completion recorded: its worker lost the job (a
 -- shutdown, a lost lease: the attempt is left to the takeover, which closes it without
--- a cost) or its completion was refused as stale. Added to the attempt row whatever
--- its state, and not fenced on the owner: it records what was spent and changes nothing
--- else (a row some takeover closed keeps its status, error and latency). False when the
--- attempt has no row (pruned).
+-- a cost) or its completion was refused as stale. Added to the attempt row, not fenced
+-- on the owner: it records what was spent and changes nothing else (a row some takeover
+-- or cancel closed keeps its status, error and latency). Never to a row a completion
+-- closed with its usage: that is this execution's spend already (a first try that
+-- committed unacknowledged, then a takeover before the repeat, must not count twice).
+-- False when nothing was added (no such row, pruned, or recorded already).
 CREATE OR REPLACE FUNCTION engine_v2.charge_attempt(p_task_id uuid, p_attempt int, p_usage jsonb)
 RETURNS boolean
 LANGUAGE sql AS $$
@@ -424,6 +426,7 @@ LANGUAGE sql AS $$
            tokens_out = coalesce(tokens_out, 0) + coalesce((p_usage->>'tokens_out')::int, 0),
            cost_usd = coalesce(cost_usd, 0) + coalesce((p_usage->>'cost_usd')::numeric, 0)
      WHERE task_id = p_task_id AND attempt_no = p_attempt
+       AND (status = 'running' OR tokens_in IS NULL)
     RETURNING 1)
   SELECT EXISTS (SELECT 1 FROM u);
 $$;
