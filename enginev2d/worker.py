@@ -359,18 +359,13 @@ class JobRunner:
         (sharing its commit with other jobs' hand-offs), else in one call."""
         more = self.workers - 1
         if self.completer is None:
-            write = Repeats(
+            return self._landing(
+                "start",
                 lambda c: scheduler.start(
                     c, self.cfg, self.job_id, self.owner, self.workflow,
                     validate=self.validate_workflow, more=more,
-                )
+                ),
             )  # fmt: skip
-            step = self._db(write)
-            if write.repeated and scheduler.in_doubt("start", step):
-                step = self._db(
-                    lambda c: scheduler.landed(c, self.cfg, self.job_id, self.owner, "start")
-                )
-            return step
         if self.validate_workflow:
             self.workflow.validate()
         step = self.completer.submit(Item.start(self.job_id, self.owner, self.workflow, more=more))
@@ -478,6 +473,27 @@ class JobRunner:
                     raise
 
         return self._retrying(call)
+
+    def _landing(
+        self,
+        kind: str,
+        write: Callable[[psycopg.Connection[Any]], scheduler.Step],
+        *,
+        task_id: str | None = None,
+        attempt: int | None = None,
+    ) -> scheduler.Step:
+        """A hand-off ``write`` (start or completion, ``kind``) through :meth:`_db`; when
+        a broken connection made it repeat and the answer is in doubt, the first try's
+        step, claims included (:func:`scheduler.landed`)."""
+        repeats = Repeats(write)
+        step = self._db(repeats)
+        if repeats.repeated and scheduler.in_doubt(kind, step):
+            step = self._db(
+                lambda c: scheduler.landed(
+                    c, self.cfg, self.job_id, self.owner, kind, task_id=task_id, attempt=attempt
+                )
+            )
+        return step
 
     def _pool_db(self, fn: Callable[[psycopg.Connection[Any]], T]) -> T:
         """``fn`` on a connection borrowed for this call (monitor, force close, progress:
@@ -866,18 +882,13 @@ class JobRunner:
             scheduler.after_complete(self.cfg, self.job_id, completion, step)
             return step
         params = completion.params(self.job_id, self.owner, claim=claim_next, more=more)
-        write = Repeats(
+        step = self._landing(
+            completion.outcome,
             lambda c: scheduler.call(
                 c, self.cfg, self.job_id, self.owner, completion.query, params, atomic=atomic
-            )
+            ),
+            task_id=completion.task_id,
+            attempt=completion.attempt,
         )
-        step = self._db(write)
-        if write.repeated and scheduler.in_doubt(completion.outcome, step):
-            step = self._db(
-                lambda c: scheduler.landed(
-                    c, self.cfg, self.job_id, self.owner, completion.outcome,
-                    task_id=completion.task_id, attempt=completion.attempt,
-                )
-            )  # fmt: skip
         scheduler.after_complete(self.cfg, self.job_id, completion, step)
         return step
