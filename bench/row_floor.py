@@ -11,10 +11,28 @@ commit, and each job's end (the run's status and result, jobCompleted, public.jo
 Left out, so the figure is a floor: materializing the DAG, promotion and readiness
 checks, progress, fencing reads, the counts a step reports.
 
+The **whole-life** floor (run after the plain one) adds, inside the measured window,
+what a job's life needs around those rows, still set-based and 8 jobs per commit: the
+submit (``public.jobs`` + ``engine_v2.submit_job``, the host's one transaction), the
+job's claim (owner, lease), materializing its DAG (7 task rows, 7 dependency rows) with
+the first claims in the same commit, and in every later hand-off commit the fence (the
+jobs' rows locked ``FOR UPDATE``) and the readiness read (which pending tasks have every
+predecessor done). Still left out: progress, the counts a step reports, skips.
+
+**Engine SQL, no daemon** (run last): the same submitted jobs written by the engine's
+own SQL, as the group completer sends it, from a loop that costs nothing between calls:
+``claim_jobs``, then per 8 jobs one ``engine_v2.complete_batch`` per step (start items,
+then each success with its claims) and ``scheduler.finish_locked`` for each job's end. What
+the engine's SQL costs PostgreSQL per task, apart from the daemon; with 2 writers, the
+most tasks/s that SQL allows on the cluster whatever the daemon does.
+
 pgqueuer runs its peer DAGs on the same cluster in the same run (bench/pgqueuer_peer.py),
 so the figures compare: what the rows cost against what pgqueuer's whole run costs.
 
     .venv/bin/python -m bench.row_floor [--jobs 1000] [--no-pgqueuer] [--no-record]
+
+Each mode runs with 1 and with 2 writers (the completer's two slots); all on one cluster
+in one run, with pgqueuer last.
 """
 
 from __future__ import annotations
@@ -26,8 +44,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from enginev2d import scheduler
+from enginev2d.completer import Item
+from enginev2d.config import load_config
+from enginev2d.sql import load_queries
 from enginev2d.templates.preview import preview_files
 from enginev2d.workflow import DEFAULT_WORKFLOW
 
@@ -112,6 +135,43 @@ UPDATE public.jobs SET status = 'completed', updated_at = now()
  WHERE id = ANY (%(jobs)s::uuid[])
 """
 
+# The whole-life floor's extra statements (see the module docstring).
+CLAIM_JOBS = """
+UPDATE engine_v2.job_runs SET owner = 'floor', lease_expires_at = now() + interval '30 s',
+       claimed_at = now()
+ WHERE job_id = ANY (%(jobs)s::uuid[])
+"""
+
+MATERIALIZE = """
+WITH t AS (
+  INSERT INTO engine_v2.job_tasks (job_id, task_key, agent_role, weight, display_label,
+         max_attempts, base_max_attempts, position)
+  SELECT j, x->>'key', x->>'role', (x->>'weight')::int, x->>'label',
+         (x->>'max_attempts')::int, (x->>'max_attempts')::int, (x->>'position')::int
+    FROM unnest(%(jobs)s::uuid[]) j, jsonb_array_elements(%(tasks)s) x
+  RETURNING id, job_id, task_key, position
+), d AS (
+  INSERT INTO engine_v2.job_task_dependencies (predecessor_task_id, successor_task_id)
+  SELECT p.id, s.id FROM jsonb_array_elements(%(edges)s) e
+    JOIN t p ON p.task_key = e->>0 JOIN t s ON s.job_id = p.job_id AND s.task_key = e->>1
+)
+SELECT job_id::text, array_agg(id::text ORDER BY position) FROM t GROUP BY job_id
+"""
+
+FENCE = """
+SELECT count(*) FROM (SELECT 1 FROM engine_v2.job_runs WHERE job_id = ANY (%(jobs)s::uuid[])
+                       ORDER BY job_id FOR UPDATE) x
+"""
+
+READY = """
+SELECT count(*) FROM engine_v2.job_tasks t
+ WHERE t.job_id = ANY (%(jobs)s::uuid[]) AND t.status = 'pending'
+   AND NOT EXISTS (SELECT 1 FROM engine_v2.job_task_dependencies d
+                     JOIN engine_v2.job_tasks p ON p.id = d.predecessor_task_id
+                    WHERE d.successor_task_id = t.id AND p.status <> 'succeeded')
+"""
+
+
 ARTIFACT = {"plan": "plan", "codegen": "code", "qa_review": "review", "publish_prep": "publish"}
 
 
@@ -147,22 +207,44 @@ def setup(url: str, jobs: int) -> list[list[str]]:
     return chains
 
 
-def floor(url: str, pm: int, chains: list[list[str]], writers: int = 1) -> dict[str, Any]:
+def floor(
+    url: str,
+    pm: int,
+    chains: list[list[str]],
+    writers: int = 1,
+    *,
+    whole: int = 0,
+    engine: bool = False,
+) -> dict[str, Any]:
     """Every task of every chain claimed and finished, 8 hand-offs per commit, by
-    ``writers`` connections at once (each its share of the jobs)."""
+    ``writers`` connections at once (each its share of the jobs). With ``whole``, that
+    many jobs are submitted, claimed and materialized inside the window too (``chains``
+    unused) and every hand-off commit fences and reads readiness; with ``engine`` as
+    well, the engine's own SQL writes them (:func:`write_engine`)."""
     before = pg_cpu_by_kind(pm, DB)
     t0 = time.perf_counter()
-    shares = [chains[w::writers] for w in range(writers)]
+    if whole:
+        client = Client(url)
+        try:
+            submitted = client.submit_batch({}, whole)[0]
+        finally:
+            client.close()
+        shares: list[Any] = [submitted[w::writers] for w in range(writers)]
+        job = write_engine if engine else write_whole
+    else:
+        shares = [chains[w::writers] for w in range(writers)]
+        job = write
     with ThreadPoolExecutor(writers) as pool:
-        commits = sum(pool.map(lambda share: write(url, share), shares))
+        commits = sum(pool.map(lambda share: job(url, share), shares))
     wall = time.perf_counter() - t0
     after = pg_cpu_by_kind(pm, DB)
-    tasks = len(chains) * len(DEFAULT_WORKFLOW.tasks)
+    tasks = (whole or len(chains)) * len(DEFAULT_WORKFLOW.tasks)
     # the writers' backends exit before the second reading: their time is the
     # postmaster's reaped children's, so the cluster's total is the figure
     ticks = {k: after.get(k, 0) - before.get(k, 0) for k in after}
     cluster = sum(ticks.values()) / TICK
     return {
+        "mode": "engine SQL" if engine else "whole-life" if whole else "rows",
         "writers": writers,
         "tasks": tasks,
         "commits": commits,
@@ -173,32 +255,122 @@ def floor(url: str, pm: int, chains: list[list[str]], writers: int = 1) -> dict[
     }
 
 
+KEYS = [t.key for t in DEFAULT_WORKFLOW.tasks]
+RESULT = {"files": INJECT_OUTPUTS["fix"]["files"], "commit": "0000000"}
+
+
+def step_params(s: int, part: list[list[str]]) -> dict[str, Any]:
+    """HAND_OFF's parameters at step ``s`` of ``part``'s chains: finish each chain's task
+    ``s - 1`` (none at 0), claim its task ``s`` (none after the last)."""
+    key = KEYS[s - 1] if s > 0 else None
+    return {
+        "output": Jsonb(INJECT_OUTPUTS[key]) if key else None,
+        "input": Jsonb({"message": "bench: batch"}),
+        "partial": Jsonb(partial(key)) if key and partial(key) else None,
+        "artifact": ARTIFACT.get(key or ""),
+        "done": [c[s - 1] for c in part] if s > 0 else [],
+        "next": [c[s] for c in part] if s < len(KEYS) else [],
+    }
+
+
 def write(url: str, chains: list[list[str]]) -> int:
     """One writer's chains, step by step; the number of commits."""
-    keys = [t.key for t in DEFAULT_WORKFLOW.tasks]
-    steps = len(keys)
-    result = Jsonb({"files": INJECT_OUTPUTS["fix"]["files"], "commit": "0000000"})
     with psycopg.connect(url, autocommit=True) as conn:
         commits = 0
-        for s in range(steps + 1):  # s: finish task s-1, claim task s
-            key = keys[s - 1] if s > 0 else None
-            extra = {
-                "output": Jsonb(INJECT_OUTPUTS[key]) if key else None,
-                "input": Jsonb({"message": "bench: batch"}),
-                "partial": Jsonb(partial(key)) if key and partial(key) else None,
-                "artifact": ARTIFACT.get(key or ""),
-            }
+        for s in range(len(KEYS) + 1):  # s: finish task s-1, claim task s
             for i in range(0, len(chains), BATCH):
                 part = chains[i : i + BATCH]
-                done = [c[s - 1] for c in part] if s > 0 else []
-                nxt = [c[s] for c in part] if s < steps else []
                 with conn.transaction():
-                    conn.execute(HAND_OFF, {"done": done, "next": nxt, **extra})
-                    if s == steps:
-                        jobs = [c[-1] for c in part]
-                        conn.execute(FINISH, {"jobs": job_ids(conn, jobs), "result": result})
+                    conn.execute(HAND_OFF, step_params(s, part))
+                    if s == len(KEYS):
+                        jobs = job_ids(conn, [c[-1] for c in part])
+                        conn.execute(FINISH, {"jobs": jobs, "result": Jsonb(RESULT)})
                 commits += 1
     return commits
+
+
+def write_whole(url: str, jobs: list[str]) -> int:
+    """One writer's submitted jobs, 8 at a time through their whole life: claimed (one
+    commit), materialized with their first claims (one), then every step fenced, with
+    its readiness read, and the last one finishing them. The number of commits."""
+    tasks, edges = Jsonb(DEFAULT_WORKFLOW.task_rows()), Jsonb(DEFAULT_WORKFLOW.edge_rows())
+    commits = 0
+    with psycopg.connect(url, autocommit=True) as conn:
+        for i in range(0, len(jobs), BATCH):
+            group = {"jobs": jobs[i : i + BATCH]}
+            conn.execute(CLAIM_JOBS, group)
+            with conn.transaction():
+                made = dict(conn.execute(MATERIALIZE, {**group, "tasks": tasks, "edges": edges}))
+                part = [made[j] for j in group["jobs"]]
+                conn.execute(HAND_OFF, step_params(0, part))
+            commits += 2
+            for s in range(1, len(KEYS) + 1):
+                with conn.transaction():
+                    conn.execute(FENCE, group)
+                    conn.execute(READY, group)
+                    conn.execute(HAND_OFF, step_params(s, part))
+                    if s == len(KEYS):
+                        conn.execute(FINISH, {**group, "result": Jsonb(RESULT)})
+                commits += 1
+    return commits
+
+
+def write_engine(url: str, jobs: list[str]) -> int:
+    """The engine's own SQL with no daemon: one writer's submitted jobs, 8 at a time,
+    claimed by the intake's ``claim_jobs``, then every hand-off of the 8 in one
+    ``engine_v2.complete_batch`` call as the group completer sends it (the start items
+    first, then each success with its claims, the successors of all 8 next), and each job
+    finished as the completer does (``scheduler.finish_locked``). The number of commits."""
+    cfg = load_config(env={}, overrides={"database": {"url": url}})
+    claim = load_queries("daemon")["claim_jobs"]
+    commits = 0
+    with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+        for _ in range(0, len(jobs), BATCH):  # its share: claim_jobs picks which
+            rows = conn.execute(
+                claim, {"owner": OWNER, "lease_s": 60, "limit": BATCH, "exclude": []}
+            ).fetchall()
+            entries = [
+                Item.start(str(r["job_id"]), OWNER, DEFAULT_WORKFLOW, more=2).entry for r in rows
+            ]
+            commits += 1
+            while entries:
+                out = conn.execute(
+                    "SELECT engine_v2.complete_batch(%s) AS r", [Jsonb(entries)]
+                ).fetchone()["r"]
+                commits += 1
+                if "steps" not in out:  # an item raised: the engine's error, as it said it
+                    raise RuntimeError(f"complete_batch: {out}")
+                following = []
+                for entry, data in zip(entries, out["steps"], strict=True):
+                    step = scheduler.Step.from_json(data)
+                    if step.finalize:
+                        scheduler.finish_locked(conn, cfg, entry["job_id"], OWNER, step)
+                        commits += 1
+                    claims = [step.task] if step.task else []
+                    following += [success(entry["job_id"], t) for t in claims + step.more]
+                entries = following
+    return commits
+
+
+OWNER = "floor"
+
+
+def success(job_id: str, task: scheduler.ClaimedTask) -> dict[str, Any]:
+    """The batch entry of ``task``'s success, with what the daemon would send: the
+    injected output, the code artifacts per file (others whole), the partial result."""
+    key, art = task.task_key, ARTIFACT.get(task.task_key)
+    out = INJECT_OUTPUTS[key]
+    if key in ("codegen", "fix"):
+        arts = [{"kind": "code", "uri": f["path"], "content": f} for f in out["files"]]
+    else:
+        arts = [{"kind": art, "uri": None, "content": out}] if art else []
+    entry = {
+        "kind": "succeeded", "job_id": job_id, "owner": OWNER, "task_id": task.id,
+        "attempt": task.attempt, "usage": {"latency_ms": 1}, "claim": True, "more": 2,
+        "output": out, "input": {"message": "bench: batch"}, "artifacts": arts or None,
+        "partial": partial(key),
+    }  # fmt: skip
+    return {k: v for k, v in entry.items() if v is not None}  # as Item.entry: absent = default
 
 
 def job_ids(conn: psycopg.Connection[Any], task_ids: list[str]) -> list[str]:
@@ -235,6 +407,14 @@ def main() -> None:
                 f"floor, {writers} writer(s): {f['tasks_per_s']} tasks/s, PostgreSQL CPU per"
                 f" task {f['cluster_cpu_ms_per_task']} ms"
             )
+        for engine in (False, True):
+            for writers in (1, 2):
+                f = floor(url, pm, [], writers, whole=args.jobs, engine=engine)
+                out["floor"].append(f)
+                log(
+                    f"{f['mode']}, {writers} writer(s): {f['tasks_per_s']} tasks/s,"
+                    f" PostgreSQL CPU per task {f['cluster_cpu_ms_per_task']} ms"
+                )
         if not args.no_pgqueuer:
             peer = pgqueuer_peer.bench_pgqueuer(cluster, STATE, 500, log)
             if peer is not None:

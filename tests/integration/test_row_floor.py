@@ -1,0 +1,65 @@
+"""bench/row_floor.py's writers leave what the engine would: every job finished with all
+seven tasks succeeded, gapless events, ``public.jobs`` completed. A floor that wrote less
+would measure less than the contract costs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+
+from bench import row_floor
+from bench.pg import Client
+
+
+def _submit(db_url: str, n: int) -> list[str]:
+    client = Client(db_url)
+    try:
+        return client.submit_batch({}, n)[0]
+    finally:
+        client.close()
+
+
+def _state(conn: psycopg.Connection[Any], jobs: list[str]) -> dict[str, Any]:
+    q = """
+    SELECT r.status AS run, j.status AS host,
+           (SELECT array_agg(t.status ORDER BY t.position) FROM engine_v2.job_tasks t
+             WHERE t.job_id = r.job_id) AS tasks,
+           (SELECT array_agg(e.seq ORDER BY e.seq) FROM engine_v2.job_task_events e
+             WHERE e.job_id = r.job_id) AS seqs,
+           (SELECT array_agg(a.status) FROM engine_v2.job_task_attempts a
+              JOIN engine_v2.job_tasks t ON t.id = a.task_id WHERE t.job_id = r.job_id)
+             AS attempts,
+           r.event_seq
+      FROM engine_v2.job_runs r JOIN public.jobs j ON j.id = r.job_id
+     WHERE r.job_id = ANY (%s::uuid[])
+    """
+    return {str(i): row for i, row in enumerate(conn.execute(q, (jobs,)).fetchall())}
+
+
+@pytest.mark.parametrize("writer", [row_floor.write_whole, row_floor.write_engine])
+def test_a_floor_writer_finishes_every_job_as_the_contract_says(conn, db_url, writer) -> None:
+    jobs = _submit(db_url, row_floor.BATCH + 3)  # one full group and one partial
+    commits = writer(db_url, jobs)
+    state = _state(conn, jobs)
+    assert len(state) == len(jobs)
+    for row in state.values():
+        assert row["run"] == "succeeded"
+        assert row["host"] == "completed"
+        assert row["tasks"] == ["succeeded"] * 7
+        assert row["attempts"] == ["succeeded"] * 7
+        assert row["seqs"] == list(range(1, row["event_seq"] + 1))  # gapless, in order
+    assert commits >= 2 * 8  # two groups, at least claim + start + 6 steps each
+
+
+def test_the_engine_writer_batches_the_jobs_of_a_group(conn, db_url) -> None:
+    jobs = _submit(db_url, row_floor.BATCH)
+    row_floor.write_engine(db_url, jobs)
+    per_commit = conn.execute(
+        """SELECT count(*) AS n FROM engine_v2.job_task_attempts a
+             JOIN engine_v2.job_tasks t ON t.id = a.task_id
+            WHERE t.job_id = ANY (%s::uuid[]) GROUP BY a.xmin::text""",
+        (jobs,),
+    ).fetchall()
+    assert max(r["n"] for r in per_commit) >= row_floor.BATCH  # one commit closes 8+
