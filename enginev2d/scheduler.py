@@ -251,6 +251,50 @@ def claim(
     return step
 
 
+class Claim:
+    """:func:`claim` as the repeatable write of a retry loop (``JobRunner._db``) that
+    survives a lost acknowledgement. A claim leaves no closed attempt to recognise its
+    transaction by, so each try reads its transaction id before claiming, and a try
+    after a broken connection first asks whether an earlier one committed
+    (``claim_landed``): the tasks that try claimed are then this claim's, and nothing is
+    claimed again. Without it they would be held by no worker until the job timed out.
+    A transaction block costs three more round trips than the one-statement claim: for
+    an idle worker's claim and a takeover's first, never the hand-off path."""
+
+    def __init__(self, cfg: Config, job_id: str, owner: str | None, *, more: int = 0) -> None:
+        self.cfg, self.job_id, self.owner, self.more = cfg, job_id, owner, more
+        self.tries: list[int] = []  # transaction ids, one per try that got that far
+
+    def __call__(self, conn: psycopg.Connection[Any]) -> Step:
+        for txid in self.tries:
+            step = self._landed(conn, txid)
+            if step is not None:
+                return step
+        with conn.transaction():
+            row = conn.execute(Q["current_txid"]).fetchone()
+            self.tries.append(int(row["txid"] if isinstance(row, Mapping) else row[0]))
+            params = {"job_id": self.job_id, "owner": self.owner, "more": self.more}
+            step = _step(conn, "claim_task", params)
+            if step.finalize:
+                step = finalize_step(conn, self.cfg, self.job_id, self.owner, step)
+        after_commit(self.cfg, self.job_id, step)
+        return step
+
+    def _landed(self, conn: psycopg.Connection[Any], txid: int) -> Step | None:
+        """Try ``txid``'s step when it committed (or the stale answer), else None."""
+        params = {"job_id": self.job_id, "owner": self.owner, "txid": txid}
+        step = call(conn, self.cfg, self.job_id, self.owner, "claim_landed", params, atomic=False)
+        if not step.stale and not step.extra.get("landed"):
+            return None
+        if not step.stale:
+            logger.warning(
+                "a claim's commit landed unacknowledged: its claims are recovered",
+                extra={"action": "write_landed", "job_id": self.job_id, "task_key": None},
+            )
+        after_commit(self.cfg, self.job_id, step)
+        return step
+
+
 def complete(
     conn: psycopg.Connection[Any],
     cfg: Config,

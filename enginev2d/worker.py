@@ -339,11 +339,7 @@ class JobRunner:
             staging.prepare(fresh=True)
             self._staging = staging
             more = self.workers - 1
-            return self._db(
-                lambda c: scheduler.claim(
-                    c, self.cfg, self.job_id, self.owner, more=more, atomic=False
-                )
-            )
+            return self._db(scheduler.Claim(self.cfg, self.job_id, self.owner, more=more))
         staging.prepare(fresh=False)
         self._staging = staging
         try:
@@ -622,11 +618,7 @@ class JobRunner:
                     continue
                 more = self._slots(len(self._running))
             # Asked to claim, or the safety timeout: look at the database ourselves.
-            step = self._db(
-                lambda c, more=more: scheduler.claim(
-                    c, self.cfg, self.job_id, self.owner, more=more, atomic=False
-                )
-            )
+            step = self._db(scheduler.Claim(self.cfg, self.job_id, self.owner, more=more))
             if not self._check(step, "claim"):
                 return None
             if step.task is not None:

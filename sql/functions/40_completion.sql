@@ -391,6 +391,34 @@ BEGIN
 END;
 $$;
 
+-- The same for a claim (claim_task) repeated after a broken connection. A claim leaves
+-- no closed attempt to recognise its transaction by, so the caller reads the id of each
+-- try's transaction before claiming (scheduler.Claim) and asks here whether it
+-- committed: its claims are then the running attempts that transaction wrote, returned
+-- as the step's, with 'landed' true. The job's row is locked first, so a try still in
+-- flight has ended, one way or the other, when its status is read.
+CREATE OR REPLACE FUNCTION engine_v2.claim_landed(p_job_id uuid, p_owner text, p_txid bigint)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_job record;
+  v_landed boolean;
+  v_next jsonb := '[]';
+BEGIN
+  SELECT status, owner INTO v_job
+    FROM engine_v2.job_runs WHERE job_id = p_job_id FOR UPDATE;
+  IF NOT FOUND OR v_job.owner IS DISTINCT FROM p_owner THEN
+    RETURN engine_v2._stale('owner');
+  END IF;
+  v_landed := coalesce(txid_status(p_txid) = 'committed', false);  -- NULL: long gone
+  IF v_landed THEN
+    v_next := engine_v2._running_claims(p_job_id, (p_txid % 4294967296)::text::xid);
+  END IF;
+  RETURN engine_v2._step(p_job_id, v_job.status, jsonb_build_object(
+    'task', v_next->0, 'more', coalesce(v_next - 0, '[]'::jsonb), 'landed', v_landed));
+END;
+$$;
+
 -- The running attempts of a job as claims (the shape _claim_many returns), only those
 -- written by transaction p_tx when given.
 CREATE OR REPLACE FUNCTION engine_v2._running_claims(p_job_id uuid, p_tx xid)
@@ -452,5 +480,6 @@ REVOKE ALL ON FUNCTION engine_v2.task_failed(uuid, uuid, int, text, jsonb, jsonb
 REVOKE ALL ON FUNCTION engine_v2.task_canceled(uuid, uuid, int, text, jsonb, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION engine_v2.completion_landed(uuid, uuid, int, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION engine_v2.start_landed(uuid, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION engine_v2.claim_landed(uuid, text, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION engine_v2._running_claims(uuid, xid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION engine_v2.charge_attempt(uuid, int, jsonb) FROM PUBLIC;

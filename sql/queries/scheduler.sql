@@ -88,5 +88,11 @@ SELECT engine_v2.completion_landed(%(job_id)s, %(task_id)s, %(attempt)s, %(owner
 -- start_landed: a repeated start_job came back with nothing claimed: did the first try?
 SELECT engine_v2.start_landed(%(job_id)s, %(owner)s) AS step
 
+-- current_txid: the id of the transaction a claim runs in, read before it claims
+SELECT txid_current() AS txid
+
+-- claim_landed: a claim repeated after a broken connection: did try `txid` commit?
+SELECT engine_v2.claim_landed(%(job_id)s, %(owner)s, %(txid)s) AS step
+
 -- charge_attempt: what an attempt spent that no completion recorded (lost, or stale)
 SELECT engine_v2.charge_attempt(%(task_id)s, %(attempt)s, %(usage)s) AS charged

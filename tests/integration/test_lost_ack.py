@@ -13,12 +13,14 @@ import dataclasses
 import threading
 from collections.abc import Iterator
 
+import psycopg
 import pytest
+from psycopg.rows import dict_row
 
 from enginev2d import scheduler
 from enginev2d.completer import Completer, Item
 from enginev2d.config import Config
-from enginev2d.db import make_pool
+from enginev2d.db import make_pool, retry_broken
 from enginev2d.errors import Canceled, ProviderUnavailable
 from enginev2d.workflow import DEFAULT_WORKFLOW
 from tests.fakes.pgproxy import AckLosingProxy
@@ -235,3 +237,96 @@ def test_landed_recovers_only_a_commit_of_the_callers_own(conn, config, make_job
     assert plan is not None
     scheduler.complete(conn, config, job, OWNER, success(plan))
     assert landed("succeeded").task is None and landed("succeeded").more == []
+
+
+def _relayed_claim(proxy: AckLosingProxy, claim: scheduler.Claim) -> scheduler.Step:
+    """``claim`` in the runners' retry loop, a new connection through the relay per try."""
+
+    def call() -> scheduler.Step:
+        with psycopg.connect(proxy.url, autocommit=True, row_factory=dict_row) as c:
+            return claim(c)
+
+    return retry_broken(call, who="test")
+
+
+def test_a_claim_whose_ack_is_lost_gets_the_tasks_it_claimed(
+    conn, config, relayed, make_job, proxy
+):
+    """An idle worker's claim (scheduler.Claim): its transaction committed, the reply
+    was lost. The repeat asks whether that try committed and returns its claims; it
+    claims nothing again (else the tasks would wait, held by nobody, for the timeout)."""
+    job = make_job()
+    intent = started(conn, config, job)
+    scheduler.complete(conn, config, job, OWNER, success(intent))  # plan ready, unclaimed
+    claim = scheduler.Claim(relayed, job, OWNER, more=2)
+    proxy.arm(b"claim_task")
+    step = _relayed_claim(proxy, claim)
+    assert proxy.lost == 1 and len(claim.tries) == 1
+    assert step.result == "ok" and step.extra.get("landed") is True
+    assert step.task is not None and (step.task.task_key, step.task.attempt) == ("plan", 1)
+    assert attempts(conn, job)["plan"] == [(1, "running")]
+    assert gapless(conn, job).count("taskStarted") == 2  # intent's and plan's, once each
+
+
+def test_a_claim_whose_first_try_did_not_commit_claims_anew(conn, config, make_job):
+    """claim_landed answers 'not landed' for a try that rolled back (or never got a
+    transaction id far enough to claim), and the claim is made as usual."""
+    job = make_job()
+    intent = started(conn, config, job)
+    scheduler.complete(conn, config, job, OWNER, success(intent))
+    with conn.transaction():
+        rolled = conn.execute("SELECT txid_current() AS txid").fetchone()["txid"]
+        conn.execute("SELECT engine_v2.claim_task(%s, %s, 0)", (job, OWNER))
+        raise psycopg.Rollback()
+    claim = scheduler.Claim(config, job, OWNER)
+    claim.tries.append(int(rolled))  # as if a try had broken after reading it
+    step = claim(conn)
+    assert step.extra.get("landed") is None  # a claim of its own, not a recovered one
+    assert step.task is not None and (step.task.task_key, step.task.attempt) == ("plan", 1)
+    assert attempts(conn, job)["plan"] == [(1, "running")]
+    assert len(claim.tries) == 2
+
+
+def test_claim_landed_is_fenced_on_the_owner(conn, config, make_job):
+    job = make_job()
+    started(conn, config, job)
+    txid = conn.execute("SELECT txid_current() AS txid").fetchone()["txid"]  # committed
+    foreign = scheduler.Claim(config, job, "daemon-B")
+    foreign.tries.append(int(txid))
+    step = foreign(conn)
+    assert (step.result, step.reason) == ("stale", "owner")
+
+
+def test_a_takeover_whose_first_claim_ack_is_lost_still_finishes_at_once(
+    conn, relayed, make_job, proxy
+):
+    """The real runner taking a job over (its first claims are a Claim): the claim's
+    acknowledgement is lost, and the job still ends well before its timeout, no attempt
+    run twice."""
+    from enginev2d.worker import JobRunner
+
+    job = make_job()
+    conn.execute("UPDATE engine_v2.job_runs SET owner = 'dead' WHERE job_id = %s", (job,))
+    scheduler.materialize(conn, job)
+    intent = scheduler.claim(conn, relayed, job, "dead").task
+    assert intent is not None
+    scheduler.complete(conn, relayed, job, "dead", success(intent))  # plan ready, unclaimed
+    conn.execute("UPDATE engine_v2.job_runs SET owner = %s WHERE job_id = %s", (OWNER, job))
+    row = conn.execute("SELECT * FROM engine_v2.job_runs WHERE job_id = %s", (job,)).fetchone()
+    pool = make_pool(relayed, min_size=1, max_size=4, name="relayed")
+    try:
+        proxy.arm(b"claim_task")
+        runner = JobRunner(relayed, pool, row, owner=OWNER, takeover=True, executor=noop_executor())
+        result: list[str] = []
+        t = threading.Thread(target=lambda: result.append(runner.run().status))
+        t.start()
+        try:
+            wait_for(lambda: bool(result), 20, "the job ended")
+        finally:
+            if t.is_alive():
+                runner.abort(Canceled("the test is over"))
+            t.join(10)
+    finally:
+        pool.close()
+    assert result == ["succeeded"] and proxy.lost == 1
+    assert attempts(conn, job) == {k: [(1, "succeeded")] for k in attempts(conn, job)}
