@@ -255,6 +255,15 @@ def floor(
     }
 
 
+def engine_sql(cluster: Any, jobs: int, writers: int = 2) -> dict[str, Any]:
+    """``make bench``'s row 2c: the engine's SQL alone (:func:`write_engine`), ``jobs``
+    jobs on a fresh database of ``cluster``, ``writers`` at once (the completer's slots):
+    the most tasks/s that SQL allows on this cluster, whatever the daemon does."""
+    url = create_daemon_db(cluster, SQL_DB)
+    return floor(url, postmaster_pid(cluster.data_dir), [], writers, whole=jobs, engine=True)
+
+
+SQL_DB = "bench_engine_sql"
 KEYS = [t.key for t in DEFAULT_WORKFLOW.tasks]
 RESULT = {"files": INJECT_OUTPUTS["fix"]["files"], "commit": "0000000"}
 

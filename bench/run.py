@@ -6,7 +6,8 @@ Measures, through the real daemon (`enginev2d run`) and the real SQL contract
 1. single-job latency (50 sequential jobs): DB (finished_at - created_at) and client
    (submit commit -> jobCompleted announced on engine_v2_events);
 2. throughput (500 jobs submitted in one transaction, max_concurrent_jobs = 32): jobs/s,
-   tasks/s, CPU of daemon + PostgreSQL per 1,000 tasks;
+   tasks/s, CPU of daemon + PostgreSQL per 1,000 tasks; 2c. the engine's SQL alone, no
+   daemon (bench/row_floor.py), the most tasks/s that SQL allows on the cluster;
 3. pickup latency (submit commit -> job_runs.claimed_at) with NOTIFY and polling only;
 4. one job with the design's model latencies scaled to ms, against its critical path;
 5. the same on a faithful port of the design's naive loop (bench/naive.py);
@@ -38,7 +39,7 @@ import psycopg
 
 from . import floor as floor_mod
 from . import naive as naive_mod
-from . import pgqueuer_peer
+from . import pgqueuer_peer, row_floor
 from . import profile as prof_mod
 from .common import (
     SCALED_LATENCY_MS,
@@ -672,6 +673,24 @@ def render(results: dict[str, Any]) -> str:
         f"batched {ratio(cpu, ucpu)}" if ucpu else "",
         digits=2,
     )
+    es = results.get("engine_sql") or {}
+    row(
+        "2c. tasks/s, the engine's SQL alone (no daemon, 2 writers: bench/row_floor.py)",
+        "",
+        get(es, "tasks_per_s"),
+        None,
+        "",
+        f"daemon at {ratio(tt, get(es, 'tasks_per_s'))}" if es else "",
+        digits=0,
+    )
+    row(
+        "2c. PostgreSQL CPU ms per task, the engine's SQL alone",
+        "",
+        get(es, "cluster_cpu_ms_per_task"),
+        None,
+        "",
+        digits=2,
+    )
     b50 = get(d, "throughput", "batch_items", "p50")
     b99 = get(d, "throughput", "batch_items", "p99")
     rows.append(
@@ -941,6 +960,9 @@ def main(argv: list[str] | None = None) -> int:
                 failed = True
                 results["daemon_error"] = str(exc)
                 log(f"DAEMON BENCHMARK FAILED: {exc}")
+        if not args.skip_daemon:
+            log(f"2c. the engine's SQL alone, no daemon: {sizes.throughput} jobs, 2 writers")
+            results["engine_sql"] = row_floor.engine_sql(cluster, sizes.throughput)
         if not args.skip_naive:
             try:
                 results["naive"] = bench_naive(cluster, state, sizes, args.profile)
