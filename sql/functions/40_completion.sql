@@ -371,12 +371,10 @@ CREATE OR REPLACE FUNCTION engine_v2.start_landed(p_job_id uuid, p_owner text)
 RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-  v_job record;
+  v_job engine_v2.job_runs := engine_v2._owned_job(p_job_id, p_owner);
   v_next jsonb := '[]';
 BEGIN
-  SELECT status, owner INTO v_job
-    FROM engine_v2.job_runs WHERE job_id = p_job_id FOR UPDATE;
-  IF NOT FOUND OR v_job.owner IS DISTINCT FROM p_owner THEN
+  IF v_job.job_id IS NULL THEN
     RETURN engine_v2._stale('owner');
   END IF;
   IF NOT EXISTS (
@@ -401,13 +399,11 @@ CREATE OR REPLACE FUNCTION engine_v2.claim_landed(p_job_id uuid, p_owner text, p
 RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-  v_job record;
+  v_job engine_v2.job_runs := engine_v2._owned_job(p_job_id, p_owner);
   v_landed boolean;
   v_next jsonb := '[]';
 BEGIN
-  SELECT status, owner INTO v_job
-    FROM engine_v2.job_runs WHERE job_id = p_job_id FOR UPDATE;
-  IF NOT FOUND OR v_job.owner IS DISTINCT FROM p_owner THEN
+  IF v_job.job_id IS NULL THEN
     RETURN engine_v2._stale('owner');
   END IF;
   v_landed := coalesce(txid_status(p_txid) = 'committed', false);  -- NULL: long gone

@@ -161,6 +161,21 @@ def own_job(conn, job: str) -> str:
     return job
 
 
+def run_to_end(runner) -> list[str]:
+    """Run a JobRunner in its own thread; its outcome's status, once it ended (well
+    before the job's 60 s timeout: 20 s at most), else the runner is aborted."""
+    result: list[str] = []
+    t = threading.Thread(target=lambda: result.append(runner.run().status))
+    t.start()
+    try:
+        wait_for(lambda: bool(result), 20, "the job ended")
+    finally:
+        if t.is_alive():
+            runner.abort(Canceled("the test is over"))
+        t.join(10)
+    return result
+
+
 def failing_once(key: str):
     """The no-op executor, but ``key``'s first attempt fails retryably."""
     inner = noop_executor()
@@ -191,15 +206,7 @@ def test_a_job_survives_a_lost_ack_without_waiting_for_its_timeout(
         row = conn.execute("SELECT * FROM engine_v2.job_runs WHERE job_id = %s", (job,)).fetchone()
         proxy.arm(marker)
         runner = JobRunner(relayed, pool, row, owner=None, executor=executor, completer=completer)
-        result: list[str] = []
-        t = threading.Thread(target=lambda: result.append(runner.run().status))
-        t.start()
-        try:
-            wait_for(lambda: bool(result), 20, "the job ended")
-        finally:
-            if t.is_alive():
-                runner.abort(Canceled("the test is over"))
-            t.join(10)
+        result = run_to_end(runner)
     finally:
         if completer is not None:
             completer.stop()
@@ -317,15 +324,7 @@ def test_a_takeover_whose_first_claim_ack_is_lost_still_finishes_at_once(
     try:
         proxy.arm(b"claim_task")
         runner = JobRunner(relayed, pool, row, owner=OWNER, takeover=True, executor=noop_executor())
-        result: list[str] = []
-        t = threading.Thread(target=lambda: result.append(runner.run().status))
-        t.start()
-        try:
-            wait_for(lambda: bool(result), 20, "the job ended")
-        finally:
-            if t.is_alive():
-                runner.abort(Canceled("the test is over"))
-            t.join(10)
+        result = run_to_end(runner)
     finally:
         pool.close()
     assert result == ["succeeded"] and proxy.lost == 1
