@@ -797,6 +797,8 @@ def render_details(results: dict[str, Any]) -> str:
         out.append(f"Naive benchmark error: {results['naive_error']}")
     if results.get("pgqueuer_error"):
         out.append(f"pgqueuer benchmark error: {results['pgqueuer_error']}")
+    if results.get("engine_sql_error"):
+        out.append(f"Engine SQL benchmark error: {results['engine_sql_error']}")
     q = results.get("pgqueuer")
     peers = (("enginev2d", d), ("naive", results.get("naive") or {}))
     for label, res in (*peers, ("pgqueuer", {"throughput": q} if q else {})):
@@ -962,7 +964,12 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"DAEMON BENCHMARK FAILED: {exc}")
         if not args.skip_daemon:
             log(f"2c. the engine's SQL alone, no daemon: {sizes.throughput} jobs, 2 writers")
-            results["engine_sql"] = row_floor.engine_sql(cluster, sizes.throughput)
+            try:
+                results["engine_sql"] = row_floor.engine_sql(cluster, sizes.throughput)
+            except Exception as exc:  # the other rows stand without it
+                failed = True
+                results["engine_sql_error"] = f"{type(exc).__name__}: {exc}"
+                log(f"ENGINE SQL BENCHMARK FAILED: {exc}")
         if not args.skip_naive:
             try:
                 results["naive"] = bench_naive(cluster, state, sizes, args.profile)
