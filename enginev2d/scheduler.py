@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
 from . import fallback, metrics
@@ -140,9 +141,14 @@ class Step:
         )
 
 
+def _column(row: Any, name: str) -> Any:
+    """A one-column row's value, whatever the connection's row factory."""
+    return row[name] if isinstance(row, Mapping) else row[0]
+
+
 def _step(conn: psycopg.Connection[Any], query: str, params: Mapping[str, Any]) -> Step:
     row = conn.execute(Q[query], params).fetchone()
-    data = row["step"] if isinstance(row, Mapping) else row[0]
+    data = _column(row, "step")
     return Step.from_json(data)
 
 
@@ -172,7 +178,7 @@ def materialize(
             "edges": Jsonb(workflow.edge_rows()),
         },
     ).fetchone()
-    return row["step"] if isinstance(row, Mapping) else row[0]
+    return _column(row, "step")
 
 
 def start(
@@ -254,31 +260,45 @@ def claim(
 class Claim:
     """:func:`claim` as the repeatable write of a retry loop (``JobRunner._db``) that
     survives a lost acknowledgement. A claim leaves no closed attempt to recognise its
-    transaction by, so each try reads its transaction id before claiming, and a try
-    after a broken connection first asks whether an earlier one committed
-    (``claim_landed``): the tasks that try claimed are then this claim's, and nothing is
-    claimed again. Without it they would be held by no worker until the job timed out.
-    A transaction block costs three more round trips than the one-statement claim: for
-    an idle worker's claim and a takeover's first, never the hand-off path."""
+    transaction by, so each try first opens its transaction and reads its id, then sends
+    the claim and its COMMIT as one query (the server never waits on us while the claim
+    holds the job's row); a try after a broken connection first asks whether an earlier
+    one committed (``claim_landed``): the tasks that try claimed are then this claim's,
+    and nothing is claimed again. Without it they would be held by no worker until the
+    job timed out. One round trip more than the one-statement claim, on an idle
+    worker's claim and a takeover's first, never the hand-off path. Needs a connection
+    idle in autocommit, like every runner's."""
 
     def __init__(self, cfg: Config, job_id: str, owner: str | None, *, more: int = 0) -> None:
         self.cfg, self.job_id, self.owner, self.more = cfg, job_id, owner, more
         self.tries: list[int] = []  # transaction ids, one per try that got that far
 
     def __call__(self, conn: psycopg.Connection[Any]) -> Step:
+        if not conn.autocommit or conn.info.transaction_status != TransactionStatus.IDLE:
+            raise RuntimeError("a claim needs a connection idle in autocommit")
         for txid in self.tries:
             step = self._landed(conn, txid)
             if step is not None:
                 return step
-        with conn.transaction():
-            row = conn.execute(Q["current_txid"]).fetchone()
-            self.tries.append(int(row["txid"] if isinstance(row, Mapping) else row[0]))
-            params = {"job_id": self.job_id, "owner": self.owner, "more": self.more}
-            step = _step(conn, "claim_task", params)
-            if step.finalize:
-                step = finalize_step(conn, self.cfg, self.job_id, self.owner, step)
+        step = self._claim(conn)
+        if step.finalize:  # as an autocommit claim: the job ends in a second transaction
+            step = finish_locked(conn, self.cfg, self.job_id, self.owner, step)
         after_commit(self.cfg, self.job_id, step)
         return step
+
+    def _claim(self, conn: psycopg.Connection[Any]) -> Step:
+        params = {"job_id": self.job_id, "owner": self.owner, "more": self.more}
+        with psycopg.ClientCursor(conn) as cur:  # client-side binding: two statements
+            try:
+                cur.execute(Q["claim_begin"])
+                cur.nextset()
+                self.tries.append(int(_column(cur.fetchone(), "txid")))
+                cur.execute(Q["claim_commit"], params)
+                return Step.from_json(_column(cur.fetchone(), "step"))
+            except BaseException:
+                if not conn.broken and conn.info.transaction_status != TransactionStatus.IDLE:
+                    conn.execute("ROLLBACK")  # the claim raised: COMMIT was not run
+                raise
 
     def _landed(self, conn: psycopg.Connection[Any], txid: int) -> Step | None:
         """Try ``txid``'s step when it committed (or the stale answer), else None."""
@@ -432,7 +452,7 @@ def _finalize(
     a result that cannot be built from the rows is read back from that commit."""
     if step.intent == "chat":
         row = conn.execute(Q["chat_reply"], {"job_id": job_id, "task_key": "intent"}).fetchone()
-        reply = (row["reply"] if isinstance(row, Mapping) else row[0]) if row else None
+        reply = _column(row, "reply") if row else None
         result = {**CHAT_RESULT, "reply": reply} if reply else CHAT_RESULT
         return _step(
             conn, "finish_job", {"job_id": job_id, "owner": owner, "result": Jsonb(result)}
@@ -540,7 +560,7 @@ def cancel_job(
     with conn.transaction():
         before = conn.execute(Q["job_state"], {"job_id": job_id}).fetchone()
         row = conn.execute(Q["cancel_job"], {"job_id": job_id, "reason": reason}).fetchone()
-        answer = str(row["answer"] if isinstance(row, Mapping) else row[0])
+        answer = str(_column(row, "answer"))
         state = conn.execute(Q["job_state"], {"job_id": job_id}).fetchone()
     was = before["status"] if isinstance(before, Mapping) else None
     if answer == "canceled" and was == "running":
@@ -561,7 +581,7 @@ def log_fallback(
     returns :func:`cancel_job`'s answer."""
     params = {"job_id": job_id, "code": code, "detail": Jsonb(dict(detail or {}))}
     row = conn.execute(Q["log_fallback"], params).fetchone()
-    return str(row["answer"] if isinstance(row, Mapping) else row[0])
+    return str(_column(row, "answer"))
 
 
 def retry_job(conn: psycopg.Connection[Any], job_id: str) -> bool:
@@ -572,7 +592,7 @@ def retry_job(conn: psycopg.Connection[Any], job_id: str) -> bool:
         row = conn.execute(Q["retry_job"], {"job_id": job_id}).fetchone()
     except psycopg.errors.ObjectNotInPrerequisiteState as exc:
         raise SchedulerError(exc.diag.message_primary or str(exc).strip()) from None
-    return bool(row["retried"] if isinstance(row, Mapping) else row[0])
+    return bool(_column(row, "retried"))
 
 
 def recover_job(
@@ -625,7 +645,7 @@ def task_progress(
         "data": Jsonb(dict(data)),
     }
     row = conn.execute(Q["task_progress"], params).fetchone()
-    return bool(row["written"] if isinstance(row, Mapping) else row[0])
+    return bool(_column(row, "written"))
 
 
 def job_state(conn: psycopg.Connection[Any], job_id: str) -> dict[str, Any] | None:

@@ -88,8 +88,14 @@ SELECT engine_v2.completion_landed(%(job_id)s, %(task_id)s, %(attempt)s, %(owner
 -- start_landed: a repeated start_job came back with nothing claimed: did the first try?
 SELECT engine_v2.start_landed(%(job_id)s, %(owner)s) AS step
 
--- current_txid: the id of the transaction a claim runs in, read before it claims
+-- claim_begin: open the transaction a claim runs in and read its id (no lock taken yet)
+BEGIN;
 SELECT txid_current() AS txid
+
+-- claim_commit: claim_task and the COMMIT in one query string (one round trip, so the
+-- server never waits on the client while the claim holds the job's row)
+SELECT engine_v2.claim_task(%(job_id)s, %(owner)s, %(more)s) AS step;
+COMMIT
 
 -- claim_landed: a claim repeated after a broken connection: did try `txid` commit?
 SELECT engine_v2.claim_landed(%(job_id)s, %(owner)s, %(txid)s) AS step

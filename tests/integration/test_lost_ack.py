@@ -294,6 +294,16 @@ def test_a_claim_whose_first_try_did_not_commit_claims_anew(conn, config, make_j
     assert len(claim.tries) == 2
 
 
+def test_a_claim_that_raises_leaves_its_connection_idle(conn, config):
+    """The claim and its COMMIT go as one query: when the claim raises, the COMMIT never
+    ran and the transaction the claim opened is rolled back, not left to the pool."""
+    claim = scheduler.Claim(config, "not-a-job-id", OWNER)
+    with pytest.raises(psycopg.errors.InvalidTextRepresentation):
+        claim(conn)
+    assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert len(claim.tries) == 1  # it had opened its transaction
+
+
 def test_claim_landed_is_fenced_on_the_owner(conn, config, make_job):
     job = make_job()
     started(conn, config, job)
