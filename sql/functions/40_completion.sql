@@ -20,9 +20,10 @@ LANGUAGE plpgsql AS $$
 DECLARE
   v engine_v2.job_runs;
 BEGIN
-  SELECT job_id, status, owner, cancel_requested, event_seq, progress, publish_commit
+  SELECT job_id, status, owner, cancel_requested, event_seq, progress, publish_commit,
+         finished_at
     INTO v.job_id, v.status, v.owner, v.cancel_requested, v.event_seq, v.progress,
-         v.publish_commit
+         v.publish_commit, v.finished_at
     FROM engine_v2.job_runs WHERE job_id = p_job_id FOR UPDATE;
   IF FOUND AND v.owner IS NOT DISTINCT FROM p_owner THEN
     RETURN v;
@@ -334,14 +335,12 @@ CREATE OR REPLACE FUNCTION engine_v2.completion_landed(
 ) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-  v_job record;
+  v_job engine_v2.job_runs := engine_v2._owned_job(p_job_id, p_owner);
   v_task record;
   v_next jsonb;
   v_skipped text[];
 BEGIN
-  SELECT status, owner, finished_at INTO v_job
-    FROM engine_v2.job_runs WHERE job_id = p_job_id FOR UPDATE;
-  IF NOT FOUND OR v_job.owner IS DISTINCT FROM p_owner THEN
+  IF v_job.job_id IS NULL THEN
     RETURN engine_v2._stale('owner');
   END IF;
   SELECT t.task_key, t.finished_at, a.xmin AS tx INTO v_task
