@@ -302,15 +302,9 @@ class Claim:
 
     def _landed(self, conn: psycopg.Connection[Any], txid: int) -> Step | None:
         """Try ``txid``'s step when it committed (or the stale answer), else None."""
-        params = {"job_id": self.job_id, "owner": self.owner, "txid": txid}
-        step = call(conn, self.cfg, self.job_id, self.owner, "claim_landed", params, atomic=False)
+        step = landed(conn, self.cfg, self.job_id, self.owner, "claim", txid=txid)
         if not step.stale and not step.extra.get("landed"):
             return None
-        if not step.stale:
-            logger.warning(
-                "a claim's commit landed unacknowledged: its claims are recovered",
-                extra={"action": "write_landed", "job_id": self.job_id, "task_key": None},
-            )
         after_commit(self.cfg, self.job_id, step)
         return step
 
@@ -353,15 +347,19 @@ def landed(
     *,
     task_id: str | None = None,
     attempt: int | None = None,
+    txid: int | None = None,
 ) -> Step:
     """A write was repeated after a broken connection (its first commit may have landed
     with the acknowledgement lost) and came back :func:`in_doubt`: the step the first
     try returned when it did land, claims included (``completion_landed``,
     ``start_landed``), else the repeat's answer. Without this the claims the first try
     made would be held by no worker until the job timed out. The job is finished here
-    if that step says so."""
+    if that step says so. ``kind`` "claim": whether the claim that ran in transaction
+    ``txid`` committed (``claim_landed``; ``landed`` in the step says)."""
     if kind == "start":
         query, params = "start_landed", {"job_id": job_id, "owner": owner}
+    elif kind == "claim":
+        query, params = "claim_landed", {"job_id": job_id, "owner": owner, "txid": txid}
     else:
         query = "completion_landed"
         params = {
@@ -369,10 +367,10 @@ def landed(
             "outcome": kind,
         }  # fmt: skip
     step = call(conn, cfg, job_id, owner, query, params, atomic=False)
-    if not step.stale:
+    if not step.stale and step.extra.get("landed", True):
         logger.warning(
             "a %s's commit landed unacknowledged: its step is recovered",
-            "start" if kind == "start" else "completion",
+            kind if kind in ("start", "claim") else "completion",
             extra={"action": "write_landed", "job_id": job_id, "task_key": None},
         )
     return step
@@ -388,7 +386,7 @@ def charge(
     row = conn.execute(
         Q["charge_attempt"], {"task_id": task_id, "attempt": attempt, "usage": Jsonb(dict(usage))}
     ).fetchone()
-    return bool(row["charged"] if isinstance(row, Mapping) else row and row[0])
+    return bool(row and _column(row, "charged"))
 
 
 def hand_once(steps: list[Step]) -> None:
