@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 from .errors import ConfigError
 
@@ -221,11 +222,11 @@ def host_server_login(db_url: str, role: str) -> str:
     with what the host grants itself on ``public.jobs`` (it inserts its job rows and v1
     completes them). What a production host sets up; the demo, the tests and the Node
     benchmark log in this way."""
+    name = sql.Identifier(role)
     with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute(
-            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = "
-            f"'{role}') THEN CREATE ROLE {role} LOGIN; END IF; END $$"
-        )
-        conn.execute(f"GRANT engine_v2_server TO {role}")
-        conn.execute(f"GRANT SELECT, INSERT, UPDATE ON public.jobs TO {role}")
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+        if exists is None:
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(name))
+        conn.execute(sql.SQL("GRANT engine_v2_server TO {}").format(name))
+        conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE ON public.jobs TO {}").format(name))
     return db_url.replace(f"postgresql://{SERVER_USER}@", f"postgresql://{role}@", 1)
