@@ -62,12 +62,15 @@ def runner(conn, config, pool, job, **kw) -> JobRunner:
     return JobRunner(config, pool, job_row(conn, job), owner=kw.pop("owner", None), **kw)
 
 
-def run_until_stuck(conn, config, pool, job, task_key, owner=None):
-    """The job running in a thread until ``task_key``'s attempt has started; that attempt
-    then waits for its stop (30 s at most). (runner, thread, {"out": outcome} at the end)"""
+def run_until_stuck(conn, config, pool, job, task_key, owner=None, before=None):
+    """The job running in a thread until ``task_key``'s attempt has started (and done
+    ``before(ctx)``); that attempt then waits for its stop (30 s at most).
+    (runner, thread, {"out": outcome} at the end)"""
     started = threading.Event()
 
     def stuck(ctx):
+        if before is not None:
+            before(ctx)
         started.set()
         ctx.wait(30)
 
@@ -332,15 +335,9 @@ def test_an_attempt_abandoned_at_shutdown_is_lost_not_failed(conn, config, pool,
     ]
 
 
-def spend_then_wait(started: threading.Event):
-    """A task body that has paid for a model call, then waits for its stop."""
-
-    def body(ctx):
-        ctx.record_usage("claude-sonnet-5-5", tokens_in=1000, tokens_out=200)
-        started.set()
-        ctx.wait(30)
-
-    return body
+def spend(ctx):
+    """What a task body pays for one model call."""
+    ctx.record_usage("claude-sonnet-5-5", tokens_in=1000, tokens_out=200)
 
 
 def test_what_a_lost_or_refused_attempt_spent_is_recorded(conn, config, pool, make_job):
@@ -353,12 +350,7 @@ def test_what_a_lost_or_refused_attempt_spent_is_recorded(conn, config, pool, ma
     for how in ("shutdown", "canceled"):
         job = make_job()
         conn.execute("UPDATE engine_v2.job_runs SET owner = 'A' WHERE job_id = %s", (job,))
-        started = threading.Event()
-        r = runner(conn, cfg, pool, job, owner="A", executor=Recorder(
-            {"qa_review": spend_then_wait(started)}))  # fmt: skip
-        th = threading.Thread(target=r.run)
-        th.start()
-        assert started.wait(10)
+        r, th, _ = run_until_stuck(conn, cfg, pool, job, "qa_review", owner="A", before=spend)
         if how == "shutdown":
             r.abort(WorkerLost("daemon shutting down"))
         else:
