@@ -66,6 +66,12 @@ RESULTS = REPO / "bench" / "results"
 BATCH = 8  # hand-offs per commit: the completer's p50 in make bench
 TICK = 100.0  # clock ticks per second (/proc)
 
+# What a mode wrote: rows inserted and updated per table (the database's own counters).
+TABLE_COUNTS = """
+SELECT relname, n_tup_ins, n_tup_upd FROM pg_stat_user_tables
+ WHERE schemaname IN ('engine_v2', 'public')
+"""
+
 # One commit: close the finished tasks and their attempts, claim the next ones and
 # open their attempts, write taskDone + taskStarted at the job's next two seqs, move
 # the job's cursor, notify once.
@@ -184,6 +190,46 @@ def partial(key: str) -> dict[str, Any] | None:
     return None
 
 
+def flush_stats(conn: psycopg.Connection[Any]) -> None:
+    """Make this backend's table and WAL counters visible to others now: a forced flush
+    happens when the backend goes idle, before this round trip returns (PostgreSQL 15)."""
+    conn.execute("SELECT pg_stat_force_next_flush()")
+
+
+def written(url: str) -> dict[str, Any]:
+    """The database's rows inserted and updated so far, per table, and the cluster's WAL
+    bytes (every writer must have called :func:`flush_stats` first)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = {r[0]: (int(r[1]), int(r[2])) for r in conn.execute(TABLE_COUNTS)}
+        row = conn.execute("SELECT wal_bytes FROM pg_stat_wal").fetchone()
+    return {"tables": tables, "wal_bytes": int(row[0]) if row else 0}
+
+
+def written_per_task(before: dict[str, Any], after: dict[str, Any], tasks: int) -> dict[str, Any]:
+    """Rows inserted and updated per task and table between two :func:`written`, and WAL
+    bytes per task (the cluster's: other writers, such as autovacuum, count too)."""
+    rows = {}
+    for name, (ins, upd) in sorted(after["tables"].items()):
+        ins0, upd0 = before["tables"].get(name, (0, 0))
+        if ins - ins0 or upd - upd0:
+            rows[name] = {
+                "ins": round((ins - ins0) / tasks, 3),
+                "upd": round((upd - upd0) / tasks, 3),
+            }
+    wal = round((after["wal_bytes"] - before["wal_bytes"]) / tasks)
+    return {"rows_per_task": rows, "wal_bytes_per_task": wal}
+
+
+def describe_written(f: dict[str, Any]) -> str:
+    """One line: what a mode wrote per task."""
+    rows = f["rows_per_task"].values()
+    ins, upd = sum(r["ins"] for r in rows), sum(r["upd"] for r in rows)
+    return (
+        f"rows per task {ins:.2f} inserted, {upd:.2f} updated;"
+        f" WAL {f['wal_bytes_per_task'] / 1024:.1f} KiB per task"
+    )
+
+
 def setup(url: str, jobs: int) -> list[list[str]]:
     """``jobs`` submitted and materialized; each job's task ids in DAG position order."""
     client = Client(url)
@@ -221,12 +267,14 @@ def floor(
     many jobs are submitted, claimed and materialized inside the window too (``chains``
     unused) and every hand-off commit fences and reads readiness; with ``engine`` as
     well, the engine's own SQL writes them (:func:`write_engine`)."""
+    rows_before = written(url)
     before = pg_cpu_by_kind(pm, DB)
     t0 = time.perf_counter()
     if whole:
         client = Client(url)
         try:
             submitted = client.submit_batch({}, whole)[0]
+            flush_stats(client.conn)
         finally:
             client.close()
         shares: list[Any] = [submitted[w::writers] for w in range(writers)]
@@ -243,6 +291,7 @@ def floor(
     # postmaster's reaped children's, so the cluster's total is the figure
     ticks = {k: after.get(k, 0) - before.get(k, 0) for k in after}
     cluster = sum(ticks.values()) / TICK
+    wrote = written_per_task(rows_before, written(url), tasks)
     return {
         "mode": "engine SQL" if engine else "whole-life" if whole else "rows",
         "writers": writers,
@@ -252,6 +301,7 @@ def floor(
         "tasks_per_s": round(tasks / wall, 1),
         "cluster_cpu_ms_per_task": round(cluster / tasks * 1000, 3),
         "cpu_ticks_by_kind": ticks,
+        **wrote,
     }
 
 
@@ -295,6 +345,7 @@ def write(url: str, chains: list[list[str]]) -> int:
                         jobs = job_ids(conn, [c[-1] for c in part])
                         conn.execute(FINISH, {"jobs": jobs, "result": Jsonb(RESULT)})
                 commits += 1
+        flush_stats(conn)
     return commits
 
 
@@ -321,6 +372,7 @@ def write_whole(url: str, jobs: list[str]) -> int:
                     if s == len(KEYS):
                         conn.execute(FINISH, {**group, "result": Jsonb(RESULT)})
                 commits += 1
+        flush_stats(conn)
     return commits
 
 
@@ -358,6 +410,7 @@ def write_engine(url: str, jobs: list[str]) -> int:
                     claims = [step.task] if step.task else []
                     following += [success(entry["job_id"], t) for t in claims + step.more]
                 entries = following
+        flush_stats(conn)
     return commits
 
 
@@ -415,6 +468,7 @@ def main() -> None:
             log(
                 f"floor, {writers} writer(s): {f['tasks_per_s']} tasks/s, PostgreSQL CPU per"
                 f" task {f['cluster_cpu_ms_per_task']} ms"
+                f"; {describe_written(f)}"
             )
         for engine in (False, True):
             for writers in (1, 2):
@@ -423,6 +477,7 @@ def main() -> None:
                 log(
                     f"{f['mode']}, {writers} writer(s): {f['tasks_per_s']} tasks/s,"
                     f" PostgreSQL CPU per task {f['cluster_cpu_ms_per_task']} ms"
+                    f"; {describe_written(f)}"
                 )
         if not args.no_pgqueuer:
             peer = pgqueuer_peer.bench_pgqueuer(cluster, STATE, 500, log)

@@ -34,3 +34,5 @@ ALTER FUNCTION engine_v2.recover_job(uuid, text, int, text)
 ALTER FUNCTION engine_v2.submit_job(uuid, uuid, text, text, jsonb)
   SET plan_cache_mode = force_generic_plan;
 ALTER FUNCTION engine_v2.cancel_job(uuid, text) SET plan_cache_mode = force_generic_plan;
+ALTER FUNCTION engine_v2._batch_steps(jsonb) SET plan_cache_mode = force_generic_plan;
+ALTER FUNCTION engine_v2._batch_successes(jsonb) SET plan_cache_mode = force_generic_plan;

@@ -16,7 +16,9 @@ from bench.pg import Client
 def _submit(db_url: str, n: int) -> list[str]:
     client = Client(db_url)
     try:
-        return client.submit_batch({}, n)[0]
+        jobs = client.submit_batch({}, n)[0]
+        row_floor.flush_stats(client.conn)  # its rows counted now, not at its exit
+        return jobs
     finally:
         client.close()
 
@@ -63,3 +65,34 @@ def test_the_engine_writer_batches_the_jobs_of_a_group(conn, db_url) -> None:
         (jobs,),
     ).fetchall()
     assert max(r["n"] for r in per_commit) >= row_floor.BATCH  # one commit closes 8+
+
+
+def _rows_per_job(db_url: str, writer: Any) -> dict[str, tuple[float, float]]:
+    """(inserted, updated) per job and table, by the database's own counters."""
+    jobs = _submit(db_url, row_floor.BATCH + 1)
+    before = row_floor.written(db_url)["tables"]
+    writer(db_url, jobs)
+    after = row_floor.written(db_url)["tables"]
+    return {
+        t: ((ins - before[t][0]) / len(jobs), (upd - before[t][1]) / len(jobs))
+        for t, (ins, upd) in after.items()
+    }
+
+
+def test_the_engine_writes_the_rows_of_the_contract_and_hardly_more(db_url) -> None:
+    """Issue 17's "less per task": measured by the database's own counters, the engine's
+    SQL writes per job what the floor writes (the contract's rows), apart from one
+    artifact per extra code file and one more update of the job's row and of a task's."""
+    floor = _rows_per_job(db_url, row_floor.write_whole)
+    engine = _rows_per_job(db_url, row_floor.write_engine)
+    same = ["job_task_events", "job_task_attempts", "job_task_dependencies", "jobs"]
+    assert {t: engine[t] for t in same} == {t: floor[t] for t in same}
+    assert floor["job_task_events"][0] > 0 and floor["job_task_attempts"] == (7, 7)
+    # the floor stores codegen's output as one artifact; the engine, as the daemon
+    # does, one per file of codegen and of fix
+    files = sum(len(row_floor.INJECT_OUTPUTS[k]["files"]) for k in ("codegen", "fix"))
+    assert engine["job_task_artifacts"] == (floor["job_task_artifacts"][0] + files - 1, 0)
+    ins, upd = floor["job_tasks"]
+    assert engine["job_tasks"] == (ins, upd + 1) == (7, 15)  # intent: ready, then running
+    assert engine["job_runs"] == (floor["job_runs"][0], floor["job_runs"][1] + 1)
+
