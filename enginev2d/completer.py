@@ -69,7 +69,7 @@ class Item:
     may_finish: bool = False  # could end its job: the batch is then one transaction
     wake: threading.Event = field(default_factory=threading.Event)
     handed: tuple[_Slot, list[Item]] | None = None  # a batch this item's thread leads
-    # (set before ``wake`` is: read once, after the wake)
+    # (set under the completer's lock before ``wake``: it is read once after the wake)
     step: scheduler.Step | None = None
     error: BaseException | None = None
 
@@ -320,6 +320,12 @@ class _Slot:
             entries = Jsonb([item.entry for item in pending])
             res = conn.execute(Q["complete_batch"], {"items": entries}).fetchone()
             out: Mapping[str, Any] = res["result"] if isinstance(res, Mapping) else res[0]
+            if out.get("set_based_error"):  # recorded one by one: correct, slower; a bug
+                logger.warning(
+                    "set-based batch path failed (%s): items recorded one by one",
+                    out["set_based_error"],
+                    extra={"action": "batch_set_based_failed"},
+                )
             if "failed" not in out:
                 steps = map(scheduler.Step.from_json, out["steps"])
                 return {id(i): s for i, s in zip(pending, steps, strict=True)}, alone

@@ -47,11 +47,14 @@ BEGIN
     END IF;
     RETURN NULL;
   END IF;
+  -- One key lookup per job: the LIMIT keeps the lookup from being flattened into a
+  -- join, which a plan made while job_runs was small runs as a scan of the whole table.
   FOR v_payload IN
     SELECT '{"jobs": {' || string_agg(format('"%s": %s', r.job_id, r.event_seq), ', '
                                       ORDER BY l.i) || '}}'
-      FROM unnest(string_to_array(v_list, ',')::uuid[]) WITH ORDINALITY AS l(job_id, i)
-      JOIN engine_v2.job_runs r ON r.job_id = l.job_id
+      FROM unnest(string_to_array(v_list, ',')::uuid[]) WITH ORDINALITY AS l(job_id, i),
+           LATERAL (SELECT job_id, event_seq FROM engine_v2.job_runs
+                     WHERE job_id = l.job_id LIMIT 1) r
      GROUP BY (l.i - 1) / 100
      ORDER BY (l.i - 1) / 100
   LOOP

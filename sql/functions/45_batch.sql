@@ -12,22 +12,22 @@
 -- common successes are recorded set-based (46_batch_success.sql); if that raises, the
 -- whole batch is recorded again item by item, which tells which item raised.
 -- Result: {"steps": [step per item, in order]} (plus "set_based_error" when the
--- set-based path raised and the items were recorded one by one), or, when an item raised, {"failed": i
--- (0-based), "sqlstate", "message"} with nothing of the items recorded (the locks stay):
--- the caller retries the others without it, and gives that item its own transaction.
+-- set-based path raised and the items were recorded one by one), or, when an item
+-- raised, {"failed": i (0-based), "sqlstate", "message"} with nothing of the items
+-- recorded (the locks stay): the caller retries the others without it, and gives that
+-- item its own transaction.
 CREATE OR REPLACE FUNCTION engine_v2.complete_batch(p_items jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
   v_steps jsonb := '[]'::jsonb;
   v_i int := 0;
   v_err text;
+  v_jobs uuid[] := engine_v2._batch_keys(p_items, NULL, 'job_id');
   x jsonb;
 BEGIN
-  PERFORM 1 FROM engine_v2.job_runs
-   WHERE job_id = ANY (ARRAY(SELECT (e->>'job_id')::uuid FROM jsonb_array_elements(p_items) e))
-   ORDER BY job_id FOR UPDATE;
+  PERFORM 1 FROM engine_v2.job_runs WHERE job_id = ANY (v_jobs) ORDER BY job_id FOR UPDATE;
   BEGIN
-    RETURN jsonb_build_object('steps', engine_v2._batch_steps(p_items));
+    RETURN jsonb_build_object('steps', engine_v2._batch_steps(p_items, v_jobs));
   EXCEPTION WHEN OTHERS THEN
     -- somewhere in the set-based path: item by item, to find which one (reported)
     v_err := SQLSTATE || ': ' || SQLERRM;
@@ -45,39 +45,54 @@ BEGIN
 END;
 $$;
 
--- The steps of a batch, in item order: the successes _batch_successes can take
--- (set-based: a running, not draining job with no other item here, no skip marks),
--- the rest one by one.
-CREATE OR REPLACE FUNCTION engine_v2._batch_steps(p_items jsonb) RETURNS jsonb
+-- The steps of a batch, in item order. The successes _batch_successes can take
+-- (set-based: its job's first item in the batch, the job running and not draining, no
+-- skip marks) are recorded first, together; then the rest one by one, in order. A job's
+-- later items still follow its first, as calls in a row would; items of different jobs
+-- touch different rows. Only the items' small keys are read here (#>> copies no item:
+-- an item carries its task's output, files and preview).
+-- p_jobs: the items' job ids, in item order.
+CREATE OR REPLACE FUNCTION engine_v2._batch_steps(p_items jsonb, p_jobs uuid[])
+RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-  v_fast jsonb;
+  v_live uuid[];
+  v_fast int[] := '{}';
   v_set jsonb := '{}';
   v_steps jsonb := '[]'::jsonb;
-  x record;
 BEGIN
-  WITH e AS (
-    SELECT value AS x, (ordinality - 1)::int AS i
-      FROM jsonb_array_elements(p_items) WITH ORDINALITY
-  ), n AS (
-    SELECT e.x->>'job_id' AS job_id, count(*) AS n FROM e GROUP BY 1
-  )
-  SELECT jsonb_agg(e.x || jsonb_build_object('i', e.i)) INTO v_fast
-    FROM e JOIN n ON n.job_id = e.x->>'job_id'
-    JOIN engine_v2.job_runs r ON r.job_id = (e.x->>'job_id')::uuid
-   WHERE e.x->>'kind' = 'succeeded' AND n.n = 1
-     AND coalesce(e.x->'skip', '{}'::jsonb) = '{}'::jsonb
-     AND r.status = 'running' AND NOT r.draining;
-  IF v_fast IS NOT NULL THEN
-    v_set := engine_v2._batch_successes(v_fast);
+  SELECT coalesce(array_agg(job_id), '{}') INTO v_live FROM engine_v2.job_runs
+   WHERE job_id = ANY (p_jobs) AND status = 'running' AND NOT draining;
+  FOR i IN 0 .. cardinality(p_jobs) - 1 LOOP
+    IF p_items #>> ARRAY[i::text, 'kind'] = 'succeeded'
+       AND coalesce(p_items #> ARRAY[i::text, 'skip'], '{}'::jsonb) = '{}'::jsonb
+       AND p_jobs[i + 1] = ANY (v_live)
+       AND array_position(p_jobs, p_jobs[i + 1]) = i + 1 THEN
+      v_fast := v_fast || i;
+    END IF;
+  END LOOP;
+  IF cardinality(v_fast) > 0 THEN
+    v_set := engine_v2._batch_successes(p_items, v_fast);
   END IF;
-  FOR x IN SELECT value AS item, (ordinality - 1)::int AS i
-             FROM jsonb_array_elements(p_items) WITH ORDINALITY LOOP
+  FOR i IN 0 .. cardinality(p_jobs) - 1 LOOP
     v_steps := v_steps || jsonb_build_array(
-      coalesce(v_set->(x.i::text), engine_v2._batch_item(x.item)));
+      coalesce(v_set->(i::text), engine_v2._batch_item(p_items->i)));
   END LOOP;
   RETURN v_steps;
 END;
+$$;
+
+-- One key of a batch's items as uuids, in item order: of every item, or of the items at
+-- the 0-based p_at.
+CREATE OR REPLACE FUNCTION engine_v2._batch_keys(p_items jsonb, p_at int[], p_key text)
+RETURNS uuid[]
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT ARRAY(
+    SELECT (p_items #>> ARRAY[i::text, p_key])::uuid
+      FROM unnest(coalesce(p_at, ARRAY(
+             SELECT generate_series(0, jsonb_array_length(p_items) - 1)))) WITH ORDINALITY
+           AS x(i, o)
+     ORDER BY o);
 $$;
 
 -- One item of a batch: the call it stands for.
@@ -118,4 +133,5 @@ $$;
 
 REVOKE ALL ON FUNCTION engine_v2.complete_batch(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION engine_v2._batch_item(jsonb) FROM PUBLIC;
-REVOKE ALL ON FUNCTION engine_v2._batch_steps(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION engine_v2._batch_steps(jsonb, uuid[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION engine_v2._batch_keys(jsonb, int[], text) FROM PUBLIC;

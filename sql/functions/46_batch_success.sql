@@ -2,19 +2,21 @@
 -- recorded, promoted and claimed by a handful of statements instead of one function
 -- chain (task_succeeded -> _record_success, _advance, _claim_many, _step, _settle) each.
 --
--- Only for successes whose job has no other item in the batch, is running and not
--- draining, and which carry no 7.4 skip marks (the caller, complete_batch, sends the
--- rest through _batch_item). Everything else that is uncommon falls back, per job, to the
+-- Only for the first item of its job in the batch, a success of a job running and not
+-- draining, with no 7.4 skip marks (the caller, _batch_steps, sends the rest through
+-- _batch_item, after these). Everything else that is uncommon falls back, per job, to the
 -- per-item functions: a promotable task marked for a skip (_advance: skips cascade and
 -- write events), a job whose counts say deadlock or a bad end (_step: _settle decides).
 -- What it writes and returns is what task_succeeded would, item by item: the same fence
 -- (owner, then attempt), rows, events with their seq and progress, claims in position
 -- order, and the step envelope.
 --
--- p_items: [{i, job_id, task_id, attempt, owner, output, input, usage, artifacts,
--- partial, claim, more}]; every job already locked by complete_batch.
+-- p_items: the batch (complete_batch's items); p_fast: the 0-based indexes of the items
+-- taken here ({kind: succeeded, job_id, task_id, attempt, owner, output, input, usage,
+-- artifacts, partial, claim, more}); every job already locked by complete_batch.
 -- Returns {"<i>": step, ...}.
-CREATE OR REPLACE FUNCTION engine_v2._batch_successes(p_items jsonb) RETURNS jsonb
+CREATE OR REPLACE FUNCTION engine_v2._batch_successes(p_items jsonb, p_fast int[])
+RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
   v_done jsonb;      -- [{i, job_id, task_key, n (claims wanted, 0 = none)}] recorded
@@ -27,15 +29,15 @@ DECLARE
   v_skipped text[];
   -- Keys as arrays: every statement below reaches its rows through an index (a jsonb
   -- set function's row estimate would otherwise pick scans of whole tables).
-  v_jobs uuid[] := ARRAY(SELECT (e->>'job_id')::uuid FROM jsonb_array_elements(p_items) e);
-  v_tasks uuid[] := ARRAY(SELECT (e->>'task_id')::uuid FROM jsonb_array_elements(p_items) e);
+  v_jobs uuid[] := engine_v2._batch_keys(p_items, p_fast, 'job_id');
+  v_tasks uuid[] := engine_v2._batch_keys(p_items, p_fast, 'task_id');
   v_done_jobs uuid[];
   v_claim_jobs uuid[];
 BEGIN
   -- 1. Fence and record: tasks, attempts, artifacts, partialResult + taskDone, cursor.
   WITH it AS (
-    SELECT * FROM jsonb_to_recordset(p_items) AS x(
-      i int, job_id uuid, task_id uuid, attempt int, owner text, output jsonb, input jsonb,
+    SELECT f.i, x.* FROM unnest(p_fast) AS f(i), LATERAL jsonb_to_record(p_items -> f.i) AS x(
+      job_id uuid, task_id uuid, attempt int, owner text, output jsonb, input jsonb,
       usage jsonb, artifacts jsonb, partial jsonb, claim boolean, more int)
   ), j AS (
     SELECT r.job_id, r.owner, r.event_seq, r.progress,
@@ -90,14 +92,12 @@ BEGIN
                                            'latency_ms', p.usage->'latency_ms')))
         AS e(k, typ, dat)
      WHERE e.k = 2 OR p.partial IS NOT NULL
-  ), jr AS (
-    UPDATE engine_v2.job_runs r
-       SET event_seq = p.event_seq + CASE WHEN p.partial IS NULL THEN 1 ELSE 2 END,
-           progress = greatest(r.progress, p.prog)
-      FROM p WHERE r.job_id = ANY (v_jobs) AND r.job_id = p.job_id
-  )
+  )  -- the job's row (event cursor, progress) is written once, with the claims below
   SELECT jsonb_agg(jsonb_build_object('i', p.i, 'job_id', p.job_id, 'task_key', p.task_key,
-                                      'n', CASE WHEN p.claim THEN p.n ELSE 0 END))
+                                      'n', CASE WHEN p.claim THEN p.n ELSE 0 END,
+                                      'seq', p.event_seq + CASE WHEN p.partial IS NULL
+                                                                THEN 1 ELSE 2 END,
+                                      'prog', p.prog))
     INTO v_done FROM p;
   v_done := coalesce(v_done, '[]');
   v_done_jobs := ARRAY(SELECT (d->>'job_id')::uuid FROM jsonb_array_elements(v_done) d);
@@ -108,7 +108,9 @@ BEGIN
                 THEN 'attempt' ELSE 'owner' END)),
          '{}')
     INTO v_steps
-    FROM jsonb_to_recordset(p_items) AS it(i int, job_id uuid, owner text)
+    FROM (SELECT f.i, (p_items #>> ARRAY[f.i::text, 'job_id'])::uuid AS job_id,
+                 p_items #>> ARRAY[f.i::text, 'owner'] AS owner
+            FROM unnest(p_fast) AS f(i)) it
     LEFT JOIN engine_v2.job_runs r ON r.job_id = it.job_id
    WHERE NOT EXISTS (SELECT 1 FROM jsonb_array_elements(v_done) d
                       WHERE (d->>'i')::int = it.i);
@@ -131,8 +133,15 @@ BEGIN
   v_claim_jobs := ARRAY(
     SELECT (e->>'job_id')::uuid FROM jsonb_array_elements(v_done) e
      WHERE (e->>'n')::int > 0 AND NOT ((e->>'job_id')::uuid = ANY (v_slow)));
+  IF cardinality(v_slow) > 0 THEN  -- the per-item functions below read the job's row
+    UPDATE engine_v2.job_runs r
+       SET event_seq = (e->>'seq')::bigint, progress = greatest(r.progress, (e->>'prog')::int)
+      FROM jsonb_array_elements(v_done) e
+     WHERE r.job_id = ANY (v_slow) AND r.job_id = (e->>'job_id')::uuid;
+  END IF;
   WITH d AS (
-    SELECT (e->>'job_id')::uuid AS job_id, (e->>'n')::int AS n
+    SELECT (e->>'job_id')::uuid AS job_id, (e->>'n')::int AS n,
+           (e->>'seq')::bigint AS seq, (e->>'prog')::int AS prog
       FROM jsonb_array_elements(v_done) e
      WHERE (e->>'job_id')::uuid = ANY (v_claim_jobs)
   ), prom AS (
@@ -164,21 +173,20 @@ BEGIN
   ), a AS (
     INSERT INTO engine_v2.job_task_attempts (task_id, attempt_no, status, started_at)
     SELECT id, attempt_count, 'running', clock_timestamp() FROM c
-  ), jj AS (
-    SELECT r.job_id, r.event_seq, r.progress FROM engine_v2.job_runs r
-     WHERE r.job_id = ANY (v_claim_jobs)
   ), ev AS (
     INSERT INTO engine_v2.job_task_events (job_id, task_id, event_type, data, seq)
     SELECT c.job_id, c.id, 'taskStarted',
            jsonb_build_object('type', 'taskStarted', 'task_key', c.task_key,
                               'label', c.display_label, 'attempt', c.attempt_count,
-                              'progress', jj.progress),
-           jj.event_seq + c.rn
-      FROM c JOIN jj ON jj.job_id = c.job_id
-  ), ju AS (
-    UPDATE engine_v2.job_runs r SET event_seq = r.event_seq + n.cnt
-      FROM (SELECT job_id, count(*) AS cnt FROM c GROUP BY job_id) n
-     WHERE r.job_id = ANY (v_claim_jobs) AND r.job_id = n.job_id
+                              'progress', d.prog),
+           d.seq + c.rn
+      FROM c JOIN d ON d.job_id = c.job_id
+  ), ju AS (  -- the job's row once: the cursor past this batch's events, the progress
+    UPDATE engine_v2.job_runs r
+       SET event_seq = d.seq + coalesce(n.cnt, 0), progress = greatest(r.progress, d.prog)
+      FROM d LEFT JOIN (SELECT job_id, count(*) AS cnt FROM c GROUP BY job_id) n
+             ON n.job_id = d.job_id
+     WHERE r.job_id = ANY (v_claim_jobs) AND r.job_id = d.job_id
   )
   SELECT coalesce(jsonb_object_agg(job_id, claims), '{}') INTO v_claims
     FROM (SELECT c.job_id, jsonb_agg(jsonb_build_object(
@@ -238,6 +246,7 @@ BEGIN
                'skipped', '[]'::jsonb) AS step
         FROM jsonb_array_elements(v_done) d
         JOIN engine_v2.job_runs r ON r.job_id = (d->>'job_id')::uuid
+                                 AND r.job_id = ANY (v_done_jobs)
         JOIN LATERAL (
           SELECT count(*) FILTER (WHERE k.status = 'ready') AS ready,
                  count(*) FILTER (WHERE k.status = 'running') AS running,
@@ -251,4 +260,4 @@ BEGIN
 END;
 $$;
 
-REVOKE ALL ON FUNCTION engine_v2._batch_successes(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION engine_v2._batch_successes(jsonb, int[]) FROM PUBLIC;

@@ -8,9 +8,15 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from bench import row_floor
 from bench.pg import Client
+from enginev2d import scheduler
+from enginev2d.completer import Item
+from enginev2d.config import load_config
+from enginev2d.workflow import DEFAULT_WORKFLOW
 
 
 def _submit(db_url: str, n: int) -> list[str]:
@@ -96,3 +102,51 @@ def test_the_engine_writes_the_rows_of_the_contract_and_hardly_more(db_url) -> N
     assert engine["job_tasks"] == (ins, upd + 1) == (7, 15)  # intent: ready, then running
     assert engine["job_runs"] == (floor["job_runs"][0], floor["job_runs"][1] + 1)
 
+
+SEQ_SCANS = """
+SELECT coalesce(sum(seq_scan), 0) AS n FROM pg_stat_user_tables WHERE schemaname = 'engine_v2'
+"""
+
+
+def test_a_batch_reads_rows_by_key_even_when_planned_on_empty_tables(db_url) -> None:
+    """A connection keeps the plans of the batch's statements (generic plans). Made on a
+    fresh install's tiny tables, a scan of a whole table looks cheapest, and it would stay
+    as the tables grow. Every statement of a batch, and its commit's NOTIFY, must read by
+    key whatever the tables held when it was planned: no sequential scan at all."""
+    jobs = _submit(db_url, row_floor.BATCH)
+    cfg = load_config(env={}, overrides={"database": {"url": db_url}})
+    with psycopg.connect(db_url, autocommit=True, row_factory=dict_row) as conn:
+        conn.execute(
+            "UPDATE engine_v2.job_runs SET owner = %s, claimed_at = now() WHERE job_id = ANY(%s)",
+            (row_floor.OWNER, jobs),
+        )
+        entries = [Item.start(j, row_floor.OWNER, DEFAULT_WORKFLOW, more=2).entry for j in jobs]
+        scans, batches = 0, 0
+        while entries:
+            row_floor.flush_stats(conn)
+            before = conn.execute(SEQ_SCANS).fetchone()["n"]
+            out = conn.execute(
+                "SELECT engine_v2.complete_batch(%s) AS r", [Jsonb(entries)]
+            ).fetchone()["r"]
+            row_floor.flush_stats(conn)
+            scans += conn.execute(SEQ_SCANS).fetchone()["n"] - before
+            batches += 1
+            following = []
+            for entry, data in zip(entries, out["steps"], strict=True):
+                step = scheduler.Step.from_json(data)
+                if step.finalize:
+                    scheduler.finish_locked(conn, cfg, entry["job_id"], row_floor.OWNER, step)
+                claims = [step.task] if step.task else []
+                following += [row_floor.success(entry["job_id"], t) for t in claims + step.more]
+            entries = following
+    assert batches >= 6  # start, then the DAG's steps
+    assert scans == 0
+    assert _statuses(db_url, jobs) == ["succeeded"] * len(jobs)
+
+
+def _statuses(db_url: str, jobs: list[str]) -> list[str]:
+    with psycopg.connect(db_url) as c:
+        rows = c.execute(
+            "SELECT status FROM engine_v2.job_runs WHERE job_id = ANY(%s::uuid[])", (jobs,)
+        ).fetchall()
+    return [r[0] for r in rows]
