@@ -60,7 +60,7 @@ BEGIN
            tokens_out = (it.usage->>'tokens_out')::int,
            cost_usd = (it.usage->>'cost_usd')::numeric
       FROM t JOIN it ON it.i = t.i
-     WHERE x.task_id = ANY (v_tasks) AND x.task_id = t.id AND x.attempt_no = it.attempt
+     WHERE x.task_id = t.id AND x.attempt_no = it.attempt
   ), ar AS (
     INSERT INTO engine_v2.job_task_artifacts (id, job_id, task_id, kind, uri, content, metadata)
     SELECT coalesce((e->>'id')::uuid, gen_random_uuid()), t.job_id, t.id, e->>'kind',
@@ -155,7 +155,7 @@ BEGIN
     SELECT k.id, k.job_id, row_number() OVER (
              PARTITION BY k.job_id ORDER BY k.position, k.created_at) AS rn
       FROM engine_v2.job_tasks k JOIN d ON d.job_id = k.job_id
-     WHERE k.job_id = ANY (v_claim_jobs) AND (k.status = 'ready' OR k.id IN (SELECT id FROM prom))
+     WHERE k.status = 'ready' OR k.id IN (SELECT id FROM prom)
   ), pick AS (
     SELECT cand.id, cand.job_id, cand.rn FROM cand JOIN d ON d.job_id = cand.job_id
      WHERE cand.rn <= d.n
