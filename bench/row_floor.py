@@ -40,7 +40,9 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import psycopg
@@ -378,10 +380,8 @@ def write_whole(url: str, jobs: list[str]) -> int:
 
 def write_engine(url: str, jobs: list[str]) -> int:
     """The engine's own SQL with no daemon: one writer's submitted jobs, 8 at a time,
-    claimed by the intake's ``claim_jobs``, then every hand-off of the 8 in one
-    ``engine_v2.complete_batch`` call as the group completer sends it (the start items
-    first, then each success with its claims, the successors of all 8 next), and each job
-    finished as the completer does (``scheduler.finish_locked``). The number of commits."""
+    claimed by the intake's ``claim_jobs``, then run to their end by :func:`run_group`.
+    The number of commits."""
     cfg = load_config(env={}, overrides={"database": {"url": url}})
     claim = load_queries("daemon")["claim_jobs"]
     commits = 0
@@ -390,27 +390,41 @@ def write_engine(url: str, jobs: list[str]) -> int:
             rows = conn.execute(
                 claim, {"owner": OWNER, "lease_s": 60, "limit": BATCH, "exclude": []}
             ).fetchall()
-            entries = [
-                Item.start(str(r["job_id"]), OWNER, DEFAULT_WORKFLOW, more=2).entry for r in rows
-            ]
-            commits += 1
-            while entries:
-                out = conn.execute(
-                    "SELECT engine_v2.complete_batch(%s) AS r", [Jsonb(entries)]
-                ).fetchone()["r"]
-                commits += 1
-                if "steps" not in out:  # an item raised: the engine's error, as it said it
-                    raise RuntimeError(f"complete_batch: {out}")
-                following = []
-                for entry, data in zip(entries, out["steps"], strict=True):
-                    step = scheduler.Step.from_json(data)
-                    if step.finalize:
-                        scheduler.finish_locked(conn, cfg, entry["job_id"], OWNER, step)
-                        commits += 1
-                    claims = [step.task] if step.task else []
-                    following += [success(entry["job_id"], t) for t in claims + step.more]
-                entries = following
+            commits += 1 + run_group(conn, cfg, [str(r["job_id"]) for r in rows])
         flush_stats(conn)
+    return commits
+
+
+def run_group(
+    conn: psycopg.Connection[Any],
+    cfg: Any,
+    jobs: list[str],
+    around: Callable[[], AbstractContextManager[None]] = nullcontext,
+) -> int:
+    """Claimed ``jobs`` to their end as the group completer sends their hand-offs: every
+    step of them in one ``engine_v2.complete_batch`` call (the start items first, then
+    each success with its claims, the successors of all of them next), each job finished
+    as the completer does (``scheduler.finish_locked``); each call inside ``around()``
+    (a test measures it). The number of commits."""
+    entries = [Item.start(j, OWNER, DEFAULT_WORKFLOW, more=2).entry for j in jobs]
+    commits = 0
+    while entries:
+        with around():
+            out = conn.execute(
+                "SELECT engine_v2.complete_batch(%s) AS r", [Jsonb(entries)]
+            ).fetchone()["r"]
+        commits += 1
+        if "steps" not in out:  # an item raised: the engine's error, as it said it
+            raise RuntimeError(f"complete_batch: {out}")
+        following = []
+        for entry, data in zip(entries, out["steps"], strict=True):
+            step = scheduler.Step.from_json(data)
+            if step.finalize:
+                scheduler.finish_locked(conn, cfg, entry["job_id"], OWNER, step)
+                commits += 1
+            claims = [step.task] if step.task else []
+            following += [success(entry["job_id"], t) for t in claims + step.more]
+        entries = following
     return commits
 
 

@@ -4,19 +4,17 @@ would measure less than the contract costs."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 import pytest
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 
 from bench import row_floor
 from bench.pg import Client
-from enginev2d import scheduler
-from enginev2d.completer import Item
 from enginev2d.config import load_config
-from enginev2d.workflow import DEFAULT_WORKFLOW
 
 
 def _submit(db_url: str, n: int) -> list[str]:
@@ -115,32 +113,24 @@ def test_a_batch_reads_rows_by_key_even_when_planned_on_empty_tables(db_url) -> 
     key whatever the tables held when it was planned: no sequential scan at all."""
     jobs = _submit(db_url, row_floor.BATCH)
     cfg = load_config(env={}, overrides={"database": {"url": db_url}})
+    scans: list[int] = []
     with psycopg.connect(db_url, autocommit=True, row_factory=dict_row) as conn:
+
+        @contextmanager
+        def counted() -> Iterator[None]:
+            row_floor.flush_stats(conn)
+            before = conn.execute(SEQ_SCANS).fetchone()["n"]
+            yield  # the batch, its commit and the commit's NOTIFY trigger
+            row_floor.flush_stats(conn)
+            scans.append(conn.execute(SEQ_SCANS).fetchone()["n"] - before)
+
         conn.execute(
             "UPDATE engine_v2.job_runs SET owner = %s, claimed_at = now() WHERE job_id = ANY(%s)",
             (row_floor.OWNER, jobs),
         )
-        entries = [Item.start(j, row_floor.OWNER, DEFAULT_WORKFLOW, more=2).entry for j in jobs]
-        scans, batches = 0, 0
-        while entries:
-            row_floor.flush_stats(conn)
-            before = conn.execute(SEQ_SCANS).fetchone()["n"]
-            out = conn.execute(
-                "SELECT engine_v2.complete_batch(%s) AS r", [Jsonb(entries)]
-            ).fetchone()["r"]
-            row_floor.flush_stats(conn)
-            scans += conn.execute(SEQ_SCANS).fetchone()["n"] - before
-            batches += 1
-            following = []
-            for entry, data in zip(entries, out["steps"], strict=True):
-                step = scheduler.Step.from_json(data)
-                if step.finalize:
-                    scheduler.finish_locked(conn, cfg, entry["job_id"], row_floor.OWNER, step)
-                claims = [step.task] if step.task else []
-                following += [row_floor.success(entry["job_id"], t) for t in claims + step.more]
-            entries = following
-    assert batches >= 6  # start, then the DAG's steps
-    assert scans == 0
+        row_floor.run_group(conn, cfg, jobs, counted)
+    assert len(scans) >= 6  # start, then the DAG's steps
+    assert sum(scans) == 0
     assert _statuses(db_url, jobs) == ["succeeded"] * len(jobs)
 
 
