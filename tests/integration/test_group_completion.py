@@ -118,6 +118,29 @@ def test_a_fenced_middle_item_is_refused_and_the_others_commit(
     assert note == {"jobs": {a: len(events(conn, a)), c: len(events(conn, c))}}
 
 
+def test_a_set_based_path_that_raises_falls_back_to_one_by_one_and_says_so(
+    conn, config, make_job, completer, caplog
+):
+    """A bug in the set-based path (simulated: the function raises) costs speed, not
+    correctness: the same batch is recorded item by item, and the completer logs it."""
+    conn.execute(
+        """CREATE OR REPLACE FUNCTION engine_v2._batch_successes(p_items jsonb, p_fast int[])
+           RETURNS jsonb LANGUAGE plpgsql AS $$
+           BEGIN RAISE EXCEPTION 'set-based bug'; END $$"""
+    )
+    a, b = make_job(), make_job()
+    ta, tb = started(conn, config, a), started(conn, config, b)
+    items = [item(a, success(ta)), item(b, success(tb))]
+    completer.write_batch(items)
+    assert [i.step.result for i in items] == ["ok", "ok"]
+    assert [i.step.task.task_key for i in items] == ["plan", "plan"]
+    for job in (a, b):
+        assert statuses(conn, job)["intent"] == "succeeded"
+        assert gapless(conn, job)[-2:] == ["taskDone", "taskStarted"]
+    [warning] = [r for r in caplog.records if getattr(r, "action", "") == "batch_set_based_failed"]
+    assert "set-based bug" in warning.getMessage()
+
+
 def test_an_item_of_another_owner_is_refused_alone(conn, config, make_job, completer):
     a, b = make_job(), make_job()
     ta, tb = started(conn, config, a), started(conn, config, b)
