@@ -23,11 +23,16 @@ DECLARE
   v_i int := 0;
   v_err text;
   v_jobs uuid[] := engine_v2._batch_keys(p_items, NULL, 'job_id');
+  v_live uuid[];
   x jsonb;
 BEGIN
-  PERFORM 1 FROM engine_v2.job_runs WHERE job_id = ANY (v_jobs) ORDER BY job_id FOR UPDATE;
+  -- The lock, and what it read: the jobs the set-based path may take.
+  SELECT coalesce(array_agg(job_id) FILTER (WHERE status = 'running' AND NOT draining), '{}')
+    INTO v_live
+    FROM (SELECT job_id, status, draining FROM engine_v2.job_runs
+           WHERE job_id = ANY (v_jobs) ORDER BY job_id FOR UPDATE) r;
   BEGIN
-    RETURN jsonb_build_object('steps', engine_v2._batch_steps(p_items, v_jobs));
+    RETURN jsonb_build_object('steps', engine_v2._batch_steps(p_items, v_jobs, v_live));
   EXCEPTION WHEN OTHERS THEN
     -- somewhere in the set-based path: item by item, to find which one (reported)
     v_err := SQLSTATE || ': ' || SQLERRM;
@@ -51,22 +56,20 @@ $$;
 -- later items still follow its first, as calls in a row would; items of different jobs
 -- touch different rows. Only the items' small keys are read here (#>> copies no item:
 -- an item carries its task's output, files and preview).
--- p_jobs: the items' job ids, in item order.
-CREATE OR REPLACE FUNCTION engine_v2._batch_steps(p_items jsonb, p_jobs uuid[])
+-- p_jobs: the items' job ids, in item order; p_live: those running and not draining.
+DROP FUNCTION IF EXISTS engine_v2._batch_steps(jsonb, uuid[]);  -- read p_live itself
+CREATE OR REPLACE FUNCTION engine_v2._batch_steps(p_items jsonb, p_jobs uuid[], p_live uuid[])
 RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-  v_live uuid[];
   v_fast int[] := '{}';
   v_set jsonb := '{}';
   v_steps jsonb := '[]'::jsonb;
 BEGIN
-  SELECT coalesce(array_agg(job_id), '{}') INTO v_live FROM engine_v2.job_runs
-   WHERE job_id = ANY (p_jobs) AND status = 'running' AND NOT draining;
   FOR i IN 0 .. cardinality(p_jobs) - 1 LOOP
     IF p_items #>> ARRAY[i::text, 'kind'] = 'succeeded'
        AND coalesce(p_items #> ARRAY[i::text, 'skip'], '{}'::jsonb) = '{}'::jsonb
-       AND p_jobs[i + 1] = ANY (v_live)
+       AND p_jobs[i + 1] = ANY (p_live)
        AND array_position(p_jobs, p_jobs[i + 1]) = i + 1 THEN
       v_fast := v_fast || i;
     END IF;
@@ -133,5 +136,5 @@ $$;
 
 REVOKE ALL ON FUNCTION engine_v2.complete_batch(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION engine_v2._batch_item(jsonb) FROM PUBLIC;
-REVOKE ALL ON FUNCTION engine_v2._batch_steps(jsonb, uuid[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION engine_v2._batch_steps(jsonb, uuid[], uuid[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION engine_v2._batch_keys(jsonb, int[], text) FROM PUBLIC;
