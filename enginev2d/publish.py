@@ -117,18 +117,14 @@ def _swap_into_place(
         raise fsswap.cross_device(new, prod)
 
     old: Path | None = None
-    if prod.is_symlink():
-        used, swap_s, old = _swap_symlink(new, prod, durable=durable)
-    elif not prod.exists() and strategy == "symlink":  # born a release symlink: no later
-        used, swap_s, old = _swap_symlink(new, prod, durable=durable)  # conversion gap
+    if prod.is_symlink() or strategy == "symlink":  # a new project is born a release
+        used, swap_s, old = _swap_symlink(new, prod, durable=durable)  # symlink (no gap)
     elif not prod.exists():
         t1 = time.perf_counter()
         fsswap.rename_noreplace(new, prod)
         used, swap_s = "create", time.perf_counter() - t1
     elif strategy == "backup_rename":
         used, swap_s, old = _swap_backup_rename(new, prod)
-    elif strategy == "symlink":
-        used, swap_s, old = _swap_symlink(new, prod, durable=durable)
     else:
         try:
             t1 = time.perf_counter()
