@@ -232,13 +232,21 @@ def describe_written(f: dict[str, Any]) -> str:
     )
 
 
-def setup(url: str, jobs: int) -> list[list[str]]:
-    """``jobs`` submitted and materialized; each job's task ids in DAG position order."""
+def submit(url: str, jobs: int) -> list[str]:
+    """``jobs`` submitted as the host does (one transaction), their rows counted now (not
+    when the client's backend exits, inside a later measurement)."""
     client = Client(url)
     try:
-        ids, _xid, _t = client.submit_batch({}, jobs)
+        ids = client.submit_batch({}, jobs)[0]
+        flush_stats(client.conn)
+        return ids
     finally:
         client.close()
+
+
+def setup(url: str, jobs: int) -> list[list[str]]:
+    """``jobs`` submitted and materialized; each job's task ids in DAG position order."""
+    ids = submit(url, jobs)
     tasks = Jsonb(DEFAULT_WORKFLOW.task_rows())
     edges = Jsonb(DEFAULT_WORKFLOW.edge_rows())
     chains: list[list[str]] = []
@@ -252,6 +260,7 @@ def setup(url: str, jobs: int) -> list[list[str]]:
         ).fetchall()
         chains = [[str(t) for t in r[1]] for r in rows]
         conn.execute("VACUUM ANALYZE")
+        flush_stats(conn)
     return chains
 
 
@@ -273,12 +282,7 @@ def floor(
     before = pg_cpu_by_kind(pm, DB)
     t0 = time.perf_counter()
     if whole:
-        client = Client(url)
-        try:
-            submitted = client.submit_batch({}, whole)[0]
-            flush_stats(client.conn)
-        finally:
-            client.close()
+        submitted = submit(url, whole)
         shares: list[Any] = [submitted[w::writers] for w in range(writers)]
         job = write_engine if engine else write_whole
     else:

@@ -13,18 +13,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from bench import row_floor
-from bench.pg import Client
 from enginev2d.config import load_config
-
-
-def _submit(db_url: str, n: int) -> list[str]:
-    client = Client(db_url)
-    try:
-        jobs = client.submit_batch({}, n)[0]
-        row_floor.flush_stats(client.conn)  # its rows counted now, not at its exit
-        return jobs
-    finally:
-        client.close()
 
 
 def _state(conn: psycopg.Connection[Any], jobs: list[str]) -> dict[str, Any]:
@@ -46,7 +35,7 @@ def _state(conn: psycopg.Connection[Any], jobs: list[str]) -> dict[str, Any]:
 
 @pytest.mark.parametrize("writer", [row_floor.write_whole, row_floor.write_engine])
 def test_a_floor_writer_finishes_every_job_as_the_contract_says(conn, db_url, writer) -> None:
-    jobs = _submit(db_url, row_floor.BATCH + 3)  # one full group and one partial
+    jobs = row_floor.submit(db_url, row_floor.BATCH + 3)  # one full group and one partial
     commits = writer(db_url, jobs)
     state = _state(conn, jobs)
     assert len(state) == len(jobs)
@@ -60,7 +49,7 @@ def test_a_floor_writer_finishes_every_job_as_the_contract_says(conn, db_url, wr
 
 
 def test_the_engine_writer_batches_the_jobs_of_a_group(conn, db_url) -> None:
-    jobs = _submit(db_url, row_floor.BATCH)
+    jobs = row_floor.submit(db_url, row_floor.BATCH)
     row_floor.write_engine(db_url, jobs)
     per_commit = conn.execute(
         """SELECT count(*) AS n FROM engine_v2.job_task_attempts a
@@ -73,7 +62,7 @@ def test_the_engine_writer_batches_the_jobs_of_a_group(conn, db_url) -> None:
 
 def _rows_per_job(db_url: str, writer: Any) -> dict[str, tuple[float, float]]:
     """(inserted, updated) per job and table, by the database's own counters."""
-    jobs = _submit(db_url, row_floor.BATCH + 1)
+    jobs = row_floor.submit(db_url, row_floor.BATCH + 1)
     before = row_floor.written(db_url)["tables"]
     writer(db_url, jobs)
     after = row_floor.written(db_url)["tables"]
@@ -111,7 +100,7 @@ def test_a_batch_reads_rows_by_key_even_when_planned_on_empty_tables(db_url) -> 
     fresh install's tiny tables, a scan of a whole table looks cheapest, and it would stay
     as the tables grow. Every statement of a batch, and its commit's NOTIFY, must read by
     key whatever the tables held when it was planned: no sequential scan at all."""
-    jobs = _submit(db_url, row_floor.BATCH)
+    jobs = row_floor.submit(db_url, row_floor.BATCH)
     cfg = load_config(env={}, overrides={"database": {"url": db_url}})
     scans: list[int] = []
     with psycopg.connect(db_url, autocommit=True, row_factory=dict_row) as conn:
