@@ -57,8 +57,8 @@ LANGUAGE sql AS $$
   UPDATE engine_v2.job_task_attempts
      SET status = p_status, ended_at = clock_timestamp(), error = p_error,
          latency_ms = (p_usage->>'latency_ms')::int,
-         tokens_in = (p_usage->>'tokens_in')::int,
-         tokens_out = (p_usage->>'tokens_out')::int,
+         tokens_in = coalesce((p_usage->>'tokens_in')::int, 0),  -- never NULL: charge_attempt
+         tokens_out = coalesce((p_usage->>'tokens_out')::int, 0),
          cost_usd = (p_usage->>'cost_usd')::numeric
    WHERE task_id = p_task_id AND attempt_no = p_attempt;
 $$;
@@ -125,8 +125,8 @@ BEGIN
     UPDATE engine_v2.job_task_attempts
        SET status = 'succeeded', ended_at = clock_timestamp(), error = NULL,
            latency_ms = (p_usage->>'latency_ms')::int,
-           tokens_in = (p_usage->>'tokens_in')::int,
-           tokens_out = (p_usage->>'tokens_out')::int,
+           tokens_in = coalesce((p_usage->>'tokens_in')::int, 0),  -- never NULL: charge_attempt
+           tokens_out = coalesce((p_usage->>'tokens_out')::int, 0),
            cost_usd = (p_usage->>'cost_usd')::numeric
      WHERE task_id = p_task_id AND attempt_no = p_attempt AND EXISTS (SELECT 1 FROM t)
   ), ar AS (
@@ -439,6 +439,8 @@ $$;
 -- or cancel closed keeps its status, error and latency). Never to a row a completion
 -- closed with its usage: that is this execution's spend already (a first try that
 -- committed unacknowledged, then a takeover before the repeat, must not count twice).
+-- A completion always leaves tokens_in set (0 when its usage named no tokens), a takeover
+-- or cancel never does: that is how the two closings are told apart.
 -- False when nothing was added (no such row, pruned, or recorded already).
 CREATE OR REPLACE FUNCTION engine_v2.charge_attempt(p_task_id uuid, p_attempt int, p_usage jsonb)
 RETURNS boolean

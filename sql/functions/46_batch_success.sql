@@ -56,8 +56,8 @@ BEGIN
     UPDATE engine_v2.job_task_attempts x
        SET status = 'succeeded', ended_at = clock_timestamp(), error = NULL,
            latency_ms = (it.usage->>'latency_ms')::int,
-           tokens_in = (it.usage->>'tokens_in')::int,
-           tokens_out = (it.usage->>'tokens_out')::int,
+           tokens_in = coalesce((it.usage->>'tokens_in')::int, 0),  -- never NULL: charge_attempt
+           tokens_out = coalesce((it.usage->>'tokens_out')::int, 0),
            cost_usd = (it.usage->>'cost_usd')::numeric
       FROM t JOIN it ON it.i = t.i
      WHERE x.task_id = t.id AND x.attempt_no = it.attempt

@@ -91,6 +91,30 @@ def gapless(conn, job: str) -> list[str]:
     return [e["event_type"] for e in ev]
 
 
+def test_a_batch_records_a_cost_without_tokens_so_that_it_is_never_charged_again(
+    conn, config, make_job, completer
+):
+    """Money once, on the batch's set-based path too: a completion whose usage has a
+    cost but no tokens still marks its attempt as recorded, so the charge of a refused
+    repeat (its first try committed unacknowledged) adds nothing."""
+    jobs = [make_job(), make_job()]
+    firsts = [started(conn, config, j) for j in jobs]
+    usage = {"latency_ms": 3, "cost_usd": 0.25}
+    items = [
+        item(j, Completion.succeeded(t.id, t.attempt, GOOD_OUTPUTS["intent"], usage=usage))
+        for j, t in zip(jobs, firsts, strict=True)
+    ]
+    completer.write_batch(items)
+    assert [i.step.result for i in items] == ["ok", "ok"]
+    for t in firsts:
+        assert not scheduler.charge(conn, t.id, t.attempt, usage)
+    costs = conn.execute(
+        "SELECT cost_usd FROM engine_v2.job_task_attempts WHERE task_id = ANY(%s::uuid[])",
+        ([t.id for t in firsts],),
+    ).fetchall()
+    assert sorted(float(r["cost_usd"]) for r in costs) == [0.25, 0.25]
+
+
 def test_a_fenced_middle_item_is_refused_and_the_others_commit(
     conn, config, make_job, completer, listener, db_url
 ):

@@ -381,19 +381,38 @@ def test_charge_attempt_adds_to_any_attempt_and_says_when_there_is_none(conn, co
     assert not scheduler.charge(conn, first.id, first.attempt + 1, usage)
 
 
-def test_charge_attempt_never_adds_to_what_a_completion_recorded(conn, config, make_job):
+@pytest.mark.parametrize("outcome", ["succeeded", "failed"])
+@pytest.mark.parametrize(
+    "usage",
+    [
+        {"latency_ms": 5, "tokens_in": 7, "tokens_out": 3, "cost_usd": 0.5},
+        {"latency_ms": 5, "cost_usd": 0.5},  # a cost reported without tokens
+    ],
+    ids=["tokens", "cost-only"],
+)
+def test_charge_attempt_never_adds_to_what_a_completion_recorded(
+    conn, config, make_job, usage, outcome
+):
     """A first try that committed its usage unacknowledged, then a takeover before the
-    repeat: the repeat is refused (owner) and its worker charges; nothing is added."""
+    repeat: the repeat is refused (owner) and its worker charges; nothing is added,
+    whatever the usage reported (complete_batch's path: test_group_completion)."""
     job = make_job()
     conn.execute("UPDATE engine_v2.job_runs SET owner = 'A' WHERE job_id = %s", (job,))
     first = scheduler.start(conn, config, job, "A").task
     assert first is not None
-    usage = {"latency_ms": 5, "tokens_in": 7, "tokens_out": 3, "cost_usd": 0.5}
-    done = Completion.succeeded(first.id, first.attempt, GOOD_OUTPUTS["intent"], usage=usage)
+    if outcome == "failed":
+        err = {"code": "v2_provider_error", "message": "m", "retryable": False}
+        done = Completion.failed(first.id, first.attempt, err, usage=usage)
+    else:
+        done = Completion.succeeded(first.id, first.attempt, GOOD_OUTPUTS["intent"], usage=usage)
     assert scheduler.complete(conn, config, job, "A", done).result == "ok"
     assert not scheduler.charge(conn, first.id, first.attempt, usage)
     row = next(a for a in attempts(conn, job) if a["task_key"] == "intent")
-    assert (row["tokens_in"], row["tokens_out"], float(row["cost_usd"])) == (7, 3, 0.5)
+    assert float(row["cost_usd"]) == 0.5
+    assert (row["tokens_in"] or 0, row["tokens_out"] or 0) == (
+        usage.get("tokens_in", 0),
+        usage.get("tokens_out", 0),
+    )
 
 
 def test_worker_threads_log_job_id_and_task_key_from_their_context(
