@@ -122,6 +122,16 @@ class Item:
         self.wake.set()
 
 
+@dataclass
+class _Written:
+    """What one batch write recorded: a step per item (by ``id(item)``), the items left
+    for a transaction of their own, and how many steps the set-based path wrote."""
+
+    steps: dict[int, scheduler.Step] = field(default_factory=dict)
+    alone: list[Item] = field(default_factory=list)
+    set_based: int = 0
+
+
 def _rehearse_crash(cfg: Config, items: int) -> None:
     """``testing.crash_in_batch = N`` (with allow_inject): SIGKILL this daemon once a
     batch of at least N items is written, before its commit. Never in production."""
@@ -252,9 +262,9 @@ class _Slot:
             metrics.batch_committed(1, monotonic() - t0)
             return
         try:
-            (steps, alone), repeated = self._repeatable(lambda conn: self._write(conn, batch))
+            written, repeated = self._repeatable(lambda conn: self._write(conn, batch))
             if repeated:
-                self._land(batch, steps)
+                self._land(batch, written.steps)
         except psycopg.OperationalError as exc:
             for item in batch:
                 item.resolve(None, exc)
@@ -266,8 +276,9 @@ class _Slot:
                 exc_info=True,
                 extra={"action": "batch_split"},
             )
-            steps, alone = {}, list(batch)
-        metrics.batch_committed(len(steps), monotonic() - t0)
+            written = _Written(alone=list(batch))
+        steps, alone = written.steps, written.alone
+        metrics.batch_committed(len(steps), monotonic() - t0, set_based=written.set_based)
         for item in batch:
             step = steps.get(id(item))
             if step is not None and step.finalize:  # committed in autocommit: finish now
@@ -287,9 +298,7 @@ class _Slot:
         for item in alone:
             self._flush_one(item, atomic=True)
 
-    def _write(
-        self, conn: psycopg.Connection[Any], batch: list[Item]
-    ) -> tuple[dict[int, scheduler.Step], list[Item]]:
+    def _write(self, conn: psycopg.Connection[Any], batch: list[Item]) -> _Written:
         """The batch, one commit; items that raised are left for their own. A batch
         that cannot end a job (no item ``may_finish``) is one autocommit statement: one
         round trip. A job it ended after all is finished in a second transaction that
@@ -301,7 +310,8 @@ class _Slot:
         if not atomic:
             return self._record(conn, batch)  # finalize: scheduler.finish_locked, after
         with conn.transaction():
-            steps, alone = self._record(conn, batch)
+            written = self._record(conn, batch)
+            steps = written.steps
             for item in batch:
                 step = steps.get(id(item))
                 if step is not None and step.finalize:
@@ -309,11 +319,9 @@ class _Slot:
                         conn, self.cfg, item.job_id, item.owner, step
                     )
             _rehearse_crash(self.cfg, len(steps))
-        return steps, alone
+        return written
 
-    def _record(
-        self, conn: psycopg.Connection[Any], batch: list[Item]
-    ) -> tuple[dict[int, scheduler.Step], list[Item]]:
+    def _record(self, conn: psycopg.Connection[Any], batch: list[Item]) -> _Written:
         """``complete_batch`` until no item raises: the items that did are left out."""
         pending, alone = list(batch), []
         while pending:
@@ -328,7 +336,8 @@ class _Slot:
                 )
             if "failed" not in out:
                 steps = map(scheduler.Step.from_json, out["steps"])
-                return {id(i): s for i, s in zip(pending, steps, strict=True)}, alone
+                recorded = {id(i): s for i, s in zip(pending, steps, strict=True)}
+                return _Written(recorded, alone, int(out.get("set_based") or 0))
             bad = pending.pop(int(out["failed"]))
             logger.info(
                 "batch item raised (%s: %s): it gets its own transaction",
@@ -337,7 +346,7 @@ class _Slot:
                 extra={"action": "batch_item_alone", "job_id": bad.job_id},
             )
             alone.append(bad)
-        return {}, alone
+        return _Written(alone=alone)
 
     def _flush_one(self, item: Item, *, atomic: bool | None = None) -> None:
         """One item: the per-item call itself (autocommit unless it may end its job),

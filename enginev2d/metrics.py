@@ -85,6 +85,7 @@ CLAIM_VIA = frozenset({"notify", "poll", "capacity", "takeover"})
 PICKUP_VIA = CLAIM_VIA - {"takeover"}  # a takeover has no pickup latency
 DIRECTIONS = ("in", "out")
 SWITCHES = ("env", "fleet", "effective")
+COMPLETER_PATHS = ("set_based", "one_by_one")  # enginev2_completer_items{path}
 OTHER = "other"
 
 
@@ -190,6 +191,14 @@ class Metrics:
             buckets=BATCH_BUCKETS,
             registry=r,
         )
+        self.completer_items = Counter(
+            "enginev2_completer_items",
+            "Hand-offs the group completer committed, by how they were recorded: set_based"
+            " (together, in one statement per kind of row) or one_by_one (each by its own"
+            " function call, in a batch or alone).",
+            ["path"],
+            registry=r,
+        )
         self.batch_seconds = Histogram(
             "enginev2_completer_commit_seconds",
             "Time the group completer took to write and commit one batch.",
@@ -219,6 +228,8 @@ class Metrics:
             self.pickup.labels(via)
         for switch in SWITCHES:
             self.engine_enabled.labels(switch)
+        for path in COMPLETER_PATHS:
+            self.completer_items.labels(path)
 
     def _zero_models(self, pricing: Mapping[str, ModelPrice]) -> None:
         """Token series for every priced model and direction, image series for the image
@@ -309,13 +320,18 @@ def images_generated(model: str | None, count: int) -> None:
     _guard("metrics_images", do)
 
 
-def batch_committed(items: int, seconds: float) -> None:
-    """The group completer committed ``items`` hand-offs in one transaction."""
+def batch_committed(items: int, seconds: float, *, set_based: int = 0) -> None:
+    """The group completer committed ``items`` hand-offs in one transaction, of which
+    ``set_based`` were recorded by the set-based path."""
 
     def do() -> None:
         if items > 0:
             _current.batch_items.observe(items)
             _current.batch_seconds.observe(max(0.0, seconds))
+            fast = min(max(0, set_based), items)
+            set_path, one_path = COMPLETER_PATHS
+            _current.completer_items.labels(set_path).inc(fast)
+            _current.completer_items.labels(one_path).inc(items - fast)
 
     _guard("metrics_batch", do)
 

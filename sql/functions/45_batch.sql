@@ -11,8 +11,9 @@
 -- 0003_scheduler.sql, job_runs first; two batches never deadlock on each other). The
 -- common successes are recorded set-based (46_batch_success.sql); if that raises, the
 -- whole batch is recorded again item by item, which tells which item raised.
--- Result: {"steps": [step per item, in order]} (plus "set_based_error" when the
--- set-based path raised and the items were recorded one by one), or, when an item
+-- Result: {"steps": [step per item, in order], "set_based": how many of them the
+-- set-based path recorded} (plus "set_based_error" when the set-based path raised and
+-- the items were recorded one by one: "set_based" 0), or, when an item
 -- raised, {"failed": i (0-based), "sqlstate", "message"} with nothing of the items
 -- recorded (the locks stay): the caller retries the others without it, and gives that
 -- item its own transaction.
@@ -32,7 +33,7 @@ BEGIN
     FROM (SELECT job_id, status, draining FROM engine_v2.job_runs
            WHERE job_id = ANY (v_jobs) ORDER BY job_id FOR UPDATE) r;
   BEGIN
-    RETURN jsonb_build_object('steps', engine_v2._batch_steps(p_items, v_jobs, v_live));
+    RETURN engine_v2._batch_steps(p_items, v_jobs, v_live);
   EXCEPTION WHEN OTHERS THEN
     -- somewhere in the set-based path: item by item, to find which one (reported)
     v_err := SQLSTATE || ': ' || SQLERRM;
@@ -46,7 +47,7 @@ BEGIN
     RETURN jsonb_build_object('failed', v_i, 'sqlstate', SQLSTATE, 'message', SQLERRM,
                               'set_based_error', v_err);
   END;
-  RETURN jsonb_build_object('steps', v_steps, 'set_based_error', v_err);
+  RETURN jsonb_build_object('steps', v_steps, 'set_based', 0, 'set_based_error', v_err);
 END;
 $$;
 
@@ -57,6 +58,8 @@ $$;
 -- touch different rows. Only the items' small keys are read here (#>> copies no item:
 -- an item carries its task's output, files and preview).
 -- p_jobs: the items' job ids, in item order; p_live: those running and not draining.
+-- Returns {"steps": [...], "set_based": n}: n counts the items taken set-based (a metric,
+-- and what tells a test that the fast path is still taken).
 DROP FUNCTION IF EXISTS engine_v2._batch_steps(jsonb, uuid[]);  -- read p_live itself
 CREATE OR REPLACE FUNCTION engine_v2._batch_steps(p_items jsonb, p_jobs uuid[], p_live uuid[])
 RETURNS jsonb
@@ -81,7 +84,8 @@ BEGIN
     v_steps := v_steps || jsonb_build_array(
       coalesce(v_set->(i::text), engine_v2._batch_item(p_items->i)));
   END LOOP;
-  RETURN v_steps;
+  RETURN jsonb_build_object('steps', v_steps,
+                            'set_based', (SELECT count(*) FROM jsonb_object_keys(v_set)));
 END;
 $$;
 

@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from enginev2d import scheduler
+from enginev2d import metrics, scheduler
 from enginev2d.completer import Completer, Item
 from enginev2d.completion import Completion
 from enginev2d.workflow import DEFAULT_WORKFLOW
@@ -338,6 +338,33 @@ def _success_of(task: scheduler.ClaimedTask, plan: dict[str, Any], attempt: int 
     )  # fmt: skip
 
 
+def _set_based_expected(conn, items: list[tuple[str, Completion, bool, int]]) -> int:
+    """How many of ``items`` the set-based path takes (45_batch.sql, _batch_steps): a
+    job's first item, a success without skip marks, the job running and not draining.
+    A lone item is written by its own call (completer.py), never set-based."""
+    if len(items) < 2:
+        return 0
+    seen, n = set(), 0
+    for job, c, _claim, _more in items:
+        first = job not in seen
+        seen.add(job)
+        if first and c.outcome == "succeeded" and not c.skip:
+            row = conn.execute(
+                "SELECT status = 'running' AND NOT draining AS live FROM engine_v2.job_runs"
+                " WHERE job_id = %s",
+                (job,),
+            ).fetchone()
+            n += bool(row["live"])
+    return n
+
+
+def _items_by_path(m: metrics.Metrics) -> tuple[float | None, float | None]:
+    return tuple(  # type: ignore[return-value]
+        m.registry.get_sample_value("enginev2_completer_items_total", {"path": p})
+        for p in metrics.COMPLETER_PATHS
+    )
+
+
 @pytest.mark.parametrize("seed", range(40))
 def test_a_batch_records_exactly_what_one_call_per_item_records(
     conn, config, pool, make_job, seed, caplog
@@ -376,14 +403,19 @@ def test_a_batch_records_exactly_what_one_call_per_item_records(
                 for j, c, cl, m in items
             ]
         else:
+            expected = _set_based_expected(conn, items)
             batch = [Item.completion(j, OWNER, c, claim=cl, more=m) for j, c, cl, m in items]
             c = Completer(config, pool, slots=1).start()
+            m = metrics.reset()
             try:
                 c.write_batch(batch)
             finally:
                 c.stop()
             assert all(i.error is None for i in batch), [i.error for i in batch]
             steps_ = [i.step for i in batch]
+            # the fast path took exactly the items it may take (none taken would pass the
+            # comparison below too: the per-item path gives the same rows)
+            assert _items_by_path(m) == (expected, len(batch) - expected)
         results[twin] = (
             [_norm_step(s) for s in steps_],
             [_norm_job(conn, j) for j in jobs],
