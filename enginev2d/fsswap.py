@@ -143,8 +143,13 @@ def fsync_tree(root: str | os.PathLike[str]) -> int:
 
 
 def same_filesystem(a: Path, b: Path) -> bool:
-    """Whether ``a`` and the nearest existing ancestor of ``b`` share a device."""
-    b_existing = b
-    while not b_existing.exists() and b_existing != b_existing.parent:
-        b_existing = b_existing.parent
-    return os.stat(a).st_dev == os.stat(b_existing).st_dev
+    """Whether ``a`` and the nearest existing ancestor of ``b`` share a device (one stat
+    per path tried: a new project's directory, and its user's, do not exist yet)."""
+    dev = os.stat(a).st_dev
+    while True:
+        try:
+            return os.stat(b).st_dev == dev
+        except (FileNotFoundError, NotADirectoryError):
+            if b == b.parent:
+                raise
+            b = b.parent

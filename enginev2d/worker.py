@@ -304,7 +304,9 @@ class JobRunner:
                 if monitor is not None:
                     monitor.join(timeout=5.0)
                 if not isinstance(self._abort_reason, WorkerLost):
-                    staging.remove()  # else it may be the next owner's already
+                    # else it may be the next owner's already; _start's prepare cleared
+                    # any seeding a crash left
+                    staging.remove(leftovers=False)
             return self._outcome()
         finally:
             self._release_conn()  # whatever happened: the job's connection goes back

@@ -513,3 +513,61 @@ def test_remove_deletes_the_job_and_its_bookkeeping_only(tmp_path):
     assert sorted(p.name for p in root.iterdir() if job.job_id in p.name) == []
     assert (root / other.job_id / "index.html").is_file()
     assert (root / f".{other.job_id}.seeding-cd34").is_dir()
+
+
+def test_remove_at_the_jobs_end_leaves_the_staging_root_unscanned(tmp_path):
+    """The runner's removal (leftovers=False) takes the tree and the seed record; a
+    seeding a crash left is the business of the next takeover's prepare, which scans."""
+    cfg = make_cfg(tmp_path)
+    job = make_job()
+    st_ = Staging(cfg, job)
+    st_.prepare()
+    st_.write_files([{"path": "a/index.html", "content": "<canvas></canvas>"}])
+    root = Path(cfg.paths.staging_root)
+    crashed = root / f".{job.job_id}.seeding-ab12"
+    crashed.mkdir()
+    st_.remove(leftovers=False)
+    assert sorted(p.name for p in root.iterdir()) == [crashed.name]
+    st_.prepare(fresh=True)  # a takeover's
+    assert sorted(p.name for p in root.iterdir()) == sorted(
+        [job.job_id, f".{job.job_id}.seed.json"]
+    )
+
+
+def test_a_temporary_name_another_writer_holds_is_drawn_again(tmp_path, monkeypatch):
+    """O_EXCL refuses a temporary name that exists: the write draws another and leaves
+    the other writer's file alone; three taken names in a row fail the write."""
+    from enginev2d import staging as staging_mod
+
+    cfg = make_cfg(tmp_path)
+    st_ = Staging(cfg, make_job())
+    st_.prepare()
+    held = st_.root / ".index.html.deadbeef.tmp"
+    held.write_bytes(b"another writer's")
+    names = iter(["deadbeef", "deadbeef", "cafef00d"])
+    monkeypatch.setattr(staging_mod, "_token", lambda: next(names))
+    st_.write_files([{"path": "index.html", "content": "mine"}])
+    assert (st_.root / "index.html").read_text() == "mine"
+    assert held.read_bytes() == b"another writer's"
+    monkeypatch.setattr(staging_mod, "_token", lambda: "deadbeef")
+    with pytest.raises(StagingError):
+        st_.write_files([{"path": "index.html", "content": "again"}])
+    assert (st_.root / "index.html").read_text() == "mine"
+
+
+def test_a_file_where_the_staging_root_should_be_is_a_staging_error(tmp_path):
+    cfg = make_cfg(tmp_path)
+    Path(cfg.paths.staging_root).write_text("not a directory")
+    with pytest.raises(StagingError):
+        Staging(cfg, make_job()).prepare()
+
+
+def test_same_filesystem_looks_up_to_the_nearest_existing_ancestor(tmp_path):
+    from enginev2d.fsswap import same_filesystem
+
+    (tmp_path / "file").write_text("x")
+    assert same_filesystem(tmp_path, tmp_path / "a" / "b" / "c")
+    assert same_filesystem(tmp_path, tmp_path / "file" / "below")  # not a directory
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.stat(shm).st_dev != os.stat(tmp_path).st_dev:
+        assert not same_filesystem(tmp_path, shm / "missing" / "deeper")
