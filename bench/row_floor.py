@@ -280,7 +280,7 @@ def floor(
     well, the engine's own SQL writes them (:func:`write_engine`)."""
     rows_before = written(url)
     before = pg_cpu_by_kind(pm, DB)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if whole:
         submitted = submit(url, whole)
         shares: list[Any] = [submitted[w::writers] for w in range(writers)]
@@ -290,7 +290,7 @@ def floor(
         job = write
     with ThreadPoolExecutor(writers) as pool:
         commits = sum(pool.map(lambda share: job(url, share), shares))
-    wall = time.perf_counter() - t0
+    wall, client = time.perf_counter() - t0, time.process_time() - c0
     after = pg_cpu_by_kind(pm, DB)
     tasks = (whole or len(chains)) * len(DEFAULT_WORKFLOW.tasks)
     # the writers' backends exit before the second reading: their time is the
@@ -306,6 +306,8 @@ def floor(
         "wall_s": round(wall, 3),
         "tasks_per_s": round(tasks / wall, 1),
         "cluster_cpu_ms_per_task": round(cluster / tasks * 1000, 3),
+        # this process: the writers' Python (building items, psycopg, JSON, steps)
+        "client_cpu_ms_per_task": round(client / tasks * 1000, 3),
         "cpu_ticks_by_kind": ticks,
         **wrote,
     }
@@ -494,8 +496,8 @@ def main() -> None:
                 out["floor"].append(f)
                 log(
                     f"{f['mode']}, {writers} writer(s): {f['tasks_per_s']} tasks/s,"
-                    f" PostgreSQL CPU per task {f['cluster_cpu_ms_per_task']} ms"
-                    f"; {describe_written(f)}"
+                    f" PostgreSQL CPU per task {f['cluster_cpu_ms_per_task']} ms, the"
+                    f" writers' {f['client_cpu_ms_per_task']} ms; {describe_written(f)}"
                 )
         if not args.no_pgqueuer:
             peer = pgqueuer_peer.bench_pgqueuer(cluster, STATE, 500, log)
