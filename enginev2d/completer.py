@@ -258,8 +258,7 @@ class _Slot:
     def _flush(self, batch: list[Item]) -> None:
         t0 = monotonic()
         if len(batch) == 1 and not self.cfg.testing.crash_in_batch:
-            self._flush_one(batch[0])  # a lone hand-off: its own call, nothing to share
-            metrics.batch_committed(1, monotonic() - t0)
+            self._flush_alone(batch[0], t0)  # a lone hand-off: its own call, nothing to share
             return
         try:
             written, repeated = self._repeatable(lambda conn: self._write(conn, batch))
@@ -296,7 +295,13 @@ class _Slot:
             if step is not None:
                 item.resolve(step)
         for item in alone:
-            self._flush_one(item, atomic=True)
+            self._flush_alone(item, monotonic(), atomic=True)
+
+    def _flush_alone(self, item: Item, t0: float, *, atomic: bool | None = None) -> None:
+        """:meth:`_flush_one`, counted as a commit of one hand-off when it committed."""
+        self._flush_one(item, atomic=atomic)
+        if item.step is not None:
+            metrics.batch_committed(1, monotonic() - t0)
 
     def _write(self, conn: psycopg.Connection[Any], batch: list[Item]) -> _Written:
         """The batch, one commit; items that raised are left for their own. A batch

@@ -182,9 +182,12 @@ def test_an_item_that_raises_gets_its_own_transaction_and_the_rest_commit(
     ta, tb, tc = (started(conn, config, j) for j in (a, b, c))
     broken = success(tb, artifacts=[{"id": "not-a-uuid", "kind": "code", "content": {}}])
     items = [item(a, success(ta)), item(b, broken), item(c, success(tc))]
+    m = metrics.reset()
     completer.write_batch(items)
     assert items[0].step.result == items[2].step.result == "ok"
     assert isinstance(items[1].error, psycopg.errors.InvalidTextRepresentation)
+    # the other two went set-based when written again without it; it committed nothing
+    assert _items_by_path(m) == (2, 0)
     assert statuses(conn, a)["intent"] == statuses(conn, c)["intent"] == "succeeded"
     assert statuses(conn, b)["intent"] == "running"  # nothing of it was written
     # Its worker may report the attempt again (e.g. as failed): the fence still holds.
@@ -194,6 +197,7 @@ def test_an_item_that_raises_gets_its_own_transaction_and_the_rest_commit(
     )  # fmt: skip
     completer.write_batch([again])
     assert again.step.result == "ok" and statuses(conn, b)["intent"] == "failed"
+    assert _items_by_path(m) == (2, 1)
 
 
 def test_one_jobs_last_task_and_another_jobs_first_share_one_commit(
