@@ -161,3 +161,20 @@ def test_the_table_shows_the_pgqueuer_peer_on_the_throughput_rows_only() -> None
     assert rows["3. pickup p99 with NOTIFY (ms)"].endswith("|  |")
     skipped = render({}).splitlines()
     assert any(r.startswith("| 2. throughput, tasks/s") and r.endswith("| n/a |") for r in skipped)
+
+
+def test_body_floor_runs_a_whole_job_and_leaves_no_staging(tmp_path: Path) -> None:
+    """bench.body_floor's job: every body succeeds on the bench's injected outputs (a
+    failing body raises), and nothing of the job is left in the staging root."""
+    from bench import body_floor
+
+    cfg = load_config(
+        env={},
+        require_database=False,
+        overrides={
+            "testing": {"allow_inject": True},
+            "paths": {"projects_root": str(tmp_path / "p"), "staging_root": str(tmp_path / "s")},
+        },
+    )
+    body_floor.one_job(cfg, inject_options())
+    assert list((tmp_path / "s").iterdir()) == []
