@@ -26,7 +26,7 @@ from typing import Any
 from enginev2d import staging, tasks
 from enginev2d.completer import Item
 from enginev2d.completion import Completion
-from enginev2d.config import load_config
+from enginev2d.config import Config, load_config
 from enginev2d.task_types import PREVIEW_TASKS
 from enginev2d.tasks.base import JobInfo, TaskContext
 from enginev2d.templates import preview_files
@@ -38,7 +38,19 @@ from .common import TASK_KEYS, inject_options
 STATE = Path(__file__).resolve().parent / ".state"
 
 
-def one_job(cfg: Any, options: dict[str, Any]) -> None:
+def config(root: Path) -> Config:
+    """Injected outputs allowed; projects and staging under ``root``."""
+    return load_config(
+        env={},
+        require_database=False,
+        overrides={
+            "testing": {"allow_inject": True},
+            "paths": {"projects_root": str(root / "p"), "staging_root": str(root / "s")},
+        },
+    )
+
+
+def one_job(cfg: Config, options: dict[str, Any]) -> None:
     job = JobInfo(str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4()), "bench", options=options)
     st = staging.Staging(cfg, job)
     st.prepare()
@@ -70,14 +82,7 @@ def main() -> None:
     STATE.mkdir(exist_ok=True)
     root = Path(tempfile.mkdtemp(dir=STATE, prefix="body-floor-"))
     try:
-        cfg = load_config(
-            env={},
-            require_database=False,
-            overrides={
-                "testing": {"allow_inject": True},
-                "paths": {"projects_root": str(root / "p"), "staging_root": str(root / "s")},
-            },
-        )
+        cfg = config(root)
         options = inject_options()
         one_job(cfg, options)  # imports and first-use caches, unmeasured
         t0 = time.process_time()

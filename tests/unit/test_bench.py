@@ -168,13 +168,5 @@ def test_body_floor_runs_a_whole_job_and_leaves_no_staging(tmp_path: Path) -> No
     failing body raises), and nothing of the job is left in the staging root."""
     from bench import body_floor
 
-    cfg = load_config(
-        env={},
-        require_database=False,
-        overrides={
-            "testing": {"allow_inject": True},
-            "paths": {"projects_root": str(tmp_path / "p"), "staging_root": str(tmp_path / "s")},
-        },
-    )
-    body_floor.one_job(cfg, inject_options())
+    body_floor.one_job(body_floor.config(tmp_path), inject_options())
     assert list((tmp_path / "s").iterdir()) == []
