@@ -571,3 +571,19 @@ def test_same_filesystem_looks_up_to_the_nearest_existing_ancestor(tmp_path):
     shm = Path("/dev/shm")
     if shm.is_dir() and os.stat(shm).st_dev != os.stat(tmp_path).st_dev:
         assert not same_filesystem(tmp_path, shm / "missing" / "deeper")
+
+
+def test_prepare_creates_a_staging_root_whose_parents_are_missing(tmp_path):
+    cfg = load_config(
+        env={},
+        require_database=False,
+        overrides={
+            "paths": {
+                "projects_root": str(tmp_path / "projects"),
+                "staging_root": str(tmp_path / "a" / "b" / "staging"),
+            }
+        },
+    )
+    st_ = Staging(cfg, make_job())
+    st_.prepare()
+    assert st_.root.is_dir() and st_.seed_info() == {"prod_existed": False, "base": None}
