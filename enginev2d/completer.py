@@ -46,7 +46,7 @@ from psycopg_pool import ConnectionPool
 from . import metrics, scheduler
 from .completion import Completion, jsonb_params
 from .config import Config
-from .db import Repeats, give_back, retry_broken
+from .db import Repeats, column, give_back, retry_broken
 from .sql import load_queries
 from .workflow import Workflow
 
@@ -332,7 +332,7 @@ class _Slot:
         while pending:
             entries = Jsonb([item.entry for item in pending])
             res = conn.execute(Q["complete_batch"], {"items": entries}).fetchone()
-            out: Mapping[str, Any] = res["result"] if isinstance(res, Mapping) else res[0]
+            out: Mapping[str, Any] = column(res, "result")
             if out.get("set_based_error"):  # recorded one by one: correct, slower; a bug
                 logger.warning(
                     "set-based batch path failed (%s): items recorded one by one",

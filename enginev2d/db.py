@@ -8,7 +8,7 @@ idle-in-transaction timeout so a stuck client can never hold row locks for long.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 import psycopg
@@ -24,6 +24,11 @@ logger = logging.getLogger(__name__)
 
 DB_TRIES = 3  # a call on a broken connection: repeated 0.05 s, then 0.2 s later
 DB_FIRST_RETRY_S = 0.05
+
+
+def column(row: Any, name: str) -> Any:
+    """A one-column row's value, whatever the connection's row factory."""
+    return row[name] if isinstance(row, Mapping) else row[0]
 
 
 def connect_kwargs(cfg: Config, *, application_name: str = "enginev2d") -> dict[str, Any]:

@@ -44,6 +44,7 @@ from psycopg.types.json import Jsonb
 from . import fallback, metrics
 from .completion import Completion
 from .config import Config
+from .db import column
 from .errors import V2_OUTPUT_INVALID, OutputInvalid, SchedulerError, classify, job_error_code
 from .publish import Production
 from .sql import load_queries
@@ -141,14 +142,9 @@ class Step:
         )
 
 
-def _column(row: Any, name: str) -> Any:
-    """A one-column row's value, whatever the connection's row factory."""
-    return row[name] if isinstance(row, Mapping) else row[0]
-
-
 def _step(conn: psycopg.Connection[Any], query: str, params: Mapping[str, Any]) -> Step:
     row = conn.execute(Q[query], params).fetchone()
-    data = _column(row, "step")
+    data = column(row, "step")
     return Step.from_json(data)
 
 
@@ -178,7 +174,7 @@ def materialize(
             "edges": Jsonb(workflow.edge_rows()),
         },
     ).fetchone()
-    return _column(row, "step")
+    return column(row, "step")
 
 
 def start(
@@ -292,9 +288,9 @@ class Claim:
             try:
                 cur.execute(Q["claim_begin"])
                 cur.nextset()
-                self.tries.append(int(_column(cur.fetchone(), "txid")))
+                self.tries.append(int(column(cur.fetchone(), "txid")))
                 cur.execute(Q["claim_commit"], params)
-                return Step.from_json(_column(cur.fetchone(), "step"))
+                return Step.from_json(column(cur.fetchone(), "step"))
             except BaseException:
                 if not conn.broken and conn.info.transaction_status != TransactionStatus.IDLE:
                     conn.execute("ROLLBACK")  # the claim raised: COMMIT was not run
@@ -386,7 +382,7 @@ def charge(
     row = conn.execute(
         Q["charge_attempt"], {"task_id": task_id, "attempt": attempt, "usage": Jsonb(dict(usage))}
     ).fetchone()
-    return bool(row and _column(row, "charged"))
+    return bool(row and column(row, "charged"))
 
 
 def hand_once(steps: list[Step]) -> None:
@@ -450,7 +446,7 @@ def _finalize(
     a result that cannot be built from the rows is read back from that commit."""
     if step.intent == "chat":
         row = conn.execute(Q["chat_reply"], {"job_id": job_id, "task_key": "intent"}).fetchone()
-        reply = _column(row, "reply") if row else None
+        reply = column(row, "reply") if row else None
         result = {**CHAT_RESULT, "reply": reply} if reply else CHAT_RESULT
         return _step(
             conn, "finish_job", {"job_id": job_id, "owner": owner, "result": Jsonb(result)}
@@ -558,7 +554,7 @@ def cancel_job(
     with conn.transaction():
         before = conn.execute(Q["job_state"], {"job_id": job_id}).fetchone()
         row = conn.execute(Q["cancel_job"], {"job_id": job_id, "reason": reason}).fetchone()
-        answer = str(_column(row, "answer"))
+        answer = str(column(row, "answer"))
         state = conn.execute(Q["job_state"], {"job_id": job_id}).fetchone()
     was = before["status"] if isinstance(before, Mapping) else None
     if answer == "canceled" and was == "running":
@@ -579,7 +575,7 @@ def log_fallback(
     returns :func:`cancel_job`'s answer."""
     params = {"job_id": job_id, "code": code, "detail": Jsonb(dict(detail or {}))}
     row = conn.execute(Q["log_fallback"], params).fetchone()
-    return str(_column(row, "answer"))
+    return str(column(row, "answer"))
 
 
 def retry_job(conn: psycopg.Connection[Any], job_id: str) -> bool:
@@ -590,7 +586,7 @@ def retry_job(conn: psycopg.Connection[Any], job_id: str) -> bool:
         row = conn.execute(Q["retry_job"], {"job_id": job_id}).fetchone()
     except psycopg.errors.ObjectNotInPrerequisiteState as exc:
         raise SchedulerError(exc.diag.message_primary or str(exc).strip()) from None
-    return bool(_column(row, "retried"))
+    return bool(column(row, "retried"))
 
 
 def recover_job(
@@ -643,7 +639,7 @@ def task_progress(
         "data": Jsonb(dict(data)),
     }
     row = conn.execute(Q["task_progress"], params).fetchone()
-    return bool(_column(row, "written"))
+    return bool(column(row, "written"))
 
 
 def job_state(conn: psycopg.Connection[Any], job_id: str) -> dict[str, Any] | None:
