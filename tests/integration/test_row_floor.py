@@ -95,7 +95,7 @@ SELECT coalesce(sum(seq_scan), 0) AS n FROM pg_stat_user_tables WHERE schemaname
 """
 
 
-def test_a_batch_reads_rows_by_key_even_when_planned_on_empty_tables(db_url) -> None:
+def test_a_batch_reads_rows_by_key_even_when_planned_on_empty_tables(conn, db_url) -> None:
     """A connection keeps the plans of the batch's statements (generic plans). Made on a
     fresh install's tiny tables, a scan of a whole table looks cheapest, and it would stay
     as the tables grow. Every statement of a batch, and its commit's NOTIFY, must read by
@@ -103,29 +103,21 @@ def test_a_batch_reads_rows_by_key_even_when_planned_on_empty_tables(db_url) -> 
     jobs = row_floor.submit(db_url, row_floor.BATCH)
     cfg = load_config(env={}, overrides={"database": {"url": db_url}})
     scans: list[int] = []
-    with psycopg.connect(db_url, autocommit=True, row_factory=dict_row) as conn:
+    with psycopg.connect(db_url, autocommit=True, row_factory=dict_row) as writer:
 
         @contextmanager
         def counted() -> Iterator[None]:
-            row_floor.flush_stats(conn)
-            before = conn.execute(SEQ_SCANS).fetchone()["n"]
+            row_floor.flush_stats(writer)
+            before = writer.execute(SEQ_SCANS).fetchone()["n"]
             yield  # the batch, its commit and the commit's NOTIFY trigger
-            row_floor.flush_stats(conn)
-            scans.append(conn.execute(SEQ_SCANS).fetchone()["n"] - before)
+            row_floor.flush_stats(writer)
+            scans.append(writer.execute(SEQ_SCANS).fetchone()["n"] - before)
 
-        conn.execute(
+        writer.execute(
             "UPDATE engine_v2.job_runs SET owner = %s, claimed_at = now() WHERE job_id = ANY(%s)",
             (row_floor.OWNER, jobs),
         )
-        row_floor.run_group(conn, cfg, jobs, counted)
+        row_floor.run_group(writer, cfg, jobs, counted)
     assert len(scans) >= 6  # start, then the DAG's steps
     assert sum(scans) == 0
-    assert _statuses(db_url, jobs) == ["succeeded"] * len(jobs)
-
-
-def _statuses(db_url: str, jobs: list[str]) -> list[str]:
-    with psycopg.connect(db_url) as c:
-        rows = c.execute(
-            "SELECT status FROM engine_v2.job_runs WHERE job_id = ANY(%s::uuid[])", (jobs,)
-        ).fetchall()
-    return [r[0] for r in rows]
+    assert [r["run"] for r in _state(conn, jobs).values()] == ["succeeded"] * len(jobs)
