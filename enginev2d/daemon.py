@@ -25,6 +25,7 @@ once. A second signal skips the grace period.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import queue
 import secrets
@@ -103,6 +104,25 @@ class RunningJob:
     stop_requested: bool = False
     outcome: Any = None
     error: BaseException | None = None
+
+
+def next_poll_at(
+    scheduled: float, now: float, poll_s: float, delay: float | None, *, timed: bool
+) -> float:
+    """When the next timed poll is due (monotonic seconds). Timed polls keep a fixed
+    rate, on the grid ``scheduled + k * poll_s``: the time a poll takes never adds to the
+    interval, so polling-only pickup stays within ``poll_s`` (plus the claim itself),
+    and ticks a stalled loop missed are skipped, not run back to back. A poll a NOTIFY
+    or a freed slot woke leaves the schedule alone; after a failed poll the next one
+    comes after ``delay`` (the intake's backoff), at most ``poll_s``."""
+    if delay is not None:
+        return now + min(poll_s, delay)
+    if not timed:
+        return scheduled
+    if poll_s <= 0:
+        return now
+    nxt = scheduled + (math.floor((now - scheduled) / poll_s) + 1) * poll_s
+    return nxt if nxt > now else nxt + poll_s  # (float rounding at a tick's edge)
 
 
 class Daemon:
@@ -273,9 +293,10 @@ class Daemon:
             self.supervisor.supervise()
             if self.stop_event.is_set():
                 break
-            if self.wake.is_set() or now >= next_poll:
+            due = now >= next_poll
+            if self.wake.is_set() or due:
                 delay = self._poll(woken=self.wake.is_set())
-                next_poll = time.monotonic() + (poll_s if delay is None else min(poll_s, delay))
+                next_poll = next_poll_at(next_poll, time.monotonic(), poll_s, delay, timed=due)
             self.supervisor.watchdog()
             timeout = max(0.0, next_poll - time.monotonic())
             if self.notifier.watchdog_s:
