@@ -312,10 +312,10 @@ class Config:
     @property
     def pool_min_needed(self) -> int:
         """The smallest ``database.pool_max`` that runs ``max_concurrent_jobs`` jobs: each
-        holds its own connection and may borrow one more (publish, monitor), and the
-        daemon's heartbeat and claim loop need one each. With group completion a job
-        holds no connection of its own (it borrows one per rare call), and the
-        completer's commit slots hold one each instead."""
+        holds its own connection and may borrow one more (publish, a timeout), and the
+        daemon's heartbeat and claim loop need one each (the job watch borrows one per
+        tick). With group completion a job holds no connection of its own (it borrows one
+        per rare call), and the completer's commit slots hold one each instead."""
         return 2 * self.daemon.max_concurrent_jobs + 2
 
     @property

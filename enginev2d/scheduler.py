@@ -647,3 +647,9 @@ def job_state(conn: psycopg.Connection[Any], job_id: str) -> dict[str, Any] | No
     if row is None:
         return None
     return dict(row) if isinstance(row, Mapping) else None
+
+
+def job_states(conn: psycopg.Connection[Any], job_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """``job_state`` of each of ``job_ids`` that has a run, by job id (one query)."""
+    rows = conn.execute(Q["job_states"], {"job_ids": job_ids}).fetchall()
+    return {r["job_id"]: dict(r) for r in rows if isinstance(r, Mapping)}

@@ -18,18 +18,15 @@ job's transactions serialise on its ``job_runs`` row anyway): one pool check per
 not per call, and psycopg prepares the hot statements on it. A broken connection is
 dropped and replaced (``OperationalError`` retried, fenced calls make that safe).
 
-A monitor enforces ``daemon.job_timeout_s`` (from ``job_runs.created_at``) and notices
-operator cancels and lost ownership. Its thread is started by a process-wide timer only
-when the job lives longer than ``daemon.poll_interval_s`` (or reaches its deadline), so
-short jobs never pay for it.
+The process-wide job watch (:mod:`enginev2d.watch`) enforces ``daemon.job_timeout_s``
+(from ``job_runs.created_at``) and notices operator cancels and lost ownership: one
+thread and one query per tick for every running job, not a thread per job.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
-import heapq
-import itertools
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -41,7 +38,7 @@ import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool
 
-from . import contents, logsetup, metrics, progress, scheduler, tasks
+from . import contents, logsetup, metrics, progress, scheduler, tasks, watch
 from .completer import Completer, Item
 from .completion import Completion
 from .config import Config
@@ -94,59 +91,6 @@ def error_json(err: EngineError) -> dict[str, Any]:
     if isinstance(err, OutputInvalid):
         data["repair_hint"] = err.repair_hint
     return data
-
-
-class _Timers:
-    """One process-wide thread running due callbacks (never blocking work: the callbacks
-    only start threads). ``schedule`` returns a handle for ``cancel``."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._heap: list[tuple[float, int, list[Any]]] = []
-        self._seq = itertools.count()
-        self._thread: threading.Thread | None = None
-
-    def schedule(self, at: float, fn: Callable[[], None]) -> list[Any]:
-        entry: list[Any] = [fn]
-        with self._cond:
-            heapq.heappush(self._heap, (at, next(self._seq), entry))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="ev2-timers", daemon=True)
-                self._thread.start()
-            elif self._heap[0][2] is entry:
-                self._cond.notify()  # earlier than what the thread sleeps for
-        return entry
-
-    def cancel(self, entry: list[Any] | None) -> None:
-        if entry is not None:
-            entry[0] = None
-
-    def _loop(self) -> None:
-        while True:
-            with self._cond:
-                while self._heap and self._heap[0][2][0] is None:
-                    heapq.heappop(self._heap)
-                if not self._heap:
-                    self._cond.wait(30.0)
-                    if not self._heap:
-                        self._thread = None
-                        return
-                    continue
-                at, _, entry = self._heap[0]
-                delay = at - monotonic()
-                if delay > 0:
-                    self._cond.wait(delay)
-                    continue
-                heapq.heappop(self._heap)
-                fn = entry[0]
-            if fn is not None:
-                try:
-                    fn()
-                except Exception:  # pragma: no cover - a callback only starts a thread
-                    logger.exception("timer callback failed", extra={"action": "timer_failed"})
-
-
-_TIMERS = _Timers()
 
 
 def _usage_json(usage: Any, elapsed_s: float) -> dict[str, Any]:
@@ -232,8 +176,6 @@ class JobRunner:
         self._timed_out = False
         self._conn: psycopg.Connection[Any] | None = None
         self._conn_lock = threading.Lock()
-        self._monitor: threading.Thread | None = None
-        self._timer: list[Any] | None = None
 
     # ------------------------------------------------------------------ control
     def request_stop(self) -> None:
@@ -285,24 +227,22 @@ class JobRunner:
             age = max(0.0, (datetime.now(UTC) - created_at).total_seconds())
         self._deadline = monotonic() + max(0.0, self.cfg.daemon.job_timeout_s - age)
         staging = Staging(self.cfg, self.info)
+        watched = None
         try:
             try:
                 first = self._start(staging)
                 if first is not None:
-                    poll = max(0.05, self.cfg.daemon.poll_interval_s)
-                    self._timer = _TIMERS.schedule(
-                        min(monotonic() + poll, self._deadline), self._start_monitor
-                    )
+                    watched = watch.WATCH.add(
+                        self, self.pool, poll_s=self.cfg.daemon.poll_interval_s,
+                        deadline=self._deadline,
+                    )  # fmt: skip
                     if self._check(first, "claim"):
                         self._worker_main(0, first.task)
                     self._join()
             finally:
                 self._done.set()
-                _TIMERS.cancel(self._timer)
-                with self._cond:
-                    monitor = self._monitor
-                if monitor is not None:
-                    monitor.join(timeout=5.0)
+                if watched is not None:
+                    watch.WATCH.remove(watched)  # waits for a timeout being recorded
                 if not isinstance(self._abort_reason, WorkerLost):
                     # else it may be the next owner's already; _start's prepare cleared
                     # any seeding a crash left
@@ -494,7 +434,7 @@ class JobRunner:
         return step
 
     def _pool_db(self, fn: Callable[[psycopg.Connection[Any]], T]) -> T:
-        """``fn`` on a connection borrowed for this call (monitor, force close, progress:
+        """``fn`` on a connection borrowed for this call (timeout, force close, progress:
         never behind the job's own connection)."""
 
         def call() -> T:
@@ -518,36 +458,20 @@ class JobRunner:
             conn, self._conn = self._conn, None
         give_back(self.pool, conn)
 
-    # ------------------------------------------------------------------ monitor
-    def _start_monitor(self) -> None:
-        """Called by the process-wide timer: the job outlived its first poll."""
-        with self._cond:
-            if self._done.is_set() or self._monitor is not None:
-                return
-            self._monitor = logsetup.context_thread(
-                self._monitor_loop, name=f"ev2-mon-{self.job_id[:8]}", job_id=self.job_id
-            )
-            self._monitor.start()
+    # ------------------------------------------------------------------ watch
+    def on_state(self, state: Mapping[str, Any]) -> None:
+        """(the job watch) The run's row: stop at an operator's cancel or a new owner."""
+        if self._timed_out or self._abort_reason is not None:
+            return
+        if state.get("cancel_requested") or state.get("status") == "canceled":
+            self.abort(Canceled("job canceled"))
+        elif state.get("owner") != self.owner:
+            self.abort(WorkerLost("job owned by another daemon"))
 
-    def _monitor_loop(self) -> None:
-        poll = max(0.05, self.cfg.daemon.poll_interval_s)
-        while not self._done.is_set():
-            remaining = self._deadline - monotonic()
-            if not self._timed_out and remaining <= 0:
-                self._on_timeout()
-                continue
-            if not self._timed_out:
-                try:
-                    state = self._pool_db(lambda c: scheduler.job_state(c, self.job_id)) or {}
-                except Exception:
-                    state = {}
-                if state.get("cancel_requested") or state.get("status") == "canceled":
-                    self.abort(Canceled("job canceled"))
-                elif state and state.get("owner") != self.owner:
-                    self.abort(WorkerLost("job owned by another daemon"))
-            wait = poll if self._timed_out else min(poll, max(0.0, self._deadline - monotonic()))
-            if self._done.wait(wait):
-                return
+    def on_deadline(self) -> None:
+        """(the job watch) ``daemon.job_timeout_s`` passed: record it, stop."""
+        if not self._done.is_set():
+            self._on_timeout()
 
     def _on_timeout(self) -> None:
         self._timed_out = True

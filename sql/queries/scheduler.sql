@@ -58,9 +58,13 @@ SELECT job_id, user_id, project_id, message, mode, options
 -- lock_job: the job's row lock, first in a transaction that finishes a job
 SELECT 1 FROM engine_v2.job_runs WHERE job_id = %(job_id)s FOR UPDATE
 
--- job_state: status and ownership of a run (runner monitor, outcome)
+-- job_state: status and ownership of a run (a runner's outcome)
 SELECT status, error_code, owner, cancel_requested, progress
   FROM engine_v2.job_runs WHERE job_id = %(job_id)s
+
+-- job_states: job_state of several runs at once (the job watch, one read per tick)
+SELECT job_id::text AS job_id, status, error_code, owner, cancel_requested, progress
+  FROM engine_v2.job_runs WHERE job_id = ANY (%(job_ids)s::uuid[])
 
 -- events_after: the resume API, events of a job after a sequence number
 SELECT seq, event_type, task_id, data, created_at

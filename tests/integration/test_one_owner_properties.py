@@ -177,7 +177,7 @@ def test_exactly_one_of_v1_and_v2_completes_and_production_follows(
                 if scheduler.cancel_job(conn, job, "server deadline") == "canceled":
                     v1_completes(conn, job)
                     v1_ran = True
-            elif not d.dead:  # the daemon's own job timeout (its monitor)
+            elif not d.dead:  # the daemon's own job timeout (its job watch)
                 scheduler.fail_job(conn, config, job, d.owner, "v2_timeout", "deadline")
         if job_row(conn, job)["status"] != "running":
             break
