@@ -409,7 +409,9 @@ def test_charge_attempt_never_adds_to_what_a_completion_recorded(
     assert not scheduler.charge(conn, first.id, first.attempt, usage)
     row = next(a for a in attempts(conn, job) if a["task_key"] == "intent")
     assert float(row["cost_usd"]) == 0.5
-    assert (row["tokens_in"] or 0, row["tokens_out"] or 0) == (
+    # 0, not NULL, where the usage named no tokens: that is what tells charge_attempt
+    # the row was closed by a completion
+    assert (row["tokens_in"], row["tokens_out"]) == (
         usage.get("tokens_in", 0),
         usage.get("tokens_out", 0),
     )
