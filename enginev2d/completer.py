@@ -36,7 +36,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from time import monotonic
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import psycopg
 from psycopg.pq import TransactionStatus
@@ -132,6 +132,19 @@ class _Written:
     set_based: int = 0
 
 
+class Claimer(Protocol):
+    """Who takes queued jobs into a batch's commit (the daemon's intake)."""
+
+    def claim_in(self, conn: psycopg.Connection[Any], ended: int) -> list[dict[str, Any]]:
+        """(inside the batch's transaction, which ended ``ended`` jobs) Claim queued jobs
+        for the slots those jobs free; they commit with the batch."""
+        ...
+
+    def start_claimed(self, rows: list[dict[str, Any]]) -> None:
+        """(after the commit) Start a runner for each job ``claim_in`` claimed."""
+        ...
+
+
 def _rehearse_crash(cfg: Config, items: int) -> None:
     """``testing.crash_in_batch = N`` (with allow_inject): SIGKILL this daemon once a
     batch of at least N items is written, before its commit. Never in production."""
@@ -162,6 +175,7 @@ class Completer:
         *,
         batch_max: int | None = None,
         slots: int | None = None,
+        claimer: Claimer | None = None,
     ) -> None:
         self.cfg = cfg
         self.pool = pool
@@ -170,7 +184,7 @@ class Completer:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._queue: list[Item] = []
-        self._free = [_Slot(cfg, pool) for _ in range(self.slots)]
+        self._free = [_Slot(cfg, pool, claimer) for _ in range(self.slots)]
         self._running = False
 
     def start(self) -> Completer:
@@ -236,9 +250,10 @@ class Completer:
 class _Slot:
     """One commit in flight: its connection, and how it writes a batch."""
 
-    def __init__(self, cfg: Config, pool: ConnectionPool) -> None:
+    def __init__(self, cfg: Config, pool: ConnectionPool, claimer: Claimer | None = None) -> None:
         self.cfg = cfg
         self.pool = pool
+        self.claimer = claimer
         self._conn: psycopg.Connection[Any] | None = None
 
     def flush(self, batch: list[Item]) -> None:
@@ -314,16 +329,30 @@ class _Slot:
         atomic = any(i.may_finish for i in batch) or self.cfg.testing.crash_in_batch > 0
         if not atomic:
             return self._record(conn, batch)  # finalize: scheduler.finish_locked, after
+        claimed: list[dict[str, Any]] = []
         with conn.transaction():
             written = self._record(conn, batch)
             steps = written.steps
+            ended = 0
             for item in batch:
                 step = steps.get(id(item))
                 if step is not None and step.finalize:
-                    steps[id(item)] = scheduler.finalize_step(
+                    step = steps[id(item)] = scheduler.finalize_step(
                         conn, self.cfg, item.job_id, item.owner, step
                     )
+                    ended += bool(step.ended)
+            if ended and self.claimer is not None:  # their slots: the next jobs, same commit
+                claimed = self.claimer.claim_in(conn, ended)
             _rehearse_crash(self.cfg, len(steps))
+        if claimed:  # before the ended jobs' workers wake: their slots are taken
+            assert self.claimer is not None
+            try:
+                self.claimer.start_claimed(claimed)
+            except Exception:  # the batch committed: its items' steps stand
+                logger.exception(
+                    "starting the jobs a batch claimed failed: their leases expire",
+                    extra={"action": "job_start_failed"},
+                )
         return written
 
     def _record(self, conn: psycopg.Connection[Any], batch: list[Item]) -> _Written:

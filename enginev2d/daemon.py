@@ -231,7 +231,7 @@ class Daemon:
             self._pool = make_pool(self.cfg, name="enginev2d")  # cfg.pool_max connections
         if self.runner_factory is None:
             if self.cfg.daemon.group_completion:
-                self.completer = Completer(self.cfg, self._pool).start()
+                self.completer = Completer(self.cfg, self._pool, claimer=self.intake).start()
             self.runner_factory = default_runner_factory(self.completer)
         logger.info(
             "daemon %s starting (max %d jobs, %d workers each, poll %.1fs, lease %.0fs)",
@@ -318,7 +318,9 @@ class Daemon:
 
     # ------------------------------------------------------------------ a job's life
     def start_job(self, job_row: dict[str, Any], *, takeover: bool) -> None:
-        """(intake) A claimed job: its runner, in its own thread and logging context."""
+        """(intake) A claimed job: its runner, in its own thread and logging context.
+        The completer's thread may start one as the daemon begins to stop (a batch's
+        claims): a job registered after shutdown took its list is asked to stop here."""
         job_id = str(job_row["job_id"])
         assert self.runner_factory is not None
         try:
@@ -336,7 +338,10 @@ class Daemon:
         with self._lock:
             self._jobs[job_id] = rj
             count = len(self._jobs)
+            rj.stop_requested = self.stop_event.is_set()  # (set before shutdown's list)
         metrics.running_jobs(count)
+        if rj.stop_requested:
+            runner.request_stop()  # graceful: it claims nothing and its lease is released
         rj.thread.start()
 
     def _run_job(self, rj: RunningJob) -> None:
@@ -446,10 +451,10 @@ class Daemon:
 
     # ------------------------------------------------------------------ shutdown
     def _shutdown(self) -> None:
-        self.stop_event.set()
-        self.notifier.stopping()
-        with self._lock:
+        with self._lock:  # a job start_job registers from now on sees the stop itself
+            self.stop_event.set()
             jobs = list(self._jobs.values())
+        self.notifier.stopping()
         logger.info(
             "stopping: %d job(s) running",
             len(jobs),

@@ -82,18 +82,41 @@ class Intake:
         if capacity <= 0:
             return
         with self.d.pool.connection(timeout=self.d.CONN_TIMEOUT_S) as conn:
-            rows = conn.execute(
-                self.d.queries["claim_jobs"],
-                {
-                    "owner": self.d.daemon_id,
-                    "lease_s": self.d.cfg.daemon.lease_s,
-                    "limit": capacity,
-                    "exclude": running,
-                },
-            ).fetchall()
+            rows = self._claim_jobs(conn, capacity, running)
         for row in rows:
             with bind(job_id=str(row["job_id"])):
                 self._start(row, via)
+
+    def _claim_jobs(
+        self, conn: psycopg.Connection[Any], limit: int, running: list[str]
+    ) -> list[dict[str, Any]]:
+        params = {
+            "owner": self.d.daemon_id,
+            "lease_s": self.d.cfg.daemon.lease_s,
+            "limit": limit,
+            "exclude": running,
+        }
+        return conn.execute(self.d.queries["claim_jobs"], params).fetchall()
+
+    # ------------------------------------------------------------------ in a batch
+    def claim_in(self, conn: psycopg.Connection[Any], ended: int) -> list[dict[str, Any]]:
+        """(the group completer, inside a batch's transaction that ended ``ended`` jobs)
+        Claim queued jobs for their slots in the same commit: no poll, no transaction of
+        their own (issue 17, item 4). Their threads are still exiting, so they count as
+        running here, and the main loop's poll when they exit finds the slots taken.
+        Nothing while claiming is off or the daemon stops. A commit whose acknowledgement
+        is lost leaves its claims to lease expiry, as a crash does."""
+        if not self.claiming or self.d.stop_event.is_set():
+            return []
+        running = self.d.running_job_ids()
+        limit = min(ended, self.d.cfg.daemon.max_concurrent_jobs - len(running) + ended)
+        return self._claim_jobs(conn, limit, running) if limit > 0 else []
+
+    def start_claimed(self, rows: list[dict[str, Any]]) -> None:
+        """(after the batch's commit) A runner for each job :meth:`claim_in` claimed."""
+        for row in rows:
+            with bind(job_id=str(row["job_id"])):
+                self._start(row, "capacity")
 
     def _start(self, row: dict[str, Any], via: str) -> None:
         prev_owner = row.get("prev_owner")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 import pytest
@@ -430,3 +430,122 @@ def test_a_batch_records_exactly_what_one_call_per_item_records(
     assert results["batch"][1] == results["one"][1]
     # the set-based path recorded its items itself (no fallback to one by one)
     assert not [r for r in caplog.records if getattr(r, "action", "") == "batch_set_based_failed"]
+
+
+class _Held:
+    """A daemon's runner that holds its job until released (the daemon's own threads)."""
+
+    release = threading.Event()
+
+    made: ClassVar[list[_Held]] = []
+
+    def __init__(self, cfg, pool, job_row, *, owner, takeover) -> None:
+        self.job_id = str(job_row["job_id"])
+        self.stopped = threading.Event()
+        self.made.append(self)
+
+    def run(self) -> Any:
+        self.release.wait(30)
+        return None
+
+    def request_stop(self) -> None:
+        self.stopped.set()
+
+    def abort(self, reason: BaseException) -> None: ...
+
+
+@pytest.fixture
+def claiming_daemon(config, pool):
+    """A daemon (not running its loop) whose intake the completer claims through, and a
+    completer wired to it as ``enginev2d run`` wires them."""
+    from enginev2d.daemon import Daemon
+
+    _Held.release = threading.Event()
+    d = Daemon(config.replace(daemon={"max_concurrent_jobs": 2}), pool=pool,
+               runner_factory=_Held)  # fmt: skip
+    d.intake.claiming = True
+    c = Completer(d.cfg, pool, slots=1, claimer=d.intake).start()
+    yield d, c
+    c.stop()
+    _Held.release.set()
+    for rj in list(d._jobs.values()):
+        rj.thread.join(10)
+
+
+def _ending_batch(conn, config, d, make_job) -> tuple[list[str], list[Item]]:
+    """Two jobs of ``d`` at their last task (its runners hold them: both slots taken)."""
+    ended = [make_job(options={"mode": "live"}) for _ in range(2)]
+    last = [until(conn, config, j, "publish_prep") for j in ended]
+    conn.execute("UPDATE engine_v2.job_runs SET owner = %s WHERE job_id = ANY(%s::uuid[])",
+                 (d.daemon_id, ended))  # fmt: skip
+    for j in ended:
+        d.start_job({"job_id": j}, takeover=False)
+    return ended, [Item.completion(j, d.daemon_id, success(t), claim=True, more=2)
+                   for j, t in zip(ended, last, strict=True)]  # fmt: skip
+
+
+def test_a_batch_that_ends_jobs_claims_queued_ones_for_their_slots_in_its_commit(
+    conn, config, make_job, claiming_daemon
+):
+    d, completer = claiming_daemon
+    ended, items = _ending_batch(conn, config, d, make_job)
+    queued = [make_job() for _ in range(3)]
+    assert d.intake.claiming and sorted(d.running_job_ids()) == sorted(ended)  # full
+    m = metrics.reset()
+    completer.write_batch(items)
+    assert [i.step.ended for i in items] == ["succeeded", "succeeded"]
+    runs = {r["job_id"]: r for r in conn.execute(
+        "SELECT job_id::text, owner, claimed_at, finished_at FROM engine_v2.job_runs"
+        " WHERE job_id = ANY(%s::uuid[])", (ended + queued,))}  # fmt: skip
+    taken = [j for j in queued if runs[j]["owner"] == d.daemon_id]
+    assert taken == queued[:2]  # the oldest, one per slot the batch freed
+    assert runs[queued[2]]["owner"] is None
+    # one transaction: its now() is both the ended jobs' end and the new jobs' claim
+    assert {runs[j]["claimed_at"] for j in taken} == {runs[j]["finished_at"] for j in ended}
+    assert set(taken) <= set(d.running_job_ids())  # started before the ended ones' workers
+    assert m.registry.get_sample_value("enginev2_jobs_claimed_total", {"via": "capacity"}) == 2
+    assert d.intake.polls == 0
+
+
+@pytest.mark.parametrize("off", ["switch", "stop"])
+def test_a_batch_claims_nothing_while_claiming_is_off_or_the_daemon_stops(
+    conn, config, make_job, claiming_daemon, off
+):
+    d, completer = claiming_daemon
+    _, items = _ending_batch(conn, config, d, make_job)
+    queued = make_job()
+    if off == "switch":
+        d.intake.claiming = False
+    else:
+        d.stop_event.set()
+    completer.write_batch(items)
+    assert [i.step.ended for i in items] == ["succeeded", "succeeded"]
+    owner = conn.execute(
+        "SELECT owner FROM engine_v2.job_runs WHERE job_id = %s", (queued,)
+    ).fetchone()["owner"]
+    assert owner is None and queued not in d.running_job_ids()
+
+
+def test_a_batch_never_claims_beyond_max_concurrent_jobs(conn, config, make_job, claiming_daemon):
+    d, completer = claiming_daemon
+    _, items = _ending_batch(conn, config, d, make_job)
+    d.cfg = d.cfg.replace(daemon={"max_concurrent_jobs": 1})  # an operator lowered it
+    queued = [make_job() for _ in range(2)]
+    completer.write_batch(items)
+    owners = [r["owner"] for r in conn.execute(
+        "SELECT owner FROM engine_v2.job_runs WHERE job_id = ANY(%s::uuid[]) ORDER BY created_at",
+        (queued,))]  # fmt: skip
+    assert owners == [d.daemon_id, None]  # once the two ended ones exit: 1 running
+
+
+def test_a_job_a_batch_starts_as_the_daemon_stops_is_asked_to_stop(
+    conn, config, make_job, claiming_daemon
+):
+    """The completer's thread may start a claimed job after shutdown listed the running
+    ones: start_job asks it to stop itself (it claims nothing; its lease is released)."""
+    d, _ = claiming_daemon
+    _Held.made = []
+    d.start_job({"job_id": make_job()}, takeover=False)
+    d.stop_event.set()
+    d.start_job({"job_id": make_job()}, takeover=False)
+    assert [h.stopped.is_set() for h in _Held.made] == [False, True]
