@@ -69,6 +69,35 @@ def test_a_deadline_is_called_once_and_the_job_is_read_no_more(pool, make_job):
         w.remove(h2)
 
 
+class _SlowDeadline(Job):
+    def __init__(self, job_id: str, release: threading.Event) -> None:
+        super().__init__(job_id)
+        self.release = release
+
+    def on_deadline(self) -> None:
+        self.inside.set()
+        self.release.wait(10)  # e.g. recording the timeout while the database is slow
+        super().on_deadline()
+
+
+def test_a_slow_timeout_does_not_hold_up_the_other_jobs(pool, make_job):
+    w = JobWatch(idle_exit_s=1.0)
+    release = threading.Event()
+    slow, other = _SlowDeadline(make_job(), release), Job(make_job())
+    h = w.add(slow, pool, poll_s=POLL_S, deadline=monotonic() + 0.05)
+    h2 = w.add(other, pool, poll_s=POLL_S, deadline=monotonic() + 60)
+    try:
+        assert slow.inside.wait(10)
+        seen = len(other.states)
+        wait_for(lambda: len(other.states) >= seen + 3, what="reads while a timeout is recorded")
+        assert slow.deadlines == 0
+    finally:
+        release.set()
+        w.remove(h)  # waits for the deadline callback to end
+        w.remove(h2)
+    assert slow.deadlines == 1
+
+
 def test_a_deadline_already_past_is_called_at_once(pool, make_job):
     w = JobWatch(idle_exit_s=1.0)
     job = Job(make_job())
