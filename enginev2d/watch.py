@@ -122,13 +122,19 @@ class JobWatch:
                     if not e.expired and e.due <= now:
                         e.due = next_tick(now, e.poll_s)
                         reads.setdefault(e.pool, []).append(e)
-            for e in expired:  # recording a timeout may wait on the database: not here
-                threading.Thread(
-                    target=self._call, args=(e, e.job.on_deadline), daemon=True,
-                    name=f"ev2-timeout-{e.job.job_id[:8]}",
-                ).start()  # fmt: skip
-            for pool, entries in reads.items():
-                self._read(pool, entries)
+            try:  # the thread must outlive anything a tick meets: it watches every job
+                self._tick(expired, reads)
+            except Exception:
+                logger.exception("job watch tick failed", extra={"action": "watch_failed"})
+
+    def _tick(self, expired: list[_Entry], reads: dict[ConnectionPool, list[_Entry]]) -> None:
+        for e in expired:  # recording a timeout may wait on the database: not here
+            threading.Thread(
+                target=self._call, args=(e, e.job.on_deadline), daemon=True,
+                name=f"ev2-timeout-{e.job.job_id[:8]}",
+            ).start()  # fmt: skip
+        for pool, entries in reads.items():
+            self._read(pool, entries)
 
     def _read(self, pool: ConnectionPool, entries: list[_Entry]) -> None:
         ids = [e.job.job_id for e in entries]

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from time import monotonic
 from typing import Any
 
+import pytest
 from psycopg_pool import PoolTimeout
 
 from enginev2d.watch import JobWatch, next_tick
@@ -139,14 +140,18 @@ class _Unreachable:
     def connection(self, timeout: float) -> Any:
         self.tries += 1
         if not self.up:
-            raise PoolTimeout("down")
+            raise self.error
         return self.real.connection(timeout=timeout)
 
+    error: BaseException = PoolTimeout("down")
 
-def test_a_failed_read_calls_nothing_and_the_next_tick_reads_again(pool, make_job):
+
+@pytest.mark.parametrize("error", [PoolTimeout("down"), RuntimeError("a bug")])
+def test_a_failed_read_calls_nothing_and_the_next_tick_reads_again(pool, make_job, error):
     w = JobWatch(idle_exit_s=1.0)
     job = Job(make_job())
     down = _Unreachable(pool)
+    down.error = error  # an unexpected error must not end the thread that watches every job
     h = w.add(job, down, poll_s=POLL_S, deadline=monotonic() + 60)  # type: ignore[arg-type]
     try:
         wait_for(lambda: down.tries >= 3, what="reads while the database is down")
