@@ -552,14 +552,14 @@ def cancel_job(
     Running attempts are stopped in the same transaction; their workers' late reports
     are fenced off."""
     with conn.transaction():
-        before = conn.execute(Q["job_state"], {"job_id": job_id}).fetchone()
+        before = job_state(conn, job_id)
         row = conn.execute(Q["cancel_job"], {"job_id": job_id, "reason": reason}).fetchone()
         answer = str(column(row, "answer"))
-        state = conn.execute(Q["job_state"], {"job_id": job_id}).fetchone()
-    was = before["status"] if isinstance(before, Mapping) else None
+        state = job_state(conn, job_id)
+    was = before["status"] if before is not None else None
     if answer == "canceled" and was == "running":
         step = Step("ok", job_status="canceled", error_code="canceled", ended="canceled")
-        if isinstance(state, Mapping):
+        if state is not None:
             step.progress = int(state.get("progress") or 0)
         after_commit(cfg, job_id, step)
     return answer
@@ -643,13 +643,12 @@ def task_progress(
 
 
 def job_state(conn: psycopg.Connection[Any], job_id: str) -> dict[str, Any] | None:
-    row = conn.execute(Q["job_state"], {"job_id": job_id}).fetchone()
-    if row is None:
-        return None
-    return dict(row) if isinstance(row, Mapping) else None
+    """The run's status and ownership (None when there is no run, or rows are tuples)."""
+    # the one row, whatever the spelling of the id the caller was given
+    return next(iter(job_states(conn, [job_id]).values()), None)
 
 
 def job_states(conn: psycopg.Connection[Any], job_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """``job_state`` of each of ``job_ids`` that has a run, by job id (one query)."""
+    """Status and ownership of each of ``job_ids`` that has a run, by job id (one query)."""
     rows = conn.execute(Q["job_states"], {"job_ids": job_ids}).fetchall()
     return {r["job_id"]: dict(r) for r in rows if isinstance(r, Mapping)}

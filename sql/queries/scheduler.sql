@@ -58,11 +58,8 @@ SELECT job_id, user_id, project_id, message, mode, options
 -- lock_job: the job's row lock, first in a transaction that finishes a job
 SELECT 1 FROM engine_v2.job_runs WHERE job_id = %(job_id)s FOR UPDATE
 
--- job_state: status and ownership of a run (a runner's outcome)
-SELECT status, error_code, owner, cancel_requested, progress
-  FROM engine_v2.job_runs WHERE job_id = %(job_id)s
-
--- job_states: job_state of several runs at once (the job watch, one read per tick)
+-- job_states: status and ownership of runs (the job watch, one read per tick for every
+-- running job; a runner's outcome; a cancel's before and after)
 SELECT job_id::text AS job_id, status, error_code, owner, cancel_requested, progress
   FROM engine_v2.job_runs WHERE job_id = ANY (%(job_ids)s::uuid[])
 
