@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .affinity import unpinned
+
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 
@@ -102,14 +104,15 @@ class Chromium:
             "--remote-debugging-pipe",
             "about:blank",
         ]
-        self._proc = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            pass_fds=(3, 4),
-            preexec_fn=to_fds_3_4,
-        )
+        with unpinned():  # Chromium gets every CPU the daemon had, not its pin
+            self._proc = subprocess.Popen(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                pass_fds=(3, 4),
+                preexec_fn=to_fds_3_4,
+            )
         os.close(cmd_r)
         os.close(res_w)
         self._next_id = 0
@@ -188,6 +191,10 @@ class Chromium:
                 if left <= 0 or self._closed:
                     raise DevToolsError(f"no {method} event within {timeout}s")
                 self._cond.wait(left)
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

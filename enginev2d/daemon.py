@@ -39,7 +39,7 @@ from typing import Any, Protocol
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from . import fleet, metrics, migrations, staging
+from . import affinity, fleet, metrics, migrations, staging
 from .backoff import Backoff
 from .completer import Completer
 from .config import Config
@@ -567,23 +567,27 @@ def run_daemon(
     runner_factory: RunnerFactory | None = None,
 ) -> int:
     """``enginev2d run``: returns the exit code (0 after a clean shutdown)."""
-    daemon = Daemon(cfg, listen=listen, runner_factory=runner_factory)
-    SignalHandler(daemon).install()
-    if not check_schema(cfg, migrate=migrate, stop=daemon.stop_event):
-        return 0
-    server = None
-    if cfg.metrics.enabled:
-        try:
-            server = metrics.start_http_server(cfg)
-        except OSError as exc:
-            logger.error(
-                "metrics server not started: %s", exc, extra={"action": "metrics_start_failed"}
-            )
+    affinity.pin(cfg.daemon.cpu_affinity)  # first: every thread started later inherits it
     try:
-        return daemon.run()
+        daemon = Daemon(cfg, listen=listen, runner_factory=runner_factory)
+        SignalHandler(daemon).install()
+        if not check_schema(cfg, migrate=migrate, stop=daemon.stop_event):
+            return 0
+        server = None
+        if cfg.metrics.enabled:
+            try:
+                server = metrics.start_http_server(cfg)
+            except OSError as exc:
+                logger.error(
+                    "metrics server not started: %s", exc, extra={"action": "metrics_start_failed"}
+                )
+        try:
+            return daemon.run()
+        finally:
+            if server is not None:
+                server.shutdown()
     finally:
-        if server is not None:
-            server.shutdown()
+        affinity.unpin()
 
 
 def _first_line(exc: BaseException) -> str:

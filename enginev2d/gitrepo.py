@@ -14,6 +14,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from .affinity import unpinned
 from .errors import StagingError
 
 logger = logging.getLogger(__name__)
@@ -71,15 +72,16 @@ def git(
     """Run ``git -C repo ARGS``; a failure raises :class:`StagingError` with git's stderr."""
     cmd = ["git", "-C", str(repo), *_SAFE_CONFIG, *args]
     try:
-        proc = subprocess.run(
-            cmd,
-            input=input,
-            capture_output=True,
-            text=True,
-            env=_env(author),
-            timeout=GIT_TIMEOUT_S,
-            check=False,
-        )
+        with unpinned():
+            proc = subprocess.run(
+                cmd,
+                input=input,
+                capture_output=True,
+                text=True,
+                env=_env(author),
+                timeout=GIT_TIMEOUT_S,
+                check=False,
+            )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise StagingError(f"git {args[0]} failed: {exc}") from exc
     if check and proc.returncode != 0:
@@ -185,14 +187,15 @@ def text_files_at(repo: Path, rev: str) -> dict[str, str]:
     if not blobs:
         return {}
     try:
-        proc = subprocess.run(
-            ["git", "-C", str(repo), *_SAFE_CONFIG, "cat-file", "--batch"],
-            input="".join(f"{sha}\n" for _, sha in blobs).encode(),
-            capture_output=True,
-            env=_env(),
-            timeout=GIT_TIMEOUT_S,
-            check=True,
-        )
+        with unpinned():
+            proc = subprocess.run(
+                ["git", "-C", str(repo), *_SAFE_CONFIG, "cat-file", "--batch"],
+                input="".join(f"{sha}\n" for _, sha in blobs).encode(),
+                capture_output=True,
+                env=_env(),
+                timeout=GIT_TIMEOUT_S,
+                check=True,
+            )
     except (OSError, subprocess.SubprocessError) as exc:
         raise StagingError(f"git cat-file failed: {exc}") from exc
     out: dict[str, str] = {}

@@ -21,6 +21,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from .affinity import unpinned
 from .errors import ConfigError
 
 PG_BIN = Path(os.environ.get("ENGINEV2_PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -80,14 +81,15 @@ class PgCluster:
         return ["runuser", "-u", SERVER_USER, "--", *argv]
 
     def _run(self, argv: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            self._as_server_user(argv),
-            check=True,
-            capture_output=True,
-            text=True,
-            cwd="/",
-            **kw,  # type: ignore[arg-type]
-        )
+        with unpinned():  # a server started here is not the daemon: not its CPUs
+            return subprocess.run(
+                self._as_server_user(argv),
+                check=True,
+                capture_output=True,
+                text=True,
+                cwd="/",
+                **kw,  # type: ignore[arg-type]
+            )
 
     def _check_binaries(self) -> None:
         for exe in ("initdb", "pg_ctl", "postgres"):

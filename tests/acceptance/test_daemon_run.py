@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from enginev2d import affinity
+
 from .harness import Harness, NotifySocket, harness, inject, wait_for
 
 pytestmark = pytest.mark.slow
@@ -161,3 +163,30 @@ def test_stale_schema_refused_then_run_migrate_starts(bare_db_url: str, tmp_path
         hb.wait_status([job], "succeeded", timeout=20)
         d.signal(signal.SIGTERM)
         assert d.wait(20) == 0
+
+
+def test_cpu_affinity_pins_every_thread_of_the_daemon(h: Harness):
+    before = affinity.available()
+    if len(before) < 2:
+        pytest.skip("needs two CPUs to tell a pin apart")
+    cpu = max(before)
+    d = h.start(cpu_affinity=str(cpu))
+    assert d.wait_action("cpu_affinity")["message"].startswith(f"pinned to CPU {cpu} ")
+    jobs = [h.submit() for _ in range(2)]
+    h.wait_status(jobs, "succeeded", timeout=20)  # its jobs' threads have come and gone
+    threads = affinity.thread_cpus(d.pid)
+    assert len(threads) > 3 and set(threads.values()) == {frozenset({cpu})}
+    d.signal(signal.SIGTERM)
+    assert d.wait(20) == 0
+
+
+def test_cpu_affinity_naming_a_cpu_it_may_not_use_stops_the_start_in_one_line(h: Harness):
+    missing = max(affinity.available()) + 1
+    refused = h.start(ready=False, cpu_affinity=str(missing))
+    assert refused.wait(30) == 1
+    out = refused.text().strip()
+    assert out.splitlines()[-1] == (
+        f"Error: config: daemon.cpu_affinity names CPU {missing}, which this process may "
+        f"not use (allowed: {affinity.format_cpu_list(affinity.available())})"
+    )
+    assert "Traceback" not in out and "daemon_ready" not in refused.actions()

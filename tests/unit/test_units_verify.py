@@ -65,6 +65,16 @@ def test_hardening_settings_are_in_the_unit():
     assert "@system-service" in unit["SystemCallFilter"]
 
 
+def test_the_filter_gives_back_only_the_cpu_pin():
+    """systemd applies SystemCallFilter= lines in order: the allow list, the groups taken
+    out of it, then ``sched_setaffinity`` (daemon.cpu_affinity) put back."""
+    assert keys("enginev2d.service")["SystemCallFilter"] == [
+        "@system-service",
+        "~@privileged @resources",
+        "sched_setaffinity",
+    ]
+
+
 def test_units_set_no_operator_variable():
     """Settings come from the operator's EnvironmentFile, which systemd reads again at
     every (re)start and which overrides Environment=: the units pin nothing of it."""
