@@ -46,16 +46,6 @@ def daemon_config_keys() -> set[str]:
     return {f.name for f in dataclasses.fields(DaemonConfig)}
 
 
-def throughput_cpus() -> str:
-    """``daemon.cpu_affinity`` for the throughput rows: one CPU, the last this process
-    may use, when it may use two or more ("" otherwise: a pin would change nothing).
-    Pinned, the daemon's threads hand the GIL over on one core (enginev2d/affinity.py);
-    the peers run as they run best (pgqueuer's worker pinned the same way measured 16 %
-    slower, so it is not pinned)."""
-    cpus = os.sched_getaffinity(0)
-    return str(max(cpus)) if len(cpus) > 1 else ""
-
-
 def run_command() -> list[str]:
     """`enginev2d` from this checkout: `python -m` with cwd = the repository puts the
     repository first on sys.path, so the daemon runs the same engine code as the bench

@@ -53,7 +53,7 @@ from .common import (
     postmaster_pid,
     summarize,
 )
-from .daemonproc import Daemon, daemon_config_keys, run_help, throughput_cpus
+from .daemonproc import Daemon, daemon_config_keys, run_help
 from .pg import (
     CLIENT_OPTIONS,
     Client,
@@ -166,9 +166,7 @@ def bench_daemon(cluster: Any, state: Path, sizes: Sizes, profile: bool) -> dict
     url = create_daemon_db(cluster)
     opts = inject_options()
     keys = daemon_config_keys()
-    common: dict[str, Any] = {"max_concurrent_jobs": MAX_CONCURRENT_JOBS, "job_timeout_s": 120.0}
-    if "cpu_affinity" in keys and throughput_cpus():
-        common["cpu_affinity"] = throughput_cpus()
+    common = {"max_concurrent_jobs": MAX_CONCURRENT_JOBS, "job_timeout_s": 120.0}
     res["daemon_config"] = common
 
     # On a database of its own, as fresh as the other one: same starting point for both
