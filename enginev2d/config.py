@@ -67,7 +67,7 @@ class DaemonConfig:
     batch_max: int = 64
     completer_slots: int = 2  # batches being written at once, a connection each
     # CPUs the daemon's threads run on ("1", "0,2", "4-7"); "" = wherever the OS puts
-    # them. See enginev2d/affinity.py: a fifth less daemon CPU at high task rates.
+    # them. See enginev2d/affinity.py: 10-23 % less daemon CPU at high task rates.
     cpu_affinity: str = ""
 
 
