@@ -4,9 +4,9 @@ The daemon is one Python process whose many threads (three workers per job, the
 completer's leaders, the intake, the watch) take turns on the GIL. On several cores every
 hand-off between them moves the interpreter's state from one core to another and wakes
 threads that only find the GIL taken: in ``make bench``'s throughput run that was 10-23 %
-of the daemon's CPU. Pinned to one core, the same threads hand over on that core. Python code cannot use
-a second core anyway; what a pin costs is the parallelism of work done without the GIL,
-which the daemon's own threads hardly have.
+of the daemon's CPU. Pinned to one core, the same threads hand over on that core. Python
+code cannot use a second core anyway; what a pin costs is the parallelism of work done
+without the GIL, which the daemon's own threads hardly have.
 
 Its children are not the daemon: Chromium (the QA browser check), git and an embedded
 PostgreSQL are started with the CPUs the process had before the pin (:func:`unpinned`).
