@@ -51,6 +51,14 @@ def parse_cpu_list(spec: str) -> frozenset[int]:
     return frozenset(cpus)
 
 
+def configured_cpus(spec: str) -> frozenset[int]:
+    """``daemon.cpu_affinity`` as CPUs; ConfigError (one line) when it is no CPU list."""
+    try:
+        return parse_cpu_list(spec)
+    except ValueError as exc:
+        raise ConfigError(f"config: daemon.cpu_affinity: {exc}") from None
+
+
 def format_cpu_list(cpus: frozenset[int] | set[int]) -> str:
     """``{0, 1, 2, 5}`` -> ``"0-2,5"``."""
     runs: list[list[int]] = []
@@ -76,10 +84,7 @@ def pin(spec: str) -> frozenset[int] | None:
         return None
     if not hasattr(os, "sched_setaffinity"):
         raise ConfigError("config: daemon.cpu_affinity needs Linux (sched_setaffinity)")
-    try:
-        cpus = parse_cpu_list(spec)
-    except ValueError as exc:
-        raise ConfigError(f"config: daemon.cpu_affinity: {exc}") from None
+    cpus = configured_cpus(spec)
     allowed = available()
     if not cpus <= allowed:
         raise ConfigError(

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .affinity import parse_cpu_list
+from .affinity import configured_cpus
 from .errors import ConfigError
 from .providers.registry import IMAGE_PROVIDERS, IMAGE_TASK, PROVIDER_NAMES, PROVIDERS
 from .task_types import MODEL_FREE_TASKS, TASK_KEYS
@@ -547,10 +547,7 @@ def validate(
             raise ConfigError(f"config: {key} must be > 0, got {value}")
     _validate_pool(cfg)
     if cfg.daemon.cpu_affinity.strip():
-        try:
-            parse_cpu_list(cfg.daemon.cpu_affinity)
-        except ValueError as exc:
-            raise ConfigError(f"config: daemon.cpu_affinity: {exc}") from None
+        configured_cpus(cfg.daemon.cpu_affinity)  # the syntax here, the CPUs at start
     if cfg.logging.format not in ("json", "text"):
         raise ConfigError(
             f"config: logging.format must be json or text, got {cfg.logging.format!r}"
