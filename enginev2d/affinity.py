@@ -75,13 +75,15 @@ def available() -> frozenset[int]:
     return frozenset(os.sched_getaffinity(0))
 
 
-def pin(spec: str) -> frozenset[int] | None:
-    """Pin every thread of this process (and so every thread it starts later) to the
-    CPUs ``spec`` names; ``""`` pins nothing. ConfigError (one line) when ``spec`` names
-    a CPU this process may not use, or the platform has no affinity."""
-    global _pinned, _before
-    if not spec.strip():
-        return None
+REFUSED = (
+    "config: daemon.cpu_affinity: this process may not set its CPUs (a seccomp filter "
+    "such as systemd's SystemCallFilter= must allow sched_setaffinity)"
+)
+
+
+def usable(spec: str) -> frozenset[int]:
+    """The CPUs ``spec`` names, when this process may run on all of them; else
+    ConfigError (one line). What :func:`pin` checks first, and ``enginev2d doctor``."""
     if not hasattr(os, "sched_setaffinity"):
         raise ConfigError("config: daemon.cpu_affinity needs Linux (sched_setaffinity)")
     cpus = configured_cpus(spec)
@@ -91,6 +93,28 @@ def pin(spec: str) -> frozenset[int] | None:
             f"config: daemon.cpu_affinity names CPU {format_cpu_list(cpus - allowed)}, "
             f"which this process may not use (allowed: {format_cpu_list(allowed)})"
         )
+    return cpus
+
+
+def may_set() -> bool:
+    """Whether this process may set its CPUs at all (a seccomp filter may refuse the
+    call): the calling thread is given the CPUs it has."""
+    try:
+        os.sched_setaffinity(0, available())
+    except PermissionError:
+        return False
+    return True
+
+
+def pin(spec: str) -> frozenset[int] | None:
+    """Pin every thread of this process (and so every thread it starts later) to the
+    CPUs ``spec`` names; ``""`` pins nothing. ConfigError (one line) when ``spec`` names
+    a CPU this process may not use, or the call is refused, or the platform has none."""
+    global _pinned, _before
+    if not spec.strip():
+        return None
+    cpus = usable(spec)
+    allowed = available()
     with _lock:
         try:
             for tid in _threads():
@@ -100,11 +124,7 @@ def pin(spec: str) -> frozenset[int] | None:
             for tid in _threads():
                 with contextlib.suppress(OSError):
                     os.sched_setaffinity(tid, allowed)
-            raise ConfigError(
-                "config: daemon.cpu_affinity: this process may not set its CPUs "
-                "(a seccomp filter such as systemd's SystemCallFilter= must allow "
-                "sched_setaffinity)"
-            ) from None
+            raise ConfigError(REFUSED) from None
         if _before is None:
             _before = allowed
         _pinned = cpus

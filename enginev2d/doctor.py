@@ -13,6 +13,9 @@ Checks, in order (later ones are skipped when an earlier one they need failed):
 * ``paths``      projects_root and staging_root exist, are writable and sit on one
                  filesystem (equal ``st_dev``: the publish swap is a rename)
 * ``clock``      this machine's clock agrees with the database's ``now()``
+* ``cpus``       the CPUs ``daemon.cpu_affinity`` names are this process's, and it may set
+                 them (run it as the daemon runs: a systemd unit's seccomp filter applies
+                 to the unit's processes only)
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from . import affinity
 from .config import MODEL_FREE_TASKS, TASK_KEYS, Config, Step, load_config
 from .errors import EngineError
 from .providers.registry import PROVIDERS
@@ -162,6 +166,25 @@ def check_paths(cfg: Config) -> Check:
     )
 
 
+def check_cpus(cfg: Config) -> Check:
+    spec = cfg.daemon.cpu_affinity
+    if not spec.strip():
+        return Check("cpus", "ok", "daemon.cpu_affinity not set: no pin")
+    try:
+        cpus = affinity.usable(spec)
+    except EngineError as exc:
+        return Check("cpus", "fail", exc.message)
+    if not affinity.may_set():
+        return Check("cpus", "fail", affinity.REFUSED)
+    everything = affinity.format_cpu_list(affinity.available())
+    return Check(
+        "cpus",
+        "ok",
+        f"the daemon pins itself to CPU {affinity.format_cpu_list(cpus)}; Chromium, git "
+        f"and PostgreSQL keep {everything}",
+    )
+
+
 def run_checks(
     config_path: str | None = None,
     *,
@@ -240,6 +263,7 @@ def run_checks(
                 f"database now() - local clock = {skew:+.3f}s (limit ±{MAX_CLOCK_SKEW_S:g}s)",
             )
         )
+    checks.append(check_cpus(cfg))
     return checks
 
 

@@ -4,6 +4,7 @@ any process started through ``unpinned``) keep the CPUs the process had before."
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -14,6 +15,8 @@ import pytest
 
 from enginev2d import affinity, gitrepo
 from enginev2d.browser import Chromium, find_chromium
+from enginev2d.config import Config
+from enginev2d.doctor import check_cpus
 from enginev2d.errors import ConfigError
 
 BEFORE = affinity.available()
@@ -100,3 +103,28 @@ def test_a_process_not_allowed_to_set_its_cpus_is_refused_in_one_line(monkeypatc
     monkeypatch.undo()
     with affinity.unpinned():  # nothing was pinned: children are not touched either
         assert affinity.available() == BEFORE
+
+
+def _cfg(spec: str) -> Config:
+    base = Config()
+    return dataclasses.replace(base, daemon=dataclasses.replace(base.daemon, cpu_affinity=spec))
+
+
+def test_doctor_reports_the_pin_the_daemon_would_take_and_why_it_would_refuse(monkeypatch):
+    cpu = max(BEFORE)
+    assert check_cpus(_cfg("")).status == "ok"
+    good = check_cpus(_cfg(str(cpu)))
+    assert good.status == "ok" and f"CPU {cpu};" in good.detail
+    assert affinity.format_cpu_list(BEFORE) in good.detail  # what the children keep
+    assert set(affinity.thread_cpus(os.getpid()).values()) == {BEFORE}  # doctor pins nothing
+    missing = check_cpus(_cfg(str(cpu + 1)))
+    with pytest.raises(ConfigError) as err:
+        affinity.pin(str(cpu + 1))
+    assert missing.status == "fail" and missing.detail == str(err.value)  # the same line
+
+    def refused(pid: int, cpus: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "sched_setaffinity", refused)
+    blocked = check_cpus(_cfg(str(cpu)))
+    assert blocked.status == "fail" and blocked.detail == affinity.REFUSED

@@ -468,6 +468,7 @@ def test_doctor_all_good(cfg_file):
         "providers.offline": "ok",
         "paths": "ok",
         "clock": "ok",
+        "cpus": "ok",
     }
     text = run(cfg_file, "doctor")
     assert text.exit_code == 0 and "clock" in text.stdout
