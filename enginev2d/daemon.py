@@ -25,7 +25,6 @@ once. A second signal skips the grace period.
 from __future__ import annotations
 
 import functools
-import math
 import os
 import queue
 import secrets
@@ -54,6 +53,7 @@ from .sdnotify import Notifier
 from .sql import load_queries
 from .status import RUN_TERMINAL
 from .supervision import SideThread, SignalHandler, Supervisor
+from .watch import next_tick
 
 logger = context_logger(__name__)
 
@@ -121,7 +121,7 @@ def next_poll_at(
         return scheduled
     if poll_s <= 0:
         return now
-    nxt = scheduled + (math.floor((now - scheduled) / poll_s) + 1) * poll_s
+    nxt = scheduled + next_tick(now - scheduled, poll_s)  # the job watch's grid arithmetic
     return nxt if nxt > now else nxt + poll_s  # (float rounding at a tick's edge)
 
 

@@ -83,9 +83,7 @@ class Intake:
             return
         with self.d.pool.connection(timeout=self.d.CONN_TIMEOUT_S) as conn:
             rows = self._claim_jobs(conn, capacity, running)
-        for row in rows:
-            with bind(job_id=str(row["job_id"])):
-                self._start(row, via)
+        self.start_claimed(rows, via)
 
     def _claim_jobs(
         self, conn: psycopg.Connection[Any], limit: int, running: list[str]
@@ -112,11 +110,12 @@ class Intake:
         limit = min(ended, self.d.cfg.daemon.max_concurrent_jobs - len(running) + ended)
         return self._claim_jobs(conn, limit, running) if limit > 0 else []
 
-    def start_claimed(self, rows: list[dict[str, Any]]) -> None:
-        """(after the batch's commit) A runner for each job :meth:`claim_in` claimed."""
+    def start_claimed(self, rows: list[dict[str, Any]], via: str = "capacity") -> None:
+        """A runner for each job claimed: by a poll, or (after the batch's commit, ``via``
+        capacity: the slots ended jobs freed) by :meth:`claim_in`."""
         for row in rows:
             with bind(job_id=str(row["job_id"])):
-                self._start(row, "capacity")
+                self._start(row, via)
 
     def _start(self, row: dict[str, Any], via: str) -> None:
         prev_owner = row.get("prev_owner")
