@@ -29,7 +29,8 @@ def test_what_is_not_a_cpu_list_is_refused(spec: str) -> None:
 def test_format_then_parse_gives_the_same_cpus(cpus: set[int]) -> None:
     text = format_cpu_list(cpus)
     assert parse_cpu_list(text) == cpus
-    assert len(text.split(",")) <= len(cpus)  # runs are written as ranges
+    runs = sum(1 for c in cpus if c - 1 not in cpus)  # maximal runs of consecutive CPUs
+    assert len(text.split(",")) == runs  # each run written once, as a range
 
 
 def test_config_refuses_a_bad_list_at_load_with_one_line(tmp_path) -> None:
