@@ -49,11 +49,13 @@ from .intake import CRASHED_MESSAGE, DISABLED_MESSAGE, EXIT_SCHEMA_GONE, Intake
 from .leases import Leases
 from .listener import Listener
 from .logsetup import bind, context_logger, context_thread
+from .scheduler import Step
 from .sdnotify import Notifier
 from .sql import load_queries
 from .status import RUN_TERMINAL
 from .supervision import SideThread, SignalHandler, Supervisor
 from .watch import next_tick
+from .workflow import DEFAULT_WORKFLOW, Workflow
 
 logger = context_logger(__name__)
 
@@ -158,6 +160,9 @@ class Daemon:
         self._wake_reason = "poll"
         self.listener: Listener | None = None
         self.completer: Completer | None = None  # group completion (issue 17)
+        # The workflow every runner runs, when the daemon knows it (its default runner):
+        # the intake then starts fresh jobs as it claims them (Intake._start_fresh).
+        self.start_workflow: Workflow | None = None
         self.exit_code = 0
         self.ready = threading.Event()
         self.loop_tick = time.monotonic()
@@ -233,6 +238,7 @@ class Daemon:
             if self.cfg.daemon.group_completion:
                 self.completer = Completer(self.cfg, self._pool, claimer=self.intake).start()
             self.runner_factory = default_runner_factory(self.completer)
+            self.start_workflow = DEFAULT_WORKFLOW.validate()  # the default runner's
         logger.info(
             "daemon %s starting (max %d jobs, %d workers each, poll %.1fs, lease %.0fs)",
             self.daemon_id,
@@ -317,15 +323,19 @@ class Daemon:
         return delay
 
     # ------------------------------------------------------------------ a job's life
-    def start_job(self, job_row: dict[str, Any], *, takeover: bool) -> None:
-        """(intake) A claimed job: its runner, in its own thread and logging context.
+    def start_job(
+        self, job_row: dict[str, Any], *, takeover: bool, started: Step | None = None
+    ) -> None:
+        """(intake) A claimed job: its runner, in its own thread and logging context;
+        ``started``: its first step, when the claim started it (:attr:`start_workflow`).
         The completer's thread may start one as the daemon begins to stop (a batch's
         claims): a job registered after shutdown took its list is asked to stop here."""
         job_id = str(job_row["job_id"])
         assert self.runner_factory is not None
+        first = {} if started is None else {"started": started}
         try:
             runner = self.runner_factory(
-                self.cfg, self.pool, job_row, owner=self.daemon_id, takeover=takeover
+                self.cfg, self.pool, job_row, owner=self.daemon_id, takeover=takeover, **first
             )
         except Exception as exc:
             logger.exception("cannot start job runner", extra={"action": "job_start_failed"})

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg_pool import PoolTimeout
 
-from . import fleet, metrics
+from . import fleet, metrics, scheduler
 from .backoff import Backoff
 from .db import schema_missing, schema_present
 from .errors import V2_SCHEDULER_ERROR, EngineDisabled
@@ -30,7 +30,8 @@ logger = context_logger(__name__)
 
 DISABLED_MESSAGE = "engine v2 disabled"
 CRASHED_MESSAGE = "job runner crashed"
-EXTRA_COLUMNS = ("prev_owner", "was_claimed", "pickup_s")
+STARTED = "started"  # a claimed row's first step when the claim started its job
+EXTRA_COLUMNS = ("prev_owner", "was_claimed", "pickup_s", STARTED)
 # Exit code after the schema vanished under a running daemon (`enginev2d uninstall`).
 EXIT_SCHEMA_GONE = 3
 # Wake-ups after which the fleet switch is read again (NOTIFY engine_v2_control, the safety
@@ -83,6 +84,18 @@ class Intake:
             return
         with self.d.pool.connection(timeout=self.d.CONN_TIMEOUT_S) as conn:
             rows = self._claim_jobs(conn, capacity, running)
+            try:  # the claim committed: whatever happens, every row gets its runner
+                self._start_fresh(conn, rows)
+            except psycopg.Error as exc:
+                in_doubt = isinstance(exc, psycopg.OperationalError) or conn.broken
+                logger.warning(
+                    "starting %d claimed jobs failed (%s): %s", len(rows),
+                    "in doubt: their runners recover them" if in_doubt
+                    else "their runners start them", _first_line(exc),
+                    extra={"action": "job_start_in_claim_failed"},
+                )  # fmt: skip
+                for row in rows:  # the start may have committed unacknowledged
+                    row["was_claimed"] = row.get("was_claimed") or in_doubt
         self.start_claimed(rows, via)
 
     def _claim_jobs(
@@ -96,6 +109,27 @@ class Intake:
         }
         return conn.execute(self.d.queries["claim_jobs"], params).fetchall()
 
+    def _start_fresh(self, conn: psycopg.Connection[Any], rows: list[dict[str, Any]]) -> None:
+        """Start the fresh jobs among ``rows`` (no takeover) with one call, in the claim's
+        transaction when there is one (issue 17, item 4): each row gets its first step
+        (``STARTED``), which its runner takes instead of a start hand-off of its own. A
+        job whose start raised keeps none: its runner starts it and meets the error."""
+        workflow = self.d.start_workflow
+        fresh = [str(r["job_id"]) for r in rows if not _takeover(r)]
+        if workflow is None or not fresh:
+            return
+        more = max(1, self.d.cfg.daemon.workers_per_job) - 1
+        started = scheduler.start_many(
+            conn, self.d.cfg, fresh, self.d.daemon_id, workflow, more=more
+        )
+        for job_id, error in started.errors.items():
+            logger.warning(
+                "starting the claimed job failed (its runner starts it): %s", error,
+                extra={"action": "job_start_in_claim_failed", "job_id": job_id},
+            )  # fmt: skip
+        for row in rows:
+            row[STARTED] = started.steps.get(str(row["job_id"]))
+
     # ------------------------------------------------------------------ in a batch
     def claim_in(self, conn: psycopg.Connection[Any], ended: int) -> list[dict[str, Any]]:
         """(the group completer, inside a batch's transaction that ended ``ended`` jobs)
@@ -108,7 +142,11 @@ class Intake:
             return []
         running = self.d.running_job_ids()
         limit = min(ended, self.d.cfg.daemon.max_concurrent_jobs - len(running) + ended)
-        return self._claim_jobs(conn, limit, running) if limit > 0 else []
+        if limit <= 0:
+            return []
+        rows = self._claim_jobs(conn, limit, running)
+        self._start_fresh(conn, rows)
+        return rows
 
     def start_claimed(self, rows: list[dict[str, Any]], via: str = "capacity") -> None:
         """A runner for each job claimed: by a poll, or (after the batch's commit, ``via``
@@ -119,7 +157,7 @@ class Intake:
 
     def _start(self, row: dict[str, Any], via: str) -> None:
         prev_owner = row.get("prev_owner")
-        takeover = prev_owner is not None or bool(row.get("was_claimed"))
+        takeover = _takeover(row)
         pickup_s = None if row.get("was_claimed") else row.get("pickup_s")
         logger.info(
             "claimed job%s",
@@ -128,13 +166,14 @@ class Intake:
                 "action": "job_claimed",
                 "via": "takeover" if takeover else via,
                 "takeover": takeover,
+                "started": row.get(STARTED) is not None,  # by the claim (_start_fresh)
                 "prev_owner": prev_owner,
                 "pickup_ms": None if pickup_s is None else round(pickup_s * 1000, 1),
             },
         )
         metrics.job_claimed(pickup_s, takeover=takeover, via=via)
         job_row = {k: v for k, v in row.items() if k not in EXTRA_COLUMNS}
-        self.d.start_job(job_row, takeover=takeover)
+        self.d.start_job(job_row, takeover=takeover, started=row.get(STARTED))
 
     # ------------------------------------------------------------------ kill switch
     def read_switch(self) -> None:
@@ -231,6 +270,12 @@ class Intake:
         )
         self.d.schema_vanished(EXIT_SCHEMA_GONE)
         return True
+
+
+def _takeover(row: dict[str, Any]) -> bool:
+    """A claimed job that ran before (a previous owner, or claimed once): recovered by
+    its runner, never started."""
+    return row.get("prev_owner") is not None or bool(row.get("was_claimed"))
 
 
 def _first_line(exc: BaseException) -> str:

@@ -8,6 +8,8 @@ SQL functions (schema ``engine_v2``):
 
 * ``materialize_job(job_id, tasks, edges)`` - all tasks and edges, once; roots promoted
 * ``start_job(job_id, tasks, edges, owner, more)`` - materialize + first claims, one call
+* ``start_jobs(job_ids, tasks, edges, owner, more)`` - ``start_job`` for each job a claim
+  just took, in the claim's commit (:func:`start_many`)
 * ``claim_task(job_id, owner, more)`` - 8.2 claim (SKIP LOCKED), fenced on the job's owner;
   ``more`` claims further ready tasks at once for idle sibling workers (``step.more``)
 * ``task_succeeded`` / ``task_failed`` / ``task_canceled`` - a fenced completion per
@@ -33,7 +35,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -201,6 +203,47 @@ def start(
     step = call(conn, cfg, job_id, owner, "start_job", params, atomic=False)
     after_commit(cfg, job_id, step)  # a job can end right here (deadlock at start)
     return step
+
+
+@dataclass
+class Started:
+    """What :func:`start_many` did: a step per job started, the error of each job whose
+    start raised (left to its runner, whose own start meets the error)."""
+
+    steps: dict[str, Step]
+    errors: dict[str, str]
+
+
+def start_many(
+    conn: psycopg.Connection[Any],
+    cfg: Config,
+    job_ids: Sequence[str],
+    owner: str | None,
+    workflow: Workflow,
+    *,
+    more: int = 0,
+) -> Started:
+    """:func:`start` for each of ``job_ids`` (fresh jobs the caller just claimed), one
+    round trip: in the caller's transaction (a batch that claimed them) or, on a
+    connection in autocommit, committed at once. ``workflow`` is validated already.
+    Nothing is signalled: each step goes to its runner, which calls :func:`after_commit`."""
+    params = {
+        "job_ids": list(job_ids),
+        "tasks": Jsonb(workflow.task_rows()),
+        "edges": Jsonb(workflow.edge_rows()),
+        "owner": owner,
+        "more": more,
+    }
+    out = column(conn.execute(Q["start_jobs"], params).fetchone(), "result")
+    steps = {job_id: Step.from_json(s) for job_id, s in out["steps"].items()}
+    for job_id, step in steps.items():  # a DAG with nothing to run ends at its start
+        if step.finalize:
+            steps[job_id] = (
+                finish_locked(conn, cfg, job_id, owner, step)
+                if conn.autocommit and not conn.info.transaction_status
+                else finalize_step(conn, cfg, job_id, owner, step)
+            )
+    return Started(steps, dict(out["errors"]))
 
 
 # --------------------------------------------------------------------------- hot path

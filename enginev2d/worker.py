@@ -142,8 +142,10 @@ class JobRunner:
         workflow: Workflow | None = None,
         validate_workflow: bool = True,
         completer: Completer | None = None,
+        started: scheduler.Step | None = None,
     ) -> None:
         self.cfg = cfg
+        self.started = started  # the first step, when the intake's claim started the job
         self.completer = completer  # the daemon's group completer (else one call each)
         self.pool = pool
         self.job = dict(job)
@@ -284,6 +286,10 @@ class JobRunner:
             return self._db(scheduler.Claim(self.cfg, self.job_id, self.owner, more=more))
         staging.prepare(fresh=False)
         self._staging = staging
+        if self.started is not None:  # started in its claim's commit: nothing to hand over
+            scheduler.after_commit(self.cfg, self.job_id, self.started)
+            self._learn(self.started.extra.get("outputs") or {})
+            return self.started
         try:
             step = self._first_claims()
         except DagDeadlock as exc:

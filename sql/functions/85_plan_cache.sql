@@ -29,6 +29,8 @@ ALTER FUNCTION engine_v2.task_progress(uuid, uuid, int, text, jsonb)
   SET plan_cache_mode = force_generic_plan;
 ALTER FUNCTION engine_v2.start_job(uuid, jsonb, jsonb, text, int)
   SET plan_cache_mode = force_generic_plan;
+ALTER FUNCTION engine_v2.start_jobs(uuid[], jsonb, jsonb, text, int)
+  SET plan_cache_mode = force_generic_plan;
 ALTER FUNCTION engine_v2.materialize_job(uuid, jsonb, jsonb)
   SET plan_cache_mode = force_generic_plan;
 ALTER FUNCTION engine_v2.claim_task(uuid, text, int) SET plan_cache_mode = force_generic_plan;

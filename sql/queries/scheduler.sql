@@ -4,6 +4,11 @@ SELECT engine_v2.materialize_job(%(job_id)s, %(tasks)s, %(edges)s) AS step
 -- start_job: materialize_job + claim_task in one transaction (a fresh runner's first call)
 SELECT engine_v2.start_job(%(job_id)s, %(tasks)s, %(edges)s, %(owner)s, %(more)s) AS step
 
+-- start_jobs: start_job for each of the fresh jobs a claim took, in the claim's commit or
+-- right after it; a job whose start raised is left to its runner (47_batch_start.sql)
+SELECT engine_v2.start_jobs(%(job_ids)s::uuid[], %(tasks)s, %(edges)s, %(owner)s,
+                            %(more)s) AS result
+
 -- claim_task: claim the next ready task (and up to `more` for idle siblings) for the owner
 SELECT engine_v2.claim_task(%(job_id)s, %(owner)s, %(more)s) AS step
 
