@@ -122,6 +122,12 @@ class Intake:
         started = scheduler.start_many(
             conn, self.d.cfg, fresh, self.d.daemon_id, workflow, more=more
         )
+        if started.set_based_error:  # a bug: correct, slower
+            logger.warning(
+                "set-based start failed (%s): jobs started one by one",
+                started.set_based_error,
+                extra={"action": "start_set_based_failed"},
+            )
         for job_id, error in started.errors.items():
             logger.warning(
                 "starting the claimed job failed (its runner starts it): %s", error,

@@ -208,10 +208,13 @@ def start(
 @dataclass
 class Started:
     """What :func:`start_many` did: a step per job started, the error of each job whose
-    start raised (left to its runner, whose own start meets the error)."""
+    start raised (left to its runner, whose own start meets the error), how many the
+    set-based path started, and why it raised if it did (a bug: started one by one)."""
 
     steps: dict[str, Step]
     errors: dict[str, str]
+    set_based: int = 0
+    set_based_error: str | None = None
 
 
 def start_many(
@@ -243,7 +246,9 @@ def start_many(
                 if conn.autocommit and not conn.info.transaction_status
                 else finalize_step(conn, cfg, job_id, owner, step)
             )
-    return Started(steps, dict(out["errors"]))
+    return Started(
+        steps, dict(out["errors"]), int(out.get("set_based") or 0), out.get("set_based_error")
+    )
 
 
 # --------------------------------------------------------------------------- hot path

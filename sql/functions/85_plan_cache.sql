@@ -31,6 +31,9 @@ ALTER FUNCTION engine_v2.start_job(uuid, jsonb, jsonb, text, int)
   SET plan_cache_mode = force_generic_plan;
 ALTER FUNCTION engine_v2.start_jobs(uuid[], jsonb, jsonb, text, int)
   SET plan_cache_mode = force_generic_plan;
+-- The same for the set-based start (47_batch_start.sql): its statements reach the claimed
+-- jobs' rows by key arrays.
+ALTER FUNCTION engine_v2.start_jobs(uuid[], jsonb, jsonb, text, int) SET enable_seqscan = off;
 ALTER FUNCTION engine_v2.materialize_job(uuid, jsonb, jsonb)
   SET plan_cache_mode = force_generic_plan;
 ALTER FUNCTION engine_v2.claim_task(uuid, text, int) SET plan_cache_mode = force_generic_plan;

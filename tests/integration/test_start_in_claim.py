@@ -29,6 +29,43 @@ from tests.integration.test_scheduler_support import noop_executor, tasks
 from tests.waiting import wait_for
 
 
+def _rows_of(conn, job: str) -> dict[str, Any]:
+    """Every row a start writes, ids and clocks left out (a clock only as set or not)."""
+    task_rows = conn.execute(
+        "SELECT to_jsonb(t) - ARRAY['id', 'job_id', 'created_at', 'updated_at', 'started_at']"
+        "       || jsonb_build_object('started', t.started_at IS NOT NULL,"
+        "                             'touched', t.updated_at = now()) AS row"
+        "  FROM engine_v2.job_tasks t WHERE t.job_id = %s ORDER BY t.task_key",
+        (job,),
+    ).fetchall()
+    attempts = conn.execute(
+        "SELECT t.task_key, a.attempt_no, a.status, a.started_at IS NOT NULL AS started,"
+        "       a.ended_at, a.error, a.tokens_in, a.tokens_out, a.cost_usd"
+        "  FROM engine_v2.job_task_attempts a JOIN engine_v2.job_tasks t ON t.id = a.task_id"
+        " WHERE t.job_id = %s ORDER BY t.task_key",
+        (job,),
+    ).fetchall()
+    edges = conn.execute(
+        "SELECT p.task_key AS pred, s.task_key AS succ FROM engine_v2.job_task_dependencies d"
+        "  JOIN engine_v2.job_tasks p ON p.id = d.predecessor_task_id"
+        "  JOIN engine_v2.job_tasks s ON s.id = d.successor_task_id"
+        " WHERE p.job_id = %s ORDER BY 1, 2",
+        (job,),
+    ).fetchall()
+    run = conn.execute(
+        "SELECT to_jsonb(r) - ARRAY['job_id', 'created_at', 'updated_at', 'claimed_at',"
+        "                           'lease_expires_at', 'user_id', 'message'] AS row"
+        "  FROM engine_v2.job_runs r WHERE r.job_id = %s",
+        (job,),
+    ).fetchone()
+    return {
+        "tasks": [r["row"] for r in task_rows],
+        "attempts": attempts,
+        "edges": edges,
+        "run": run["row"],
+    }
+
+
 def _start_rows(conn, jobs: list[str]) -> dict[str, Any]:
     rows = conn.execute(
         "SELECT r.job_id::text, r.claimed_at, t.started_at AS first_started_at"
@@ -68,9 +105,16 @@ def test_start_jobs_records_exactly_what_start_job_records_for_each(
             steps = [started.steps[j] for j in jobs]
         roots = min(1 + more, 3) if workflow is FANNED else 1
         assert all(len([s.task, *s.more]) == roots for s in steps)
-        results[twin] = ([_norm_step(s) for s in steps], [_norm_job(conn, j) for j in jobs])
+        results[twin] = (
+            [_norm_step(s) for s in steps],
+            [_norm_job(conn, j) for j in jobs],
+            [_rows_of(conn, j) for j in jobs],
+            [{k: s.extra.get(k) for k in ("created", "outputs")} for s in steps],
+        )
         for j in jobs:
             assert gapless(conn, j)
+        if twin == "many":  # the fast path took them all (else this compares start_job
+            assert started.set_based == n_jobs  # with itself)
     assert results["many"] == results["one"]
 
 
@@ -84,6 +128,32 @@ def test_a_job_whose_start_raises_is_left_out_and_the_others_start(conn, config,
     assert started.errors[gone].startswith("23503: ")  # materialize_job: no job_runs row
     assert all(len(tasks(conn, j)) == len(DEFAULT_WORKFLOW.keys) for j in good)
     assert tasks(conn, gone) == {}  # its subtransaction left nothing
+
+
+def test_a_set_based_start_that_raises_falls_back_to_start_job_and_says_so(
+    conn, config, make_job, caplog, starting_daemon
+):
+    """A bug in the set-based path (simulated: the function raises) costs speed, not
+    correctness: every job is started by start_job, and the intake logs it."""
+    conn.execute(
+        """CREATE OR REPLACE FUNCTION engine_v2._start_fresh(
+             p_jobs uuid[], p_tasks jsonb, p_edges jsonb, p_n int)
+           RETURNS jsonb LANGUAGE plpgsql AS $$
+           BEGIN RAISE EXCEPTION 'set-based bug'; END $$"""
+    )
+    d, _ = starting_daemon
+    jobs = [own(conn, make_job()) for _ in range(2)]
+    started = scheduler.start_many(conn, config, jobs, OWNER, DEFAULT_WORKFLOW)
+    assert started.set_based == 0 and "set-based bug" in (started.set_based_error or "")
+    assert {j: s.task.task_key for j, s in started.steps.items()} == dict.fromkeys(jobs, "intent")
+    assert all(gapless(conn, j)[-1] == "taskStarted" for j in jobs)
+    conn.execute(
+        "UPDATE engine_v2.job_runs SET owner = NULL WHERE job_id = ANY(%s::uuid[])", (jobs,)
+    )
+    conn.execute("DELETE FROM engine_v2.job_tasks WHERE job_id = ANY(%s::uuid[])", (jobs,))
+    d.intake.poll_once()  # the intake says so
+    [warning] = [r for r in caplog.records if getattr(r, "action", "") == "start_set_based_failed"]
+    assert "set-based bug" in warning.getMessage()
 
 
 # ------------------------------------------------------------------ in a batch's commit
