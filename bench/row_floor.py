@@ -21,8 +21,9 @@ predecessor done). Still left out: progress, the counts a step reports, skips.
 
 **Engine SQL, no daemon** (run last): the same submitted jobs written by the engine's
 own SQL, as the group completer sends it, from a loop that costs nothing between calls:
-``claim_jobs``, then per 8 jobs one ``engine_v2.complete_batch`` per step (start items,
-then each success with its claims) and ``scheduler.finish_locked`` for each job's end. What
+``claim_jobs`` with ``engine_v2.start_jobs`` in the claim's commit (as the daemon's
+intake), then per 8 jobs one ``engine_v2.complete_batch`` per step (each success with its
+claims) and ``scheduler.finish_locked`` for each job's end. What
 the engine's SQL costs PostgreSQL per task, apart from the daemon; with 2 writers, the
 most tasks/s that SQL allows on the cluster whatever the daemon does.
 
@@ -40,7 +41,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
@@ -393,17 +394,21 @@ def write_whole(url: str, jobs: list[str]) -> int:
 
 def write_engine(url: str, jobs: list[str]) -> int:
     """The engine's own SQL with no daemon: one writer's submitted jobs, 8 at a time,
-    claimed by the intake's ``claim_jobs``, then run to their end by :func:`run_group`.
-    The number of commits."""
+    claimed by the intake's ``claim_jobs`` and started in the claim's commit
+    (``scheduler.start_many``, as the daemon does), then run to their end by
+    :func:`run_group`. The number of commits."""
     cfg = load_config(env={}, overrides={"database": {"url": url}})
     claim = load_queries("daemon")["claim_jobs"]
     commits = 0
     with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
         for _ in range(0, len(jobs), BATCH):  # its share: claim_jobs picks which
-            rows = conn.execute(
-                claim, {"owner": OWNER, "lease_s": 60, "limit": BATCH, "exclude": []}
-            ).fetchall()
-            commits += 1 + run_group(conn, cfg, [str(r["job_id"]) for r in rows])
+            with conn.transaction():
+                rows = conn.execute(
+                    claim, {"owner": OWNER, "lease_s": 60, "limit": BATCH, "exclude": []}
+                ).fetchall()
+                group = [str(r["job_id"]) for r in rows]
+                started = scheduler.start_many(conn, cfg, group, OWNER, DEFAULT_WORKFLOW, more=2)
+            commits += 1 + run_group(conn, cfg, group, started=started.steps)
         flush_stats(conn)
     return commits
 
@@ -413,13 +418,19 @@ def run_group(
     cfg: Any,
     jobs: list[str],
     around: Callable[[], AbstractContextManager[None]] = nullcontext,
+    *,
+    started: Mapping[str, scheduler.Step] | None = None,
 ) -> int:
     """Claimed ``jobs`` to their end as the group completer sends their hand-offs: every
-    step of them in one ``engine_v2.complete_batch`` call (the start items first, then
-    each success with its claims, the successors of all of them next), each job finished
-    as the completer does (``scheduler.finish_locked``); each call inside ``around()``
-    (a test measures it). The number of commits."""
-    entries = [Item.start(j, OWNER, DEFAULT_WORKFLOW, more=2).entry for j in jobs]
+    step of them in one ``engine_v2.complete_batch`` call (the start items first, unless
+    their claim ``started`` them; then each success with its claims, the successors of
+    all of them next), each job finished as the completer does
+    (``scheduler.finish_locked``); each call inside ``around()`` (a test measures it).
+    The number of commits."""
+    if started is None:
+        entries = [Item.start(j, OWNER, DEFAULT_WORKFLOW, more=2).entry for j in jobs]
+    else:
+        entries = [success(j, t) for j in jobs for t in (started[j].task, *started[j].more) if t]
     commits = 0
     while entries:
         with around():
