@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import psycopg
@@ -454,22 +455,28 @@ class _Held:
     def abort(self, reason: BaseException) -> None: ...
 
 
-@pytest.fixture
-def claiming_daemon(config, pool):
-    """A daemon (not running its loop) whose intake the completer claims through, and a
-    completer wired to it as ``enginev2d run`` wires them."""
+def held_daemon(config, pool, factory: type[_Held], *, start_workflow=None) -> Iterator[Any]:
+    """(a fixture's body) A daemon (not running its loop) of ``factory``'s runners, whose
+    intake the completer claims through (and starts what it claims, given the
+    workflow), and a completer wired to it as ``enginev2d run`` wires them."""
     from enginev2d.daemon import Daemon
 
     _Held.release = threading.Event()
     d = Daemon(config.replace(daemon={"max_concurrent_jobs": 2}), pool=pool,
-               runner_factory=_Held)  # fmt: skip
+               runner_factory=factory)  # fmt: skip
     d.intake.claiming = True
+    d.start_workflow = start_workflow
     c = Completer(d.cfg, pool, slots=1, claimer=d.intake).start()
     yield d, c
     c.stop()
     _Held.release.set()
     for rj in list(d._jobs.values()):
         rj.thread.join(10)
+
+
+@pytest.fixture
+def claiming_daemon(config, pool):
+    yield from held_daemon(config, pool, _Held)
 
 
 def _ending_batch(conn, config, d, make_job) -> tuple[list[str], list[Item]]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 from typing import Any, ClassVar
 
 import psycopg
@@ -23,6 +22,7 @@ from tests.integration.test_group_completion import (
     _norm_job,
     _norm_step,
     gapless,
+    held_daemon,
     own,
 )
 from tests.integration.test_scheduler_support import noop_executor, tasks
@@ -174,18 +174,8 @@ class _HeldStarted(_Held):
 def starting_daemon(config, pool):
     """``claiming_daemon`` whose intake starts what it claims (the daemon's default
     runner: it knows the workflow)."""
-    _Held.release = threading.Event()
     _HeldStarted.steps = {}
-    d = Daemon(config.replace(daemon={"max_concurrent_jobs": 2}), pool=pool,
-               runner_factory=_HeldStarted)  # fmt: skip
-    d.intake.claiming = True
-    d.start_workflow = DEFAULT_WORKFLOW
-    c = Completer(d.cfg, pool, slots=1, claimer=d.intake).start()
-    yield d, c
-    c.stop()
-    _Held.release.set()
-    for rj in list(d._jobs.values()):
-        rj.thread.join(10)
+    yield from held_daemon(config, pool, _HeldStarted, start_workflow=DEFAULT_WORKFLOW)
 
 
 def test_a_batch_starts_the_fresh_jobs_it_claims_in_its_commit(
