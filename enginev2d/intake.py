@@ -86,8 +86,14 @@ class Intake:
             rows = self._claim_jobs(conn, capacity, running)
             try:  # the claim committed: whatever happens, every row gets its runner
                 self._start_fresh(conn, rows)
-            except psycopg.Error as exc:
-                in_doubt = isinstance(exc, psycopg.OperationalError) or conn.broken
+            except Exception as exc:
+                # A statement that failed committed nothing; a lost answer, or a failure
+                # after the statement ran, leaves the start in doubt.
+                in_doubt = (
+                    not isinstance(exc, psycopg.Error)
+                    or isinstance(exc, psycopg.OperationalError)
+                    or conn.broken
+                )
                 logger.warning(
                     "starting %d claimed jobs failed (%s): %s", len(rows),
                     "in doubt: their runners recover them" if in_doubt

@@ -270,14 +270,14 @@ def test_a_poll_starts_what_it_claims_and_the_job_runs_to_its_end(
     assert attempts["n"] == len(DEFAULT_WORKFLOW.keys)  # every task once
 
 
-@pytest.mark.parametrize("failure", ["lost_ack", "statement"])
+@pytest.mark.parametrize("failure", ["lost_ack", "statement", "after_the_statement"])
 def test_a_start_that_fails_after_the_poll_claimed_leaves_no_job_behind(
     conn, make_job, polling_daemon, caplog, monkeypatch, failure
 ):
-    """The claim committed; the start's acknowledgement is lost (it committed: the
-    runner recovers the job, its first attempt re-run uncharged) or its statement failed
-    (nothing committed: the runner starts the job itself). Either way the job runs to
-    its end, every task succeeded once."""
+    """The claim committed; the start's acknowledgement is lost or reading it failed (it
+    committed: the runner recovers the job, its first attempt re-run uncharged), or its
+    statement failed (nothing committed: the runner starts the job itself). Either way
+    the job runs to its end, every task succeeded once."""
     caplog.set_level(logging.INFO)
     real = scheduler.start_many
 
@@ -285,13 +285,16 @@ def test_a_start_that_fails_after_the_poll_claimed_leaves_no_job_behind(
         if failure == "lost_ack":
             real(conn_, *args, **kw)  # committed (autocommit), then the answer is lost
             raise psycopg.OperationalError("consuming input failed: server closed the connection")
+        if failure == "after_the_statement":
+            real(conn_, *args, **kw)  # committed, then reading the answer failed
+            raise KeyError("steps")
         raise psycopg.errors.RaiseException("start_jobs failed")
 
     monkeypatch.setattr(scheduler, "start_many", failing)
     job = make_job()
     assert polling_daemon.intake.poll_once() is None
     wait_for(lambda: _succeeded(conn, job), 30, "the job succeeded")
-    in_doubt = failure == "lost_ack"
+    in_doubt = failure != "statement"
     assert _claims(caplog) == [{"takeover": in_doubt, "started": False}]
     counts = conn.execute(
         "SELECT t.task_key, count(*) FILTER (WHERE a.status = 'succeeded') AS ok,"
