@@ -54,6 +54,7 @@ def test_jobs_complete_via_notify_and_sigterm_exits_clean(h: Harness, notify_soc
     claimed = [r for r in d.records() if r.get("action") == "job_claimed"]
     assert {r["job_id"] for r in claimed} == set(jobs)
     assert all(r["via"] == "notify" for r in claimed)
+    assert all(r["started"] for r in claimed)  # each started by its claim (start_jobs)
     d.signal(signal.SIGTERM)
     assert d.wait(20) == 0
     acts = d.actions()
@@ -75,7 +76,7 @@ def test_polling_only_still_completes(h: Harness):
     h.wait_status(jobs, "succeeded", timeout=20)
     assert "listener_connected" not in d.actions()
     claimed = [r for r in d.records() if r.get("action") == "job_claimed"]
-    assert claimed and all(r["via"] == "poll" for r in claimed)
+    assert claimed and all(r["via"] == "poll" and r["started"] for r in claimed)
     for job_id in jobs:
         h.assert_consistent(job_id)
     d.signal(signal.SIGINT)  # pm2 stops with SIGINT
