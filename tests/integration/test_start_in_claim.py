@@ -33,8 +33,7 @@ def _rows_of(conn, job: str) -> dict[str, Any]:
     """Every row a start writes, ids and clocks left out (a clock only as set or not)."""
     task_rows = conn.execute(
         "SELECT to_jsonb(t) - ARRAY['id', 'job_id', 'created_at', 'updated_at', 'started_at']"
-        "       || jsonb_build_object('started', t.started_at IS NOT NULL,"
-        "                             'touched', t.updated_at = now()) AS row"
+        "       || jsonb_build_object('started', t.started_at IS NOT NULL) AS row"
         "  FROM engine_v2.job_tasks t WHERE t.job_id = %s ORDER BY t.task_key",
         (job,),
     ).fetchall()
