@@ -70,6 +70,12 @@ class DaemonConfig:
     # them. See enginev2d/affinity.py: 10-23 % less daemon CPU at high task rates.
     cpu_affinity: str = ""
 
+    @property
+    def start_more(self) -> int:
+        """What a job's first claim takes beyond its own task: one for each other worker
+        (the runner's own start and takeover, the intake's start in the claim)."""
+        return max(1, self.workers_per_job) - 1
+
 
 @dataclass(frozen=True)
 class PathsConfig:

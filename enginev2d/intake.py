@@ -124,7 +124,7 @@ class Intake:
         fresh = [str(r["job_id"]) for r in rows if not _takeover(r)]
         if workflow is None or not fresh:
             return
-        more = max(1, self.d.cfg.daemon.workers_per_job) - 1
+        more = self.d.cfg.daemon.start_more  # as the runner's own start would claim
         started = scheduler.start_many(
             conn, self.d.cfg, fresh, self.d.daemon_id, workflow, more=more
         )

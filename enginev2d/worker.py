@@ -282,7 +282,7 @@ class JobRunner:
             )
             staging.prepare(fresh=True)
             self._staging = staging
-            more = self.workers - 1
+            more = self.cfg.daemon.start_more
             return self._db(scheduler.Claim(self.cfg, self.job_id, self.owner, more=more))
         staging.prepare(fresh=False)
         self._staging = staging
@@ -301,7 +301,7 @@ class JobRunner:
     def _first_claims(self) -> scheduler.Step:
         """Materialize the DAG and claim the first tasks: through the group completer
         (sharing its commit with other jobs' hand-offs), else in one call."""
-        more = self.workers - 1
+        more = self.cfg.daemon.start_more
         if self.completer is None:
             return self._landing(
                 "start",
