@@ -333,14 +333,11 @@ class _Slot:
         with conn.transaction():
             written = self._record(conn, batch)
             steps = written.steps
-            ended = 0
-            for item in batch:
-                step = steps.get(id(item))
-                if step is not None and step.finalize:
-                    step = steps[id(item)] = scheduler.finalize_step(
-                        conn, self.cfg, item.job_id, item.owner, step
-                    )
-                    ended += bool(step.ended)
+            ending = [i for i in batch if (s := steps.get(id(i))) is not None and s.finalize]
+            endings = [scheduler.Ending(i.job_id, i.owner, steps[id(i)]) for i in ending]
+            done = scheduler.finalize_steps(conn, self.cfg, endings) if endings else []
+            steps.update((id(i), step) for i, step in zip(ending, done, strict=True))
+            ended = sum(bool(step.ended) for step in done)
             if ended and self.claimer is not None:  # their slots: the next jobs, same commit
                 claimed = self.claimer.claim_in(conn, ended)
             _rehearse_crash(self.cfg, len(steps))

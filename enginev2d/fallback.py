@@ -3,7 +3,8 @@
 * :func:`validate_output` / :func:`to_v1_response`: design 14, with the exact v1 shape
   ``{"type": "completed", "files": [{path, content}], "images": [{name, uri}], "summary"}``.
 * :func:`job_result`: that response for a finished job, read from its artifacts; the
-  engine calls it inside the transaction that marks the run succeeded.
+  engine builds it (:func:`job_result_rows`, :func:`result_from_rows`, several jobs
+  in one read) inside the transaction that marks the run succeeded.
 * :func:`notify_fallback`: the optional webhook, in a daemon thread, retried with
   backoff, never blocking the caller. The primary fallback signal is the ``fallback``
   event and its NOTIFY, written by the engine in the failing transaction.
@@ -114,9 +115,20 @@ def job_result(conn: psycopg.Connection[Any], job_id: str) -> dict[str, Any]:
     (intent ``restore``) answers with publish_prep's artifacts (the restored tree) and
     its summary. Images: the latest ``image`` artifact per name.
     """
+    return result_from_rows(job_result_rows(conn, [job_id]).get(job_id) or {})
+
+
+def job_result_rows(conn: psycopg.Connection[Any], job_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """What the responses of ``job_ids`` are made of (outputs, files, images), by job,
+    in one statement: a batch that ends several jobs reads them in one round trip."""
     query = load_queries("publish")["job_result_rows"]
     with conn.cursor(row_factory=dict_row) as cur:
-        parts = cur.execute(query, {"job_id": job_id}).fetchone() or {}
+        rows = cur.execute(query, {"job_ids": job_ids}).fetchall()
+    return {row.pop("job_id"): row for row in rows}
+
+
+def result_from_rows(parts: dict[str, Any]) -> dict[str, Any]:
+    """:func:`job_result` from one job's :func:`job_result_rows`."""
     outputs = {k: v or {} for k, v in (parts.get("outputs") or {}).items()}
     artifacts: list[dict[str, Any]] = [
         {"kind": "code", "content": f} for f in parts.get("code") or []

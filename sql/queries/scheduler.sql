@@ -33,8 +33,13 @@ SELECT engine_v2.task_canceled(
 -- complete_batch: the group completer's hand-offs of many jobs, one call, one commit
 SELECT engine_v2.complete_batch(%(items)s) AS result
 
--- finish_job: the job succeeded (result stored, jobCompleted, progress 100)
-SELECT engine_v2.finish_job(%(job_id)s, %(owner)s, %(result)s) AS step
+-- finish_jobs: the jobs succeeded (each result stored, jobCompleted, progress 100), one
+-- step each, in the order given: one statement for the jobs a batch ended (their rows
+-- are locked already, in job_id order)
+SELECT engine_v2.finish_job(x.job_id, x.owner, x.result) AS step
+  FROM unnest(%(job_ids)s::uuid[], %(owners)s::text[], %(results)s::jsonb[])
+       WITH ORDINALITY AS x(job_id, owner, result, i)
+ ORDER BY x.i
 
 -- fail_job: fail the job from outside a task (timeout, invalid output)
 SELECT engine_v2.fail_job(%(job_id)s, %(owner)s, %(error_code)s, %(message)s,

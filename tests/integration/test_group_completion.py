@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import psycopg
 import pytest
 
-from enginev2d import metrics, scheduler
+from enginev2d import fallback, metrics, scheduler
 from enginev2d.completer import Completer, Item
 from enginev2d.completion import Completion
 from enginev2d.workflow import DEFAULT_WORKFLOW
@@ -556,3 +556,93 @@ def test_a_job_a_batch_starts_as_the_daemon_stops_is_asked_to_stop(
     d.stop_event.set()
     d.start_job({"job_id": make_job()}, takeover=False)
     assert [h.stopped.is_set() for h in _Held.made] == [False, True]
+
+
+# --------------------------------------------------------------------------- ending jobs
+
+
+def _at_last_task(conn, config, make_job, mode: str = "live") -> tuple[str, Item]:
+    """A job at its last task, and the batch item that completes it."""
+    job = make_job(options={"mode": mode})
+    return job, item(job, success(until(conn, config, job, "publish_prep")))
+
+
+def _chat_at_its_end(conn, config, make_job) -> tuple[str, Item]:
+    """A chat message at its intent task, whose success skips every other task."""
+    job = make_job("hello!", options={"mode": "live"})
+    intent = until(conn, config, job, "intent")
+    out = {"intent": "chat", "reply": "hi there", "language": "en"}
+    done = Completion.succeeded(
+        intent.id, intent.attempt, out, usage={"latency_ms": 1},
+        skip=DEFAULT_WORKFLOW.skips_after("intent", out),
+    )  # fmt: skip
+    return job, item(job, done)
+
+
+def _result_reads(monkeypatch, fail_with: str | None = None) -> list[list[str]]:
+    """Every read of job results (the job ids of each); a read that includes
+    ``fail_with`` fails in PostgreSQL, as a broken artifact would."""
+    calls: list[list[str]] = []
+    real = fallback.job_result_rows
+
+    def spy(conn, job_ids):
+        calls.append(list(job_ids))
+        if fail_with in job_ids:
+            conn.execute("SELECT 1 / 0")
+        return real(conn, job_ids)
+
+    monkeypatch.setattr(fallback, "job_result_rows", spy)
+    return calls
+
+
+def _runs(conn, jobs: list[str]) -> dict[str, dict[str, Any]]:
+    return {r["job_id"]: r for r in conn.execute(
+        "SELECT r.job_id::text, r.status, r.error_code, r.result, r.finished_at,"
+        "       p.status AS public_status"
+        "  FROM engine_v2.job_runs r JOIN public.jobs p ON p.id = r.job_id"
+        " WHERE r.job_id = ANY(%s::uuid[])", (jobs,))}  # fmt: skip
+
+
+def test_a_batch_that_ends_several_jobs_reads_their_results_once_and_gives_each_its_own_end(
+    conn, config, make_job, completer, monkeypatch
+):
+    live, a = _at_last_task(conn, config, make_job)
+    broken, b = _at_last_task(conn, config, make_job)
+    conn.execute(  # its files gone: its result fails design 14's validation
+        "DELETE FROM engine_v2.job_task_artifacts WHERE job_id = %s AND kind = 'code'", (broken,)
+    )
+    chat, c = _chat_at_its_end(conn, config, make_job)
+    shadow, d = _at_last_task(conn, config, make_job, mode="shadow")
+    reads = _result_reads(monkeypatch)
+    completer.write_batch([a, b, c, d])
+    assert [i.step.ended for i in (a, b, c, d)] == ["succeeded", "failed", "succeeded", "succeeded"]
+    assert reads == [[live, broken, shadow]]  # one read for every non-chat job
+    runs = _runs(conn, [live, broken, chat, shadow])
+    assert runs[live]["result"]["type"] == "completed" and runs[live]["result"]["files"]
+    assert runs[broken]["error_code"] == "v2_output_invalid"
+    assert runs[chat]["result"] == {"type": "chat", "intent": "chat", "reply": "hi there"}
+    assert runs[shadow]["result"]["type"] == "completed"
+    # design 9: only the live job that succeeded completes the host's row
+    assert {j: r["public_status"] for j, r in runs.items()} == {
+        live: "completed",
+        broken: "pending",
+        chat: "pending",
+        shadow: "pending",
+    }
+    assert len({r["finished_at"] for r in runs.values()}) == 1  # one transaction
+    assert gapless(conn, live)[-1] == "jobCompleted" and "fallback" in gapless(conn, broken)
+
+
+def test_a_failed_result_read_reads_each_job_alone_and_fails_only_the_one_it_fails_on(
+    conn, config, make_job, completer, monkeypatch
+):
+    good, a = _at_last_task(conn, config, make_job)
+    bad, b = _at_last_task(conn, config, make_job)
+    reads = _result_reads(monkeypatch, fail_with=bad)
+    completer.write_batch([a, b])
+    assert reads == [[good, bad], [good], [bad]]
+    assert (a.step.ended, b.step.ended) == ("succeeded", "failed")
+    runs = _runs(conn, [good, bad])
+    assert runs[good]["status"] == "succeeded" and runs[good]["public_status"] == "completed"
+    assert runs[bad]["status"] == "failed" and runs[bad]["error_code"] == "v2_task_failed"
+    assert runs[bad]["public_status"] == "pending"  # v1 takes it
