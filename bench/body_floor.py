@@ -2,9 +2,10 @@
 
 The seven task bodies of ``make bench``'s DAG (``tasks.execute`` with the bench's
 injected outputs), run one after another in one thread with the job's staging (prepare,
-codegen's and fix's writes, removal) and each success turned into its completion and
-batch entry (``Completion.succeeded`` -> ``Item.completion``) with the partialResult a
-worker attaches (codegen's and fix's files, plan's playable preview), for ``--jobs`` jobs. No
+codegen's and fix's writes, removal) and each success turned into its batch entry by
+the job runner's own ``JobRunner.completion`` (the partialResult a worker attaches:
+codegen's and fix's files, plan's playable preview; contents stored once), for
+``--jobs`` jobs. No
 database, no JSON (``row_floor``'s engine mode measures the SQL and the Python that
 drives it, JSON included), no thread hand-off, no GIL contention: with row_floor's
 writers' CPU, the Python a daemon cannot avoid per task.
@@ -21,17 +22,14 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from enginev2d import staging, tasks
 from enginev2d.completer import Item
-from enginev2d.completion import Completion
 from enginev2d.config import Config, load_config
-from enginev2d.task_types import PREVIEW_TASKS
-from enginev2d.tasks.base import JobInfo, TaskContext
-from enginev2d.templates import preview_files
-from enginev2d.worker import _artifact_row
-from enginev2d.workflow import DEFAULT_WORKFLOW
+from enginev2d.scheduler import ClaimedTask
+from enginev2d.tasks.base import TaskContext
+from enginev2d.worker import JobRunner
 
 from .common import TASK_KEYS, inject_options
 
@@ -50,28 +48,46 @@ def config(root: Path) -> Config:
     )
 
 
-def one_job(cfg: Config, options: dict[str, Any]) -> None:
-    job = JobInfo(str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4()), "bench", options=options)
-    st = staging.Staging(cfg, job)
-    st.prepare()
-    upstream: dict[str, Any] = {}
-    for key in TASK_KEYS:
+class JobBodies:
+    """One job's tasks as its worker runs them: its staging (prepared at once), each
+    task's real body (``tasks.execute`` with the injected outputs), and the batch entry
+    of its success made by the runner's own :meth:`JobRunner.completion` (the
+    partialResult, plan's playable preview, contents stored once, the skips), settled
+    as after its commit; :meth:`close` removes the staging."""
+
+    def __init__(self, cfg: Config, options: dict[str, Any], job_id: str | None = None) -> None:
+        row = {
+            "job_id": job_id or str(uuid.uuid4()), "user_id": str(uuid.uuid4()),
+            "project_id": str(uuid.uuid4()), "message": "bench", "options": options,
+        }  # fmt: skip
+        # no database here: the runner only makes completions (its pool is never used)
+        self.runner = JobRunner(cfg, cast(Any, None), row, owner=None)
+        self.staging = staging.Staging(cfg, self.runner.info)
+        self.staging.prepare()
+
+    def entry(
+        self, key: str, task_id: str, attempt: int = 1, *, owner: str = "bench", more: int = 0
+    ) -> dict[str, Any]:
+        runner = self.runner
         ctx = TaskContext(
-            job=job, task_id=str(uuid.uuid4()), task_key=key, attempt=1, config=cfg,
-            staging=st, upstream=upstream,
+            job=runner.info, task_id=task_id, task_key=key, attempt=attempt, config=runner.cfg,
+            staging=self.staging, upstream=runner.upstream(key),
         )  # fmt: skip
         out = tasks.execute(ctx)
-        if DEFAULT_WORKFLOW.by_key[key].partial:
-            partial = {"files": out.output.get("files"), "ref": None}
-        else:  # the bench's intent is an edit: plan's preview is built (JobRunner)
-            partial = {"files": preview_files(out.output)} if key in PREVIEW_TASKS else None
-        done = Completion.succeeded(
-            ctx.task_id, 1, out.output, input=out.input, usage={"latency_ms": 1},
-            artifacts=[_artifact_row(a) for a in out.artifacts], partial=partial,
-        )  # fmt: skip
-        assert Item.completion(job.job_id, "bench", done, claim=True, more=0).entry
-        upstream[key] = out.output
-    st.remove(leftovers=False)
+        task = ClaimedTask(task_id, key, attempt)
+        done, staged = runner.completion(task, out, None, {"latency_ms": 1})
+        runner.settle(key, out.output, staged)
+        return Item.completion(runner.job_id, owner, done, claim=True, more=more).entry
+
+    def close(self) -> None:
+        self.staging.remove(leftovers=False)
+
+
+def one_job(cfg: Config, options: dict[str, Any]) -> None:
+    job = JobBodies(cfg, options)
+    for key in TASK_KEYS:
+        assert job.entry(key, str(uuid.uuid4()))
+    job.close()
 
 
 def main() -> None:

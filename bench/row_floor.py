@@ -39,11 +39,15 @@ in one run, with pgqueuer last.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -57,9 +61,9 @@ from enginev2d.sql import load_queries
 from enginev2d.templates.preview import preview_files
 from enginev2d.workflow import DEFAULT_WORKFLOW
 
-from . import pgqueuer_peer
+from . import body_floor, pgqueuer_peer
 from .bench_engine import pg_cpu_by_kind
-from .common import INJECT_OUTPUTS, machine_info, postmaster_pid
+from .common import INJECT_OUTPUTS, inject_options, machine_info, postmaster_pid
 from .daemonproc import REPO
 from .pg import Client, create_daemon_db, server_version, start_cluster
 
@@ -273,19 +277,21 @@ def floor(
     *,
     whole: int = 0,
     engine: bool = False,
+    bodies: bool = False,
 ) -> dict[str, Any]:
     """Every task of every chain claimed and finished, 8 hand-offs per commit, by
     ``writers`` connections at once (each its share of the jobs). With ``whole``, that
     many jobs are submitted, claimed and materialized inside the window too (``chains``
     unused) and every hand-off commit fences and reads readiness; with ``engine`` as
-    well, the engine's own SQL writes them (:func:`write_engine`)."""
+    well, the engine's own SQL writes them (:func:`write_engine`), running each task's
+    body too with ``bodies``."""
     rows_before = written(url)
     before = pg_cpu_by_kind(pm, DB)
     t0 = time.perf_counter()
     if whole:
         submitted = submit(url, whole)
         shares: list[Any] = [submitted[w::writers] for w in range(writers)]
-        job = write_engine if engine else write_whole
+        job = functools.partial(write_engine, bodies=bodies) if engine else write_whole
     else:
         shares = [chains[w::writers] for w in range(writers)]
         job = write
@@ -306,7 +312,11 @@ def floor(
     cluster = sum(ticks.values()) / TICK
     wrote = written_per_task(rows_before, written(url), tasks)
     return {
-        "mode": "engine SQL" if engine else "whole-life" if whole else "rows",
+        "mode": ("engine SQL + bodies" if bodies else "engine SQL")
+        if engine
+        else "whole-life"
+        if whole
+        else "rows",
         "writers": writers,
         "tasks": tasks,
         "commits": commits,
@@ -321,12 +331,16 @@ def floor(
     }
 
 
-def engine_sql(cluster: Any, jobs: int, writers: int = 2) -> dict[str, Any]:
+def engine_sql(
+    cluster: Any, jobs: int, writers: int = 2, *, bodies: bool = False
+) -> dict[str, Any]:
     """``make bench``'s row 2c: the engine's SQL alone (:func:`write_engine`), ``jobs``
     jobs on a fresh database of ``cluster``, ``writers`` at once (the completer's slots):
-    the most tasks/s that SQL allows on this cluster, whatever the daemon does."""
-    url = create_daemon_db(cluster, SQL_DB)
-    return floor(url, postmaster_pid(cluster.data_dir), [], writers, whole=jobs, engine=True)
+    the most tasks/s that SQL allows on this cluster, whatever the daemon does. Row 2d,
+    ``bodies``: each task's body run inline too, a daemon with no thread per job."""
+    url = create_daemon_db(cluster, SQL_DB + ("_bodies" if bodies else ""))
+    pm = postmaster_pid(cluster.data_dir)
+    return floor(url, pm, [], writers, whole=jobs, engine=True, bodies=bodies)
 
 
 SQL_DB = "bench_engine_sql"
@@ -392,25 +406,58 @@ def write_whole(url: str, jobs: list[str]) -> int:
     return commits
 
 
-def write_engine(url: str, jobs: list[str]) -> int:
+def write_engine(url: str, jobs: list[str], bodies: bool = False) -> int:
     """The engine's own SQL with no daemon: one writer's submitted jobs, 8 at a time,
     claimed by the intake's ``claim_jobs`` and started in the claim's commit
     (``scheduler.start_many``, as the daemon does), then run to their end by
-    :func:`run_group`. The number of commits."""
-    cfg = load_config(env={}, overrides={"database": {"url": url}})
+    :func:`run_group`; with ``bodies``, each task's real body, staging and completion
+    run by the writer as it claims it (:class:`Bodies`). The number of commits."""
     claim = load_queries("daemon")["claim_jobs"]
     commits = 0
-    with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
-        for _ in range(0, len(jobs), BATCH):  # its share: claim_jobs picks which
-            with conn.transaction():
-                rows = conn.execute(
-                    claim, {"owner": OWNER, "lease_s": 60, "limit": BATCH, "exclude": []}
-                ).fetchall()
-                group = [str(r["job_id"]) for r in rows]
-                started = scheduler.start_many(conn, cfg, group, OWNER, DEFAULT_WORKFLOW, more=2)
-            commits += 1 + run_group(conn, cfg, group, started=started.steps)
-        flush_stats(conn)
+    with Bodies(url) if bodies else nullcontext() as run:
+        cfg = run.cfg if run else load_config(env={}, overrides={"database": {"url": url}})
+        with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+            for _ in range(0, len(jobs), BATCH):  # its share: claim_jobs picks which
+                with conn.transaction():
+                    rows = conn.execute(
+                        claim, {"owner": OWNER, "lease_s": 60, "limit": BATCH, "exclude": []}
+                    ).fetchall()
+                    group = [str(r["job_id"]) for r in rows]
+                    started = scheduler.start_many(
+                        conn, cfg, group, OWNER, DEFAULT_WORKFLOW, more=2
+                    )
+                commits += 1 + run_group(conn, cfg, group, started=started.steps, bodies=run)
+            flush_stats(conn)
     return commits
+
+
+class Bodies:
+    """Row 2d's tasks: each claimed task's real body, staging and success entry, as a
+    worker makes them (``body_floor.JobBodies``, one per job, its staging removed when
+    the job ends), run inline by the writer: a daemon with no thread per job."""
+
+    def __init__(self, url: str) -> None:
+        STATE.mkdir(parents=True, exist_ok=True)
+        self.root = Path(tempfile.mkdtemp(dir=STATE, prefix="bodies-"))
+        self.cfg = body_floor.config(self.root)
+        self.options = inject_options()
+        self.jobs: dict[str, body_floor.JobBodies] = {}
+
+    def __enter__(self) -> Bodies:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for job in self.jobs.values():
+            job.close()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def success(self, job_id: str, task: scheduler.ClaimedTask) -> dict[str, Any]:
+        if job_id not in self.jobs:
+            self.jobs[job_id] = body_floor.JobBodies(self.cfg, self.options, job_id)
+        return self.jobs[job_id].entry(task.task_key, task.id, task.attempt, owner=OWNER, more=2)
+
+    def ended(self, job_id: str) -> None:
+        self.jobs.pop(job_id).close()
 
 
 def run_group(
@@ -420,17 +467,20 @@ def run_group(
     around: Callable[[], AbstractContextManager[None]] = nullcontext,
     *,
     started: Mapping[str, scheduler.Step] | None = None,
+    bodies: Bodies | None = None,
 ) -> int:
     """Claimed ``jobs`` to their end as the group completer sends their hand-offs: every
     step of them in one ``engine_v2.complete_batch`` call (the start items first, unless
     their claim ``started`` them; then each success with its claims, the successors of
     all of them next), each job finished as the completer does
     (``scheduler.finish_locked``); each call inside ``around()`` (a test measures it).
+    ``bodies`` makes each success entry by running the task (else: the injected output).
     The number of commits."""
+    succeed = bodies.success if bodies else success
     if started is None:
         entries = [Item.start(j, OWNER, DEFAULT_WORKFLOW, more=2).entry for j in jobs]
     else:
-        entries = [success(j, t) for j in jobs for t in (started[j].task, *started[j].more) if t]
+        entries = [succeed(j, t) for j in jobs for t in (started[j].task, *started[j].more) if t]
     commits = 0
     while entries:
         with around():
@@ -446,8 +496,10 @@ def run_group(
             if step.finalize:
                 scheduler.finish_locked(conn, cfg, entry["job_id"], OWNER, step)
                 commits += 1
+                if bodies:
+                    bodies.ended(entry["job_id"])
             claims = [step.task] if step.task else []
-            following += [success(entry["job_id"], t) for t in claims + step.more]
+            following += [succeed(entry["job_id"], t) for t in claims + step.more]
         entries = following
     return commits
 
@@ -508,9 +560,9 @@ def main() -> None:
                 f" task {f['cluster_cpu_ms_per_task']} ms"
                 f"; {describe_written(f)}"
             )
-        for engine in (False, True):
+        for engine, bodies in ((False, False), (True, False), (True, True)):
             for writers in (1, 2):
-                f = floor(url, pm, [], writers, whole=args.jobs, engine=engine)
+                f = floor(url, pm, [], writers, whole=args.jobs, engine=engine, bodies=bodies)
                 out["floor"].append(f)
                 log(
                     f"{f['mode']}, {writers} writer(s): {f['tasks_per_s']} tasks/s,"

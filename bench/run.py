@@ -7,7 +7,9 @@ Measures, through the real daemon (`enginev2d run`) and the real SQL contract
    (submit commit -> jobCompleted announced on engine_v2_events);
 2. throughput (500 jobs submitted in one transaction, max_concurrent_jobs = 32): jobs/s,
    tasks/s, CPU of daemon + PostgreSQL per 1,000 tasks; 2c. the engine's SQL alone, no
-   daemon (bench/row_floor.py), the most tasks/s that SQL allows on the cluster;
+   daemon (bench/row_floor.py), the most tasks/s that SQL allows on the cluster; 2d. the
+   same with each task's real body, staging and completion run inline by the writer: a
+   daemon with no thread per job, so 2d against 2. is what the execution model costs;
 3. pickup latency (submit commit -> job_runs.claimed_at) with NOTIFY and polling only;
 4. one job with the design's model latencies scaled to ms, against its critical path;
 5. the same on a faithful port of the design's naive loop (bench/naive.py);
@@ -691,6 +693,27 @@ def render(results: dict[str, Any]) -> str:
         "",
         digits=2,
     )
+    eb = results.get("engine_bodies") or {}
+    row(
+        "2d. tasks/s, 2c with the real task bodies inline (no thread per job)",
+        "",
+        get(eb, "tasks_per_s"),
+        None,
+        "",
+        f"daemon at {ratio(tt, get(eb, 'tasks_per_s'))}" if eb else "",
+        digits=0,
+    )
+    cpu_2d = [get(eb, "cluster_cpu_ms_per_task"), get(eb, "client_cpu_ms_per_task")]
+    row(
+        "2d. CPU ms per task: PostgreSQL + the writers' Python",
+        "",
+        sum(cpu_2d) if eb and None not in cpu_2d else None,
+        None,
+        "",
+        "{} + {}".format(*cpu_2d) if eb else "",
+        digits=2,
+        qv=get(q, "cpu_s_per_1000_tasks"),  # its whole run's, per task
+    )
     b50 = get(d, "throughput", "batch_items", "p50")
     b99 = get(d, "throughput", "batch_items", "p99")
     rows.append(
@@ -797,8 +820,9 @@ def render_details(results: dict[str, Any]) -> str:
         out.append(f"Naive benchmark error: {results['naive_error']}")
     if results.get("pgqueuer_error"):
         out.append(f"pgqueuer benchmark error: {results['pgqueuer_error']}")
-    if results.get("engine_sql_error"):
-        out.append(f"Engine SQL benchmark error: {results['engine_sql_error']}")
+    for key in ("engine_sql_error", "engine_bodies_error"):
+        if results.get(key):
+            out.append(f"Engine SQL benchmark error ({key}): {results[key]}")
     q = results.get("pgqueuer")
     peers = (("enginev2d", d), ("naive", results.get("naive") or {}))
     for label, res in (*peers, ("pgqueuer", {"throughput": q} if q else {})):
@@ -962,14 +986,17 @@ def main(argv: list[str] | None = None) -> int:
                 failed = True
                 results["daemon_error"] = str(exc)
                 log(f"DAEMON BENCHMARK FAILED: {exc}")
-        if not args.skip_daemon:
-            log(f"2c. the engine's SQL alone, no daemon: {sizes.throughput} jobs, 2 writers")
+        for key, bodies in (("engine_sql", False), ("engine_bodies", True)):
+            if args.skip_daemon:
+                break
+            what = "2d. with the task bodies" if bodies else "2c. the engine's SQL alone"
+            log(f"{what}, no daemon: {sizes.throughput} jobs, 2 writers")
             try:
-                results["engine_sql"] = row_floor.engine_sql(cluster, sizes.throughput)
+                results[key] = row_floor.engine_sql(cluster, sizes.throughput, bodies=bodies)
             except Exception as exc:  # the other rows stand without it
                 failed = True
-                results["engine_sql_error"] = f"{type(exc).__name__}: {exc}"
-                log(f"ENGINE SQL BENCHMARK FAILED: {exc}")
+                results[f"{key}_error"] = f"{type(exc).__name__}: {exc}"
+                log(f"ENGINE SQL BENCHMARK FAILED ({key}): {exc}")
         if not args.skip_naive:
             try:
                 results["naive"] = bench_naive(cluster, state, sizes, args.profile)

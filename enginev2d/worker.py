@@ -621,7 +621,8 @@ class JobRunner:
             left = set(self.workflow.keys) - self._settled - set(skips) - {task_key}
             return not left
 
-    def _upstream(self, task_key: str) -> dict[str, dict[str, Any]]:
+    def upstream(self, task_key: str) -> dict[str, dict[str, Any]]:
+        """The outputs of the succeeded tasks ``task_key`` depends on: its context's."""
         return {
             k: self._outputs[k] for k in self.workflow.ancestors(task_key) if k in self._outputs
         }
@@ -644,7 +645,7 @@ class JobRunner:
             outcome, err = None, classify(exc)
         elapsed = monotonic() - t0
         usage = outcome.usage if outcome is not None else ctx.usage
-        completion, staged = self._completion(task, outcome, err, _usage_json(usage, elapsed))
+        completion, staged = self.completion(task, outcome, err, _usage_json(usage, elapsed))
         try:
             if isinstance(err, WorkerLost) and isinstance(self._abort_reason, WorkerLost):
                 # Shutdown or lost lease: the attempt is lost, not failed. It stays open
@@ -678,12 +679,19 @@ class JobRunner:
                 self._lost("publish in doubt: the job goes to a takeover")
             return None
         if outcome is not None:
-            self._contents.commit(staged)
-            self._outputs[task.task_key] = outcome.output
-            with self._cond:
-                self._settled.add(task.task_key)
+            self.settle(task.task_key, outcome.output, staged)
         self._observe(step)
         return step.task
+
+    def settle(
+        self, task_key: str, output: dict[str, Any], staged: Mapping[str, tuple[str, str]]
+    ) -> None:
+        """(after its success committed) What a later task sees of ``task_key``: its
+        output, and the file texts its artifacts hold (``staged``, from :meth:`completion`)."""
+        self._contents.commit(staged)
+        self._outputs[task_key] = output
+        with self._cond:
+            self._settled.add(task_key)
 
     def _charge(self, task: scheduler.ClaimedTask, completion: Completion) -> None:
         """Record what an attempt spent when no completion will (best effort: the
@@ -709,7 +717,7 @@ class JobRunner:
             attempt=task.attempt,
             config=self.cfg,
             staging=self._staging,
-            upstream=self._upstream(task.task_key),
+            upstream=self.upstream(task.task_key),
             repair_hint=task.repair_hint,
             pool=self.pool,
             stop_reason=self._stop_reason,
@@ -732,7 +740,7 @@ class JobRunner:
             )
         )
 
-    def _completion(
+    def completion(
         self,
         task: scheduler.ClaimedTask,
         outcome: TaskOutcome | None,
@@ -740,7 +748,9 @@ class JobRunner:
         usage: dict[str, Any],
     ) -> tuple[Completion, dict[str, tuple[str, str]]]:
         """The completion to record, and the file texts its artifacts will hold (output
-        and input refer to those, and to earlier ones, instead of repeating them)."""
+        and input refer to those, and to earlier ones, instead of repeating them). A
+        success is handed to :meth:`settle` once it commits. (``bench``'s row 2d and
+        ``body_floor`` send what this makes.)"""
         if outcome is None:
             assert err is not None
             if isinstance(err, Canceled):

@@ -4,6 +4,7 @@ would measure less than the contract costs."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -35,7 +36,14 @@ def _state(conn: psycopg.Connection[Any], jobs: list[str]) -> dict[str, Any]:
     return {str(i): row for i, row in enumerate(conn.execute(q, (jobs,)).fetchall())}
 
 
-@pytest.mark.parametrize("writer", [row_floor.write_whole, row_floor.write_engine])
+@pytest.mark.parametrize(
+    "writer",
+    [
+        row_floor.write_whole,
+        row_floor.write_engine,
+        functools.partial(row_floor.write_engine, bodies=True),  # row 2d: the real bodies
+    ],
+)
 def test_a_floor_writer_finishes_every_job_as_the_contract_says(conn, db_url, writer) -> None:
     jobs = row_floor.submit(db_url, row_floor.BATCH + 3)  # one full group and one partial
     commits = writer(db_url, jobs)
