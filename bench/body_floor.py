@@ -5,10 +5,10 @@ injected outputs), run one after another in one thread with the job's staging (p
 codegen's and fix's writes, removal) and each success turned into its batch entry by
 the job runner's own ``JobRunner.completion`` (the partialResult a worker attaches:
 codegen's and fix's files, plan's playable preview; contents stored once), for
-``--jobs`` jobs. No
-database, no JSON (``row_floor``'s engine mode measures the SQL and the Python that
-drives it, JSON included), no thread hand-off, no GIL contention: with row_floor's
-writers' CPU, the Python a daemon cannot avoid per task.
+``--jobs`` jobs. No database, no JSON (``row_floor``'s engine mode measures the SQL and
+the Python that drives it, JSON included; its row 2d runs these bodies too), no thread
+hand-off, no GIL contention: the Python a daemon cannot avoid per task, beyond the SQL
+driver's.
 
     .venv/bin/python -m bench.body_floor [--jobs 500]
 """

@@ -311,12 +311,11 @@ def floor(
     ticks = {k: after.get(k, 0) - before.get(k, 0) for k in after}
     cluster = sum(ticks.values()) / TICK
     wrote = written_per_task(rows_before, written(url), tasks)
+    mode = "whole-life" if whole else "rows"
+    if engine:
+        mode = "engine SQL + bodies" if bodies else "engine SQL"
     return {
-        "mode": ("engine SQL + bodies" if bodies else "engine SQL")
-        if engine
-        else "whole-life"
-        if whole
-        else "rows",
+        "mode": mode,
         "writers": writers,
         "tasks": tasks,
         "commits": commits,
@@ -414,7 +413,7 @@ def write_engine(url: str, jobs: list[str], bodies: bool = False) -> int:
     run by the writer as it claims it (:class:`Bodies`). The number of commits."""
     claim = load_queries("daemon")["claim_jobs"]
     commits = 0
-    with Bodies(url) if bodies else nullcontext() as run:
+    with Bodies() if bodies else nullcontext() as run:
         cfg = run.cfg if run else load_config(env={}, overrides={"database": {"url": url}})
         with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
             for _ in range(0, len(jobs), BATCH):  # its share: claim_jobs picks which
@@ -436,7 +435,7 @@ class Bodies:
     worker makes them (``body_floor.JobBodies``, one per job, its staging removed when
     the job ends), run inline by the writer: a daemon with no thread per job."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self) -> None:
         STATE.mkdir(parents=True, exist_ok=True)
         self.root = Path(tempfile.mkdtemp(dir=STATE, prefix="bodies-"))
         self.cfg = body_floor.config(self.root)
