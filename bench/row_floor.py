@@ -418,7 +418,9 @@ def write_engine(url: str, jobs: list[str], bodies: bool = False) -> int:
         with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
             for _ in range(0, len(jobs), BATCH):  # its share: claim_jobs picks which
                 with conn.transaction():
-                    rows = conn.execute(claim, CLAIM_PARAMS).fetchall()
+                    rows = conn.execute(
+                        claim, {"owner": OWNER, "lease_s": 60, "limit": BATCH, "exclude": []}
+                    ).fetchall()
                     group = [str(r["job_id"]) for r in rows]
                     started = scheduler.start_many(
                         conn, cfg, group, OWNER, DEFAULT_WORKFLOW, more=2
@@ -502,8 +504,6 @@ def run_group(
 
 
 OWNER = "floor"
-# the intake's claim_jobs as row 2c's writers send it: fresh jobs only, 8 at a time
-CLAIM_PARAMS = {"owner": OWNER, "lease_s": 60, "limit": BATCH, "takeovers": 0, "exclude": []}
 
 
 def success(job_id: str, task: scheduler.ClaimedTask) -> dict[str, Any]:

@@ -57,9 +57,6 @@ class DaemonConfig:
     lease_s: float = 30.0
     heartbeat_s: float = 0.0  # 0 = lease_s / 3
     max_takeovers: int = 3  # per task: a lost attempt is re-run this often, not charged
-    # Jobs of dead daemons (lease expired) one claim takes over at most: a restarted or
-    # lone daemon does not pull a dead daemon's jobs into itself all at once.
-    takeovers_per_claim: int = 2
     job_timeout_s: float = 600.0
     shutdown_grace_s: float = 20.0
     worker_idle_timeout_s: float = 1.0  # safety net on the in-process condition
@@ -531,7 +528,6 @@ def validate(
         "daemon.poll_interval_s": cfg.daemon.poll_interval_s,
         "daemon.lease_s": cfg.daemon.lease_s,
         "daemon.max_takeovers": cfg.daemon.max_takeovers,
-        "daemon.takeovers_per_claim": cfg.daemon.takeovers_per_claim,
         "daemon.batch_max": cfg.daemon.batch_max,
         "daemon.completer_slots": cfg.daemon.completer_slots,
         "daemon.job_timeout_s": cfg.daemon.job_timeout_s,

@@ -111,7 +111,6 @@ class Intake:
             "owner": self.d.daemon_id,
             "lease_s": self.d.cfg.daemon.lease_s,
             "limit": limit,
-            "takeovers": self.d.cfg.daemon.takeovers_per_claim,
             "exclude": running,
         }
         return conn.execute(self.d.queries["claim_jobs"], params).fetchall()

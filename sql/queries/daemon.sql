@@ -3,41 +3,24 @@
 -- machines agree on lease expiry.
 
 -- claim_jobs: take up to `limit` running jobs that nobody holds (owner NULL) or whose
--- lease expired, skipping rows another daemon is claiming right now. Jobs of a dead
--- holder first, oldest first, but at most `takeovers` of them (daemon.takeovers_per_claim:
--- a restarted or lone daemon does not pull all of a dead daemon's jobs into itself at
--- once; the next claims, this daemon's or another's, take the rest), then the oldest
--- jobs nobody holds. `exclude` lists jobs this daemon still runs (its own lease may have
--- lapsed during a database outage: never start a second runner for them). prev_owner is
--- the expired holder (a takeover); was_claimed says the job ran before (recovery needed).
+-- lease expired, oldest first, skipping rows another daemon is claiming right now.
+-- `exclude` lists jobs this daemon still runs (its own lease may have lapsed during a
+-- database outage: never start a second runner for them). prev_owner is the expired
+-- holder (a takeover); was_claimed says the job ran before (recovery needed).
 -- A draining job (failed or canceled, tasks not all terminal yet: migration 0003) is
 -- taken over too, so its leftover tasks end terminal when its daemon died.
 -- Nothing is claimed while the fleet kill switch is off (migration 0006), even by a daemon
--- whose last reading of the switch is stale. Each search reads its own index in claim
--- order (migrations 0008, 0009): never the whole backlog.
-WITH switch AS (
-  SELECT coalesce((SELECT s.enabled FROM engine_v2.engine_switch s WHERE s.id), true) AS enabled
-), expired AS (
+-- whose last reading of the switch is stale.
+WITH candidates AS (
   SELECT job_id, owner AS prev_owner, claimed_at IS NOT NULL AS was_claimed
     FROM engine_v2.job_runs
-   WHERE (status = 'running' OR draining) AND owner IS NOT NULL
-     AND (lease_expires_at IS NULL OR lease_expires_at < now())
+   WHERE (status = 'running' OR draining)
+     AND (owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at < now())
      AND NOT (job_id = ANY (%(exclude)s::uuid[]))
-     AND (SELECT enabled FROM switch)
+     AND coalesce((SELECT s.enabled FROM engine_v2.engine_switch s WHERE s.id), true)
    ORDER BY created_at, job_id
-   LIMIT least(%(limit)s, %(takeovers)s)
+   LIMIT %(limit)s
    FOR UPDATE SKIP LOCKED
-), unheld AS (
-  SELECT job_id, NULL::text AS prev_owner, claimed_at IS NOT NULL AS was_claimed
-    FROM engine_v2.job_runs
-   WHERE (status = 'running' OR draining) AND owner IS NULL
-     AND NOT (job_id = ANY (%(exclude)s::uuid[]))
-     AND (SELECT enabled FROM switch)
-   ORDER BY created_at, job_id
-   LIMIT greatest(0, %(limit)s - (SELECT count(*) FROM expired))
-   FOR UPDATE SKIP LOCKED
-), candidates AS (
-  SELECT * FROM expired UNION ALL SELECT * FROM unheld
 )
 UPDATE engine_v2.job_runs r
    SET owner = %(owner)s,

@@ -17,8 +17,7 @@ DAEMON = load_queries("daemon")
 
 def claim(conn: psycopg.Connection, owner: str) -> list[str]:
     rows = conn.execute(
-        DAEMON["claim_jobs"],
-        {"owner": owner, "lease_s": 5.0, "limit": 10, "takeovers": 10, "exclude": []},
+        DAEMON["claim_jobs"], {"owner": owner, "lease_s": 5.0, "limit": 10, "exclude": []}
     ).fetchall()
     return [str(r["job_id"]) for r in rows]
 
