@@ -3,7 +3,9 @@
 Each job works only in ``{paths.staging_root}/{job_id}/``, seeded from the user's
 production project (``{paths.projects_root}/{user_id}/projects/{project_id}/``) including
 its ``.git`` history. Production is only read here; ``publish.py`` swaps the staging tree
-into place.
+into place. A takeover works in a tree of its own, ``{job_id}.{token}``: the previous
+owner may still be running (its lease expired before it noticed) and its threads keep
+writing through the path they know, which must never be the new owner's tree.
 
 Every path a model supplies goes through :func:`check_relpath` before anything is
 written: relative, normalized, inside staging, no ``..``, no absolute paths, no
@@ -144,9 +146,11 @@ class Staging:
         """Create the staging tree, seeded from production (with ``.git``) when it exists.
 
         Without ``fresh`` an existing, completely seeded staging tree is kept (a restarted
-        attempt continues where it was). With ``fresh`` (takeover) leftovers are discarded
-        and the tree rebuilt. Seeding copies into a temporary sibling and renames it into
-        place, so a crash mid-copy never leaves a half seed that looks complete.
+        attempt continues where it was). With ``fresh`` (takeover) every earlier owner's
+        tree is discarded and the job gets a new one under a new name (``root`` and
+        ``seed_path`` change): an earlier owner that still runs writes into nothing.
+        Seeding copies into a temporary sibling and renames it into place, so a crash
+        mid-copy never leaves a half seed that looks complete.
         """
         root_there = os.path.lexists(self.root)
         if not fresh and root_there and self.root.exists() and self.seed_path.exists():
@@ -157,6 +161,9 @@ class Staging:
             # crashed seeding, so there is nothing to look for (~0.3 ms per job saved).
             self.remove(leftovers=True)
         staging_root = Path(self.cfg.paths.staging_root)
+        if fresh:  # a takeover: a tree (and seed record) no earlier owner knows the path of
+            self.root = staging_root / f"{self.job.job_id}.{_token()}"
+            self.seed_path = staging_root / f".{self.root.name}.seed.json"
         try:  # one syscall when it exists (Path.mkdir(exist_ok=True) stats it again)
             os.mkdir(staging_root)
         except FileExistsError:
@@ -219,11 +226,15 @@ class Staging:
             self.seed_path.unlink()
         if not leftovers:
             return
-        # A prefix test, not glob(): glob compiles a new pattern for every job (~0.4 ms).
-        prefix = f".{self.job.job_id}.seeding-"
+        # Seedings a crash left, and every earlier owner's tree and seed record: the first
+        # owner's {job_id} and .{job_id}.seed.json, a takeover's {job_id}.{token} and
+        # .{job_id}.{token}.seed.json. Prefix tests, not glob(): glob compiles a new
+        # pattern for every job (~0.4 ms).
+        job_id = self.job.job_id
+        prefixes = (f".{job_id}.", f"{job_id}.")
         with contextlib.suppress(FileNotFoundError), os.scandir(self.cfg.paths.staging_root) as it:
             for entry in it:
-                if entry.name.startswith(prefix):
+                if entry.name == job_id or entry.name.startswith(prefixes):
                     _rmtree(Path(entry.path))
 
     # ------------------------------------------------------------------ reading
@@ -394,7 +405,7 @@ def _rmtree(path: Path) -> None:
 
 _JOB_ENTRY = re.compile(
     r"^\.?(?P<job>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
-    r"(?:\.seed\.json|\.seeding-.*)?$"
+    r"(?:\.seed\.json|\.seeding-.*|\.[0-9a-f]{8}(?:\.seed\.json)?)?$"
 )
 
 

@@ -16,6 +16,8 @@ def _leave(root: Path, job_id: str) -> None:
     (root / job_id / "index.html").write_text("<canvas>")
     (root / f".{job_id}.seed.json").write_text("{}")
     (root / f".{job_id}.seeding-1234").mkdir()
+    (root / f"{job_id}.0a1b2c3d").mkdir()  # a takeover's tree, and its seed record
+    (root / f".{job_id}.0a1b2c3d.seed.json").write_text("{}")
 
 
 def test_sweep_at_start_keeps_running_jobs_only(config, conn, make_job):
@@ -38,9 +40,9 @@ def test_sweep_at_start_keeps_running_jobs_only(config, conn, make_job):
         pool.close()
 
     left = sorted(p.name for p in root.iterdir())
-    assert left == sorted(
-        [running, f".{running}.seed.json", f".{running}.seeding-1234", "not-a-job"]
-    )
+    kept = [running, f".{running}.seed.json", f".{running}.seeding-1234"]
+    kept += [f"{running}.0a1b2c3d", f".{running}.0a1b2c3d.seed.json"]
+    assert left == sorted([*kept, "not-a-job"])
 
 
 def test_sweep_of_a_missing_root_is_a_no_op(config, tmp_path):

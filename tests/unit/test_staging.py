@@ -255,6 +255,33 @@ def test_prepare_keeps_or_discards_leftovers(prod_project):
     assert (st_.root / "index.html").read_text() == "<html>v2</html>"
 
 
+def test_a_takeover_works_in_a_tree_the_previous_owner_cannot_write_into(prod_project):
+    """The previous owner may still run after its lease expired (it notices a poll
+    later): its threads write through the path they know. Chaos seed 3535 saw such a
+    thread commit into the new owner's tree, and production got the job twice."""
+    cfg, job, old, _, _ = prod_project
+    old.prepare()
+    old.write_files([{"path": "late.js", "content": "from the old owner"}])
+    new = Staging(cfg, job)
+    new.prepare(fresh=True)  # the takeover
+    assert new.root != old.root and new.seed_path != old.seed_path
+    assert not old.root.exists() and not old.seed_path.exists()  # discarded
+    with pytest.raises(StagingError):  # the old owner's next write finds no tree...
+        old.write_files([{"path": "later.js", "content": "stale"}])
+    assert sorted(p.name for p in new.root.iterdir() if p.name != ".git") == [
+        "img.png",
+        "index.html",
+        "js",
+        "shared",
+    ]  # ...and never reaches the new one
+    assert new.seed_info()["base"] == git(new.root, "rev-parse", "HEAD")
+    third = Staging(cfg, job)
+    third.prepare(fresh=True)  # a second takeover discards the first one's tree too
+    assert not new.root.exists() and not new.seed_path.exists()
+    third.remove(leftovers=False)  # the job's end: nothing of it is left
+    assert not [p for p in third.root.parent.iterdir() if job.job_id in p.name]
+
+
 def test_prepare_reseeds_a_half_seeded_tree(prod_project):
     """A staging tree without its seed record (crash mid-prepare) is not trusted."""
     _, _, st_, _, _ = prod_project
@@ -528,10 +555,9 @@ def test_remove_at_the_jobs_end_leaves_the_staging_root_unscanned(tmp_path):
     crashed.mkdir()
     st_.remove(leftovers=False)
     assert sorted(p.name for p in root.iterdir()) == [crashed.name]
-    st_.prepare(fresh=True)  # a takeover's
-    assert sorted(p.name for p in root.iterdir()) == sorted(
-        [job.job_id, f".{job.job_id}.seed.json"]
-    )
+    st_.prepare(fresh=True)  # a takeover's: its own tree and seed record, nothing else
+    assert sorted(p.name for p in root.iterdir()) == sorted([st_.root.name, st_.seed_path.name])
+    assert st_.root.name.startswith(f"{job.job_id}.")
 
 
 def test_a_temporary_name_another_writer_holds_is_drawn_again(tmp_path, monkeypatch):
