@@ -246,8 +246,9 @@ class JobRunner:
                 if watched is not None:
                     watch.WATCH.remove(watched)  # waits for a timeout being recorded
                 if not isinstance(self._abort_reason, WorkerLost):
-                    # else it may be the next owner's already; _start's prepare cleared
-                    # any seeding a crash left
+                    # else it is left to the next owner's prepare (a takeover discards
+                    # every earlier owner's tree) or to the start-up sweep; _start's
+                    # prepare cleared any seeding a crash left
                     staging.remove(leftovers=False)
             return self._outcome()
         finally:
