@@ -245,11 +245,10 @@ class JobRunner:
                 self._done.set()
                 if watched is not None:
                     watch.WATCH.remove(watched)  # waits for a timeout being recorded
-                if not isinstance(self._abort_reason, WorkerLost):
-                    # else it is left to the next owner's prepare (a takeover discards
-                    # every earlier owner's tree) or to the start-up sweep; _start's
-                    # prepare cleared any seeding a crash left
-                    staging.remove(leftovers=False)
+                # Whatever the outcome, lost included: a job's next run is a takeover,
+                # which seeds a tree of its own and never reads an earlier one. (_start's
+                # prepare cleared any seeding a crash left.)
+                staging.remove(leftovers=False)
             return self._outcome()
         finally:
             self._release_conn()  # whatever happened: the job's connection goes back

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -293,6 +294,13 @@ def test_lost_ownership_releases(conn, config, pool, make_job):
     th.join(10)
     assert res["out"].status == "released"
     assert statuses(conn, job)["plan"] == "running"  # the new owner's recover_job handles it
+    assert staged(config, job) == []  # its own tree went with it: the next owner seeds anew
+
+
+def staged(config, job) -> list[str]:
+    """The staging root's entries of ``job`` (trees, seed records, seedings)."""
+    root = Path(config.paths.staging_root)
+    return sorted(p.name for p in root.iterdir() if job in p.name) if root.exists() else []
 
 
 def test_real_task_execute_with_injection_chat(conn, config, pool, make_job):
@@ -325,6 +333,7 @@ def test_an_attempt_abandoned_at_shutdown_is_lost_not_failed(conn, config, pool,
     assert result["out"].status == "released"
     qa = [a for a in attempts(conn, job) if a["task_key"] == "qa_review"]
     assert [a["status"] for a in qa] == ["running"]  # left for the takeover
+    assert staged(config, job) == []  # the takeover seeds a tree of its own
     conn.execute("UPDATE engine_v2.job_runs SET owner = 'B' WHERE job_id = %s", (job,))
     out = runner(conn, config, pool, job, owner="B", takeover=True, executor=Recorder()).run()
     assert out.status == "succeeded"
