@@ -52,11 +52,13 @@ END;
 $$;
 
 -- The steps of a batch, in item order. The successes _batch_successes can take
--- (set-based: its job's first item in the batch, the job running and not draining, no
--- skip marks) are recorded first, together; then the rest one by one, in order. A job's
--- later items still follow its first, as calls in a row would; items of different jobs
--- touch different rows. Only the items' small keys are read here (#>> copies no item:
--- an item carries its task's output, files and preview).
+-- (set-based: a success with no skip marks of a job running and not draining) are
+-- recorded first, in rounds: each job's first item in the first round, its next one in
+-- the second (when it is such a success too and the first left the job running), and
+-- so on; then the rest one by one, in order. A job's items are thus recorded in their
+-- order, as calls in a row would be (codegen and asset often finish into one batch);
+-- items of different jobs touch different rows. Only the items' small keys are read
+-- here (#>> copies no item: an item carries its task's output, files and preview).
 -- p_jobs: the items' job ids, in item order; p_live: those running and not draining.
 -- Returns {"steps": [...], "set_based": n}: n counts the items taken set-based (a metric,
 -- and what tells a test that the fast path is still taken).
@@ -66,20 +68,33 @@ RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
   v_fast int[] := '{}';
+  v_next int[];
+  v_round jsonb;
   v_set jsonb := '{}';
   v_steps jsonb := '[]'::jsonb;
+  i int;
+  j int;
 BEGIN
   FOR i IN 0 .. cardinality(p_jobs) - 1 LOOP
-    IF p_items #>> ARRAY[i::text, 'kind'] = 'succeeded'
-       AND coalesce(p_items #> ARRAY[i::text, 'skip'], '{}'::jsonb) = '{}'::jsonb
+    IF engine_v2._batch_plain_success(p_items, i)
        AND p_jobs[i + 1] = ANY (p_live)
        AND array_position(p_jobs, p_jobs[i + 1]) = i + 1 THEN
       v_fast := v_fast || i;
     END IF;
   END LOOP;
-  IF cardinality(v_fast) > 0 THEN
-    v_set := engine_v2._batch_successes(p_items, v_fast);
-  END IF;
+  WHILE cardinality(v_fast) > 0 LOOP
+    v_round := engine_v2._batch_successes(p_items, v_fast);
+    v_set := v_set || v_round;
+    v_next := '{}';
+    FOREACH i IN ARRAY v_fast LOOP  -- the job's next item, 0-based (NULL: none)
+      j := array_position(p_jobs, p_jobs[i + 1], i + 2) - 1;
+      IF j IS NOT NULL AND v_round #>> ARRAY[i::text, 'job_status'] = 'running'
+         AND engine_v2._batch_plain_success(p_items, j) THEN
+        v_next := v_next || j;
+      END IF;
+    END LOOP;
+    v_fast := v_next;
+  END LOOP;
   FOR i IN 0 .. cardinality(p_jobs) - 1 LOOP
     v_steps := v_steps || jsonb_build_array(
       coalesce(v_set->(i::text), engine_v2._batch_item(p_items->i)));
@@ -87,6 +102,14 @@ BEGIN
   RETURN jsonb_build_object('steps', v_steps,
                             'set_based', (SELECT count(*) FROM jsonb_object_keys(v_set)));
 END;
+$$;
+
+-- Whether item p_i (0-based) of a batch is a success with no skip marks.
+CREATE OR REPLACE FUNCTION engine_v2._batch_plain_success(p_items jsonb, p_i int)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT p_items #>> ARRAY[p_i::text, 'kind'] = 'succeeded'
+     AND coalesce(p_items #> ARRAY[p_i::text, 'skip'], '{}'::jsonb) = '{}'::jsonb;
 $$;
 
 -- One key of a batch's items as uuids, in item order: of every item, or of the items at
@@ -145,3 +168,4 @@ REVOKE ALL ON FUNCTION engine_v2.complete_batch(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION engine_v2._batch_item(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION engine_v2._batch_steps(jsonb, uuid[], uuid[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION engine_v2._batch_keys(jsonb, int[], text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION engine_v2._batch_plain_success(jsonb, int) FROM PUBLIC;

@@ -229,7 +229,8 @@ def test_one_jobs_last_task_and_another_jobs_first_share_one_commit(
 
 def test_two_items_of_one_job_in_one_batch_see_each_other(conn, config, make_job, completer):
     """codegen and asset finishing together: recorded in item order like two calls in a
-    row (codegen's item claims qa_review), the job's events gapless."""
+    row (codegen's item claims qa_review), the job's events gapless; both set-based, the
+    second in a second round."""
     job = make_job()
     codegen = until(conn, config, job, "codegen")
     asset = next(t for t in tasks(conn, job).values() if t["task_key"] == "asset")
@@ -240,8 +241,10 @@ def test_two_items_of_one_job_in_one_batch_see_each_other(conn, config, make_job
     else:
         asset_task = scheduler.ClaimedTask(asset["id"], "asset", asset["attempt_count"])
     items = [item(job, success(codegen)), item(job, success(asset_task))]
+    m = metrics.reset()
     completer.write_batch(items)
     assert [i.step.result for i in items] == ["ok", "ok"]
+    assert _items_by_path(m) == (2, 0)
     claimed = [t.task_key for i in items for t in (i.step.task, *i.step.more) if t]
     assert claimed == ["qa_review"]  # claimed once, by the first item that could
     gapless(conn, job)
@@ -345,24 +348,40 @@ def _success_of(task: scheduler.ClaimedTask, plan: dict[str, Any], attempt: int 
     )  # fmt: skip
 
 
-def _set_based_expected(conn, items: list[tuple[str, Completion, bool, int]]) -> int:
+def _live(conn, jobs: list[str]) -> dict[str, bool]:
+    """Running and not draining, by job: what the set-based path may take."""
+    rows = conn.execute(
+        "SELECT job_id::text AS job_id, status = 'running' AND NOT draining AS live"
+        " FROM engine_v2.job_runs WHERE job_id = ANY (%s::uuid[])",
+        (jobs,),
+    ).fetchall()
+    return {r["job_id"]: r["live"] for r in rows}
+
+
+def _set_based_expected(
+    items: list[tuple[str, Completion, bool, int]], live: dict[str, bool], steps
+) -> int:
     """How many of ``items`` the set-based path takes (45_batch.sql, _batch_steps): a
-    job's first item, a success without skip marks, the job running and not draining.
-    A lone item is written by its own call (completer.py), never set-based."""
+    success without skip marks of a job running and not draining (``live``, read before
+    the batch), the job's first item or the next after one taken so that left the job
+    running (``steps``: the batch's). A lone item is written by its own call
+    (completer.py), never set-based."""
     if len(items) < 2:
         return 0
-    seen, n = set(), 0
-    for job, c, _claim, _more in items:
-        first = job not in seen
-        seen.add(job)
-        if first and c.outcome == "succeeded" and not c.skip:
-            row = conn.execute(
-                "SELECT status = 'running' AND NOT draining AS live FROM engine_v2.job_runs"
-                " WHERE job_id = %s",
-                (job,),
-            ).fetchone()
-            n += bool(row["live"])
-    return n
+    last: dict[str, int] = {}  # job -> its previous item's index
+    taken: set[int] = set()
+    for i, (job, c, _claim, _more) in enumerate(items):
+        prev = last.get(job)
+        last[job] = i
+        if c.outcome != "succeeded" or c.skip:
+            continue
+        if prev is None:
+            ok = live[job]
+        else:
+            ok = prev in taken and steps[prev].job_status == "running"
+        if ok:
+            taken.add(i)
+    return len(taken)
 
 
 def _items_by_path(m: metrics.Metrics) -> tuple[float | None, float | None]:
@@ -370,6 +389,20 @@ def _items_by_path(m: metrics.Metrics) -> tuple[float | None, float | None]:
         m.registry.get_sample_value("enginev2_completer_items_total", {"path": p})
         for p in metrics.COMPLETER_PATHS
     )
+
+
+def _interleave(items: list[Any], rnd: Any) -> list[Any]:
+    """``items`` (job first) in a random order that keeps each job's items in theirs."""
+    queues: dict[str, list[Any]] = {}
+    for it in items:
+        queues.setdefault(it[0], []).append(it)
+    out = []
+    while queues:
+        job = rnd.choice(list(queues))  # in first-appearance order: the same for twins
+        out.append(queues[job].pop(0))
+        if not queues[job]:
+            del queues[job]
+    return out
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -392,6 +425,7 @@ def test_a_batch_records_exactly_what_one_call_per_item_records(
         if rnd.random() < 0.15:
             plan["intent"] = {"intent": "chat", "reply": "hi"}
         specs.append((plan, rnd.randint(0, 6), rnd.choice([0, 1, 2]), rnd.random()))
+    mix = rnd.random()  # how the jobs' items interleave, each job's in its order
     results = {}
     for twin in ("one", "batch"):
         jobs = [make_job(options={"mode": "live"}) for _ in specs]
@@ -404,13 +438,14 @@ def test_a_batch_records_exactly_what_one_call_per_item_records(
                 stale = r > 0.9
                 c = _success_of(task, plan, attempt=task.attempt + 1 if stale else None)
                 items.append((job, c, r < 0.8, more))
+        items = _interleave(items, random.Random(mix))
         if twin == "one":
             steps_ = [
                 scheduler.complete(conn, config, j, OWNER, c, claim_next=cl, more=m)
                 for j, c, cl, m in items
             ]
         else:
-            expected = _set_based_expected(conn, items)
+            live = _live(conn, jobs)
             batch = [Item.completion(j, OWNER, c, claim=cl, more=m) for j, c, cl, m in items]
             c = Completer(config, pool, slots=1).start()
             m = metrics.reset()
@@ -420,6 +455,7 @@ def test_a_batch_records_exactly_what_one_call_per_item_records(
                 c.stop()
             assert all(i.error is None for i in batch), [i.error for i in batch]
             steps_ = [i.step for i in batch]
+            expected = _set_based_expected(items, live, steps_)
             # the fast path took exactly the items it may take (none taken would pass the
             # comparison below too: the per-item path gives the same rows)
             assert _items_by_path(m) == (expected, len(batch) - expected)
