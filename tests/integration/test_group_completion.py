@@ -375,11 +375,8 @@ def _set_based_expected(
         last[job] = i
         if c.outcome != "succeeded" or c.skip:
             continue
-        if prev is None:
-            ok = live[job]
-        else:
-            ok = prev in taken and steps[prev].job_status == "running"
-        if ok:
+        first_or_follows = prev is None or (prev in taken and steps[prev].job_status == "running")
+        if first_or_follows and live[job]:
             taken.add(i)
     return len(taken)
 
