@@ -30,10 +30,12 @@ most tasks/s that SQL allows on the cluster whatever the daemon does.
 pgqueuer runs its peer DAGs on the same cluster in the same run (bench/pgqueuer_peer.py),
 so the figures compare: what the rows cost against what pgqueuer's whole run costs.
 
-    .venv/bin/python -m bench.row_floor [--jobs 1000] [--no-pgqueuer] [--no-record]
+    .venv/bin/python -m bench.row_floor [--jobs 1000] [--writers 1,2] [--no-pgqueuer]
+                                        [--no-record]
 
-Each mode runs with 1 and with 2 writers (the completer's two slots); all on one cluster
-in one run, with pgqueuer last.
+Each mode runs with 1 and with 2 writers (the completer's two slots), or the counts
+``--writers`` gives (``2,3,4``: whether more writers at once use the idle CPU); all on one
+cluster in one run, with pgqueuer last.
 """
 
 from __future__ import annotations
@@ -536,7 +538,11 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=1000)
     ap.add_argument("--no-pgqueuer", action="store_true")
     ap.add_argument("--no-record", action="store_true")
+    ap.add_argument(
+        "--writers", default="1,2", help="writer counts to run each mode with (comma-separated)"
+    )
     args = ap.parse_args()
+    counts = [int(w) for w in args.writers.split(",")]
 
     def log(msg: str) -> None:
         print(f"[floor {time.strftime('%H:%M:%S')}] {msg}", flush=True)
@@ -549,8 +555,8 @@ def main() -> None:
         log(f"{len(chains)} jobs materialized; the contract's rows, {BATCH} per commit")
         out: dict[str, Any] = {"machine": machine_info(server_version(url)), "batch": BATCH}
         out["floor"] = []
-        for writers in (1, 2):  # the completer writes with two slots
-            if writers > 1:
+        for n, writers in enumerate(counts):  # the completer writes with two slots
+            if n:
                 chains = setup(url, args.jobs)
             f = floor(url, pm, chains, writers)
             out["floor"].append(f)
@@ -560,7 +566,7 @@ def main() -> None:
                 f"; {describe_written(f)}"
             )
         for engine, bodies in ((False, False), (True, False), (True, True)):
-            for writers in (1, 2):
+            for writers in counts:
                 f = floor(url, pm, [], writers, whole=args.jobs, engine=engine, bodies=bodies)
                 out["floor"].append(f)
                 log(
