@@ -4,9 +4,10 @@
 --
 -- Only for one item per job (the caller, _batch_steps, calls again for a job's next
 -- item), a success of a job running and not draining, with no 7.4 skip marks (the
--- caller sends the rest through _batch_item, after these). Everything else that is uncommon falls back, per job, to the
--- per-item functions: a promotable task marked for a skip (_advance: skips cascade and
--- write events), a job whose counts say deadlock or a bad end (_step: _settle decides).
+-- caller sends the rest through _batch_item, after these). Everything else that is
+-- uncommon falls back, per job, to the per-item functions: a promotable task marked
+-- for a skip (_advance: skips cascade and write events), a job whose counts say
+-- deadlock or a bad end (_step: _settle decides).
 -- What it writes and returns is what task_succeeded would, item by item: the same fence
 -- (owner, then attempt), rows, events with their seq and progress, claims in position
 -- order, and the step envelope.
