@@ -54,9 +54,10 @@ $$;
 -- The steps of a batch, in item order. The successes _batch_successes can take
 -- (set-based: a success with no skip marks of a job running and not draining) are
 -- recorded first, in rounds: each job's first item in the first round, its next one in
--- the second (when it is such a success too and the first left the job running), and
--- so on; then the rest one by one, in order. A job's items are thus recorded in their
--- order, as calls in a row would be (codegen and asset often finish into one batch);
+-- the second (when it is such a success too and the first left the job running with
+-- work left: after a step that finalizes, every later item is stale), and so on; then
+-- the rest one by one, in order. A job's items are thus recorded in their order, as
+-- calls in a row would be (codegen and asset often finish into one batch);
 -- items of different jobs touch different rows. Only the items' small keys are read
 -- here (#>> copies no item: an item carries its task's output, files and preview).
 -- p_jobs: the items' job ids, in item order; p_live: those running and not draining.
@@ -89,6 +90,7 @@ BEGIN
     FOREACH i IN ARRAY v_fast LOOP  -- the job's next item, 0-based (NULL: none)
       j := array_position(p_jobs, p_jobs[i + 1], i + 2) - 1;
       IF j IS NOT NULL AND v_round #>> ARRAY[i::text, 'job_status'] = 'running'
+         AND NOT (v_round #> ARRAY[i::text, 'finalize'])::boolean  -- else all is done
          AND engine_v2._batch_plain_success(p_items, j) THEN
         v_next := v_next || j;
       END IF;

@@ -364,7 +364,8 @@ def _set_based_expected(
     """How many of ``items`` the set-based path takes (45_batch.sql, _batch_steps): a
     success without skip marks of a job running and not draining (``live``, read before
     the batch), the job's first item or the next after one taken so that left the job
-    running (``steps``: the batch's). A lone item is written by its own call
+    running with work left (``steps``: the batch's, where the completer has replaced a
+    step that finalized with the job's end). A lone item is written by its own call
     (completer.py), never set-based."""
     if len(items) < 2:
         return 0
@@ -388,6 +389,18 @@ def _items_by_path(m: metrics.Metrics) -> tuple[float | None, float | None]:
     )
 
 
+def _running(conn, config, job: str, want: int) -> list[dict[str, Any]]:
+    """``want`` running tasks of ``job`` to hand items for: the running ones, then
+    ready ones claimed, then a running one again (its item stale: ``again``)."""
+    running = [t for t in tasks(conn, job).values() if t["status"] == "running"]
+    while len(running) < want:
+        step = scheduler.claim(conn, config, job, OWNER)
+        if step.task is None:
+            break
+        running = [t for t in tasks(conn, job).values() if t["status"] == "running"]
+    return (running + [{**t, "again": True} for t in running])[:want]
+
+
 def _interleave(items: list[Any], rnd: Any) -> list[Any]:
     """``items`` (job first) in a random order that keeps each job's items in theirs."""
     queues: dict[str, list[Any]] = {}
@@ -406,10 +419,10 @@ def _interleave(items: list[Any], rnd: Any) -> list[Any]:
 def test_a_batch_records_exactly_what_one_call_per_item_records(
     conn, config, pool, make_job, seed, caplog
 ):
-    """Twins: the same jobs driven to the same points (random plans, skips, chat, two
-    items of one job, stale attempts, claims on and off), then the same hand-offs
-    recorded one call each and as one batch: same steps, same rows, same events (seq,
-    type, data, progress)."""
+    """Twins: the same jobs driven to the same points (random plans, skips, chat, up to
+    three items of one job, stale attempts, failures, claims on and off, interleaved),
+    then the same hand-offs recorded one call each and as one batch: same steps, same
+    rows, same events (seq, type, data, progress)."""
     import random
 
     rnd = random.Random(seed)
@@ -421,20 +434,30 @@ def test_a_batch_records_exactly_what_one_call_per_item_records(
             plan["qa_review"] = QA_CLEAN  # fix gets skipped
         if rnd.random() < 0.15:
             plan["intent"] = {"intent": "chat", "reply": "hi"}
-        specs.append((plan, rnd.randint(0, 6), rnd.choice([0, 1, 2]), rnd.random()))
+        # per item of the job (up to three): claims?, stale attempt?, more, failed?
+        each = [
+            (rnd.random() < 0.8, rnd.random() < 0.1, rnd.choice([0, 1, 2]), rnd.random() < 0.1)
+            for _ in range(3)
+        ]
+        n_items = 1 + (rnd.random() < 0.5) + (rnd.random() < 0.25)
+        specs.append((plan, rnd.randint(0, 6), rnd.choice([0, 1, 2]), each[:n_items]))
     mix = rnd.random()  # how the jobs' items interleave, each job's in its order
     results = {}
     for twin in ("one", "batch"):
         jobs = [make_job(options={"mode": "live"}) for _ in specs]
         items: list[tuple[str, Completion, bool, int]] = []
-        for job, (plan, steps, more, r) in zip(jobs, specs, strict=True):
+        for job, (plan, steps, more, each) in zip(jobs, specs, strict=True):
             _drive(conn, config, job, plan, steps, more)
-            running = [t for t in tasks(conn, job).values() if t["status"] == "running"]
-            for t in running[: 1 + (r < 0.2)]:  # sometimes two items of one job
+            running = _running(conn, config, job, len(each))
+            for t, (claim, stale, more_i, fails) in zip(running, each, strict=False):
                 task = scheduler.ClaimedTask(str(t["id"]), t["task_key"], t["attempt_count"])
-                stale = r > 0.9
-                c = _success_of(task, plan, attempt=task.attempt + 1 if stale else None)
-                items.append((job, c, r < 0.8, more))
+                attempt = task.attempt + 1 if stale or t.get("again") else task.attempt
+                c = (
+                    Completion.failed(task.id, attempt, {"code": "v2_task_failed"})
+                    if fails
+                    else _success_of(task, plan, attempt=attempt)
+                )
+                items.append((job, c, claim, more_i))
         items = _interleave(items, random.Random(mix))
         if twin == "one":
             steps_ = [
