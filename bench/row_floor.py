@@ -555,7 +555,7 @@ def main() -> None:
         log(f"{len(chains)} jobs materialized; the contract's rows, {BATCH} per commit")
         out: dict[str, Any] = {"machine": machine_info(server_version(url)), "batch": BATCH}
         out["floor"] = []
-        for n, writers in enumerate(counts):  # the completer writes with two slots
+        for n, writers in enumerate(counts):  # 1 and 2 by default: the completer has 2 slots
             if n:
                 chains = setup(url, args.jobs)
             f = floor(url, pm, chains, writers)
